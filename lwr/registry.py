@@ -1,0 +1,77 @@
+"""Plugin tables: alias -> "module:Class", imported only when looked up.
+
+One mechanism for every family (job managers, CLI shells, CLI schedulers, staging actions), so a
+host without ``drmaa`` still starts as long as no DRMAA manager is configured, and a configured
+plugin whose dependency is missing fails at start-up naming what to install. Classes are never
+registered by ``__name__``: renaming a class must not break anybody's configuration.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Mapping
+
+from lwr.errors import ConfigurationError
+
+MANAGERS: Mapping[str, str] = {
+    "queued_python": "lwr.managers.local:QueuedPythonManager",
+    "unqueued": "lwr.managers.local:UnqueuedManager",
+    "queued_drmaa": "lwr.managers.drmaa:DrmaaManager",
+    "queued_external_drmaa": "lwr.managers.drmaa:ExternalDrmaaManager",
+    "queued_condor": "lwr.managers.condor:CondorManager",
+    "queued_cli": "lwr.managers.cli.manager:CliManager",
+}
+
+SHELLS: Mapping[str, str] = {
+    "local": "lwr.managers.cli.shells.local:LocalShell",
+    "ssh": "lwr.managers.cli.shells.ssh:SecureShell",
+    # names of the original LWR sample configuration
+    "LocalShell": "lwr.managers.cli.shells.local:LocalShell",
+    "SecureShell": "lwr.managers.cli.shells.ssh:SecureShell",
+}
+
+SCHEDULERS: Mapping[str, str] = {
+    "slurm": "lwr.managers.cli.schedulers.slurm:Slurm",
+    "torque": "lwr.managers.cli.schedulers.torque:Torque",
+    "pbs": "lwr.managers.cli.schedulers.torque:Pbs",
+    # names of the original LWR sample configuration
+    "Slurm": "lwr.managers.cli.schedulers.slurm:Slurm",
+    "Torque": "lwr.managers.cli.schedulers.torque:Torque",
+    "PBS": "lwr.managers.cli.schedulers.torque:Pbs",
+}
+
+#: extra hints for a missing dependency, keyed by the top-level module that failed to import
+INSTALL_HINTS: Mapping[str, str] = {
+    "drmaa": "pip install drmaa (and set DRMAA_LIBRARY_PATH in local_env.sh)",
+    "kombu": "pip install kombu",
+    "paramiko": "pip install paramiko",
+}
+
+
+def lookup(family: str, table: Mapping[str, str], alias: str) -> type:
+    """Import and return the class registered as ``alias`` in ``table``.
+
+    Raises ConfigurationError with a "did you mean" suggestion for an unknown alias, and with the
+    package to install when the plugin's module cannot be imported.
+    """
+    target = table.get(alias)
+    if target is None:
+        close = difflib.get_close_matches(alias, list(table), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        known = ", ".join(sorted(table))
+        raise ConfigurationError(f"unknown {family} {alias!r}{hint} (known: {known})")
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        missing = (exc.name or "").split(".")[0]
+        if missing.startswith("lwr"):
+            raise ConfigurationError(
+                f"{family} {alias!r} is not available in this version of LWR ({exc})"
+            ) from exc
+        hint = INSTALL_HINTS.get(missing, f"pip install {missing}")
+        raise ConfigurationError(
+            f"{family} {alias!r} needs the Python module {missing!r}, which is not installed: {hint}"
+        ) from exc
+    return getattr(module, class_name)
