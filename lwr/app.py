@@ -1,0 +1,93 @@
+"""LwrApp: the running server's objects, built once from an :class:`~lwr.config.AppConfig`."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+
+from lwr import __version__
+from lwr.config import DEFAULT_MANAGER, AppConfig
+from lwr.errors import ConfigurationError, NotFoundError
+from lwr.managers.stateful import StatefulManager
+from lwr.persistence.store import JobStore
+from lwr.registry import MANAGERS, lookup
+
+log = logging.getLogger(__name__)
+
+
+class LwrApp:
+    """Owns the job store and one :class:`StatefulManager` per configured manager."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self.version = __version__
+        self.store = JobStore(config.persistence_directory)
+        self.managers: dict[str, StatefulManager] = {}
+        for manager_config in config.managers:
+            backend_class = lookup("job manager type", MANAGERS, manager_config.type)
+            backend_class.check_options(manager_config.name, manager_config.options)
+            backend = backend_class(manager_config.name, manager_config.options)
+            staging = manager_config.options.get("staging_directory")
+            staging_directory = (
+                (config.here / staging).resolve() if staging
+                else config.staging_directory / manager_config.name
+            )
+            self.managers[manager_config.name] = StatefulManager(
+                backend,
+                self.store,
+                staging_directory,
+                tool_dependency_dir=config.tool_dependency_dir,
+                maximum_stream_size=config.maximum_stream_size,
+            )
+        if not self.managers:
+            raise ConfigurationError("no job manager configured")
+        self._started = False
+
+    def start(self) -> None:
+        """Recover persisted jobs and start every manager's monitor."""
+        if self._started:
+            return
+        for manager in self.managers.values():
+            manager.start()
+        self._started = True
+        log.info(
+            "LWR %s started: managers %s, staging in %s, state in %s",
+            self.version, ", ".join(sorted(self.managers)), self.config.staging_directory,
+            self.config.persistence_directory,
+        )
+
+    def stop(self) -> None:
+        for manager in self.managers.values():
+            manager.stop()
+        self.store.close()
+
+    def manager(self, name: str | None) -> StatefulManager:
+        """The named manager; the default one (or the only one) when ``name`` is None."""
+        if name is None:
+            if DEFAULT_MANAGER in self.managers:
+                return self.managers[DEFAULT_MANAGER]
+            if len(self.managers) == 1:
+                return next(iter(self.managers.values()))
+            raise NotFoundError("no default manager configured; use /managers/NAME/")
+        try:
+            return self.managers[name]
+        except KeyError:
+            raise NotFoundError(f"unknown manager {name!r}") from None
+
+    def assign_job_id(self, requested: str) -> str:
+        """The id a new job gets: the client's own, or a fresh UUID when ``assign_ids = uuid``."""
+        return uuid.uuid4().hex if self.config.assign_ids == "uuid" else requested
+
+    def setup_answer(self, manager: StatefulManager, job_id: str) -> Mapping[str, object]:
+        from lwr.managers.stateful import system_properties
+
+        answer: dict[str, object] = dict(manager.directory(job_id).setup_answer())
+        answer.update(
+            job_id=job_id,
+            path_separator=system_properties()["separator"],
+            system_properties=system_properties(),
+            lwr_version=self.version,
+            pulsar_version=self.version,
+        )
+        return answer

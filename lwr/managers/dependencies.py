@@ -1,0 +1,51 @@
+"""Tool dependency resolution in Galaxy's package convention.
+
+A requirement ``{"name": "samtools", "version": "1.9", "type": "package"}`` resolves to
+``tool_dependency_dir/samtools/1.9/env.sh`` (``default`` when no version is given), which the job
+script sources. Unresolved requirements are logged and left out: Galaxy's own resolvers behave the
+same, and the tool then fails visibly if it really needed the package.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lwr.errors import InvalidRequestError
+
+log = logging.getLogger(__name__)
+
+_SAFE = re.compile(r"^[A-Za-z0-9_.+\-]+$")
+
+
+def resolve(tool_dependency_dir: Path | None, description: Mapping[str, Any] | None) -> list[Path]:
+    """The ``env.sh`` files to source for a dependencies description (may be empty)."""
+    if not description:
+        return []
+    if not isinstance(description, Mapping):
+        raise InvalidRequestError("dependencies_description must be a JSON object")
+    requirements = description.get("requirements") or []
+    if not isinstance(requirements, list):
+        raise InvalidRequestError("dependencies_description.requirements must be a list")
+    files = []
+    for requirement in requirements:
+        if not isinstance(requirement, Mapping) or not requirement.get("name"):
+            raise InvalidRequestError(f"invalid requirement {requirement!r}")
+        if requirement.get("type", "package") != "package":
+            continue
+        name = str(requirement["name"])
+        version = str(requirement.get("version") or "default")
+        if not (_SAFE.match(name) and _SAFE.match(version)) or ".." in (name, version):
+            raise InvalidRequestError(f"invalid requirement name or version: {name!r} {version!r}")
+        if tool_dependency_dir is None:
+            log.warning("requirement %s/%s ignored: no tool_dependency_dir", name, version)
+            continue
+        env_file = tool_dependency_dir / name / version / "env.sh"
+        if env_file.is_file():
+            files.append(env_file)
+        else:
+            log.warning("requirement %s/%s not found at %s", name, version, env_file)
+    return files

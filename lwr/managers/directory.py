@@ -1,0 +1,207 @@
+"""A job's directory on disk: its layout, and the confinement of every client-supplied name.
+
+Every file name a client sends (uploads, downloads, path queries) goes through
+:meth:`JobDirectory.resolve`, which is the single place that decides whether a name stays inside the
+job's directory. Names may be nested (``dataset_0_files/sub/extra``) but never absolute, never climb
+with ``..``, never hold a NUL byte, and never pass through a symlink that leads out of the job.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from lwr.errors import AuthorizationError, InvalidRequestError
+
+#: upload and path-query types -> the sub-directory they land in
+INPUT_TYPES = {
+    "input": "inputs",
+    "unstructured": "unstructured",
+    "config": "configs",
+    "tool": "tool_files",
+    "workdir": "working",
+    "metadata": "metadata",
+}
+
+#: download types -> the sub-directory they are read from
+OUTPUT_TYPES = {
+    "output": "outputs",
+    "output_workdir": "working",
+    "output_metadata": "metadata",
+    "output_jobdir": "",
+}
+
+#: every sub-directory a job gets at setup
+SUBDIRECTORIES = (
+    "inputs", "unstructured", "configs", "tool_files", "working", "metadata", "outputs", "home", "tmp",
+)
+
+#: what the clients understand in the setup answer, key -> sub-directory
+SETUP_KEYS = {
+    "working_directory": "working",
+    "outputs_directory": "outputs",
+    "metadata_directory": "metadata",
+    "configs_directory": "configs",
+    "tools_directory": "tool_files",
+    "inputs_directory": "inputs",
+    "unstructured_files_directory": "unstructured",
+}
+
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+_WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+# control files the job script and the managers write in the job directory
+SCRIPT_NAME = "job.sh"
+RETURN_CODE_NAME = "return_code"
+STDOUT_NAME = "stdout"
+STDERR_NAME = "stderr"
+JOB_STDOUT_NAME = "job_stdout"
+JOB_STDERR_NAME = "job_stderr"
+
+
+def check_job_id(job_id: str) -> str:
+    """Refuse job ids that could name anything but one directory (``..``, ``a/b``, empty…)."""
+    if not isinstance(job_id, str) or not JOB_ID_PATTERN.match(job_id) or ".." in job_id:
+        raise InvalidRequestError(
+            f"invalid job id {job_id!r}: use letters, digits, '_', '-' and '.' (not '..')"
+        )
+    return job_id
+
+
+def split_name(name: str) -> list[str]:
+    """Split a client-supplied relative name into safe components, or raise.
+
+    Both ``/`` and ``\\`` separate components: a client on another OS sends names with its own
+    separator, and neither character is acceptable inside one component.
+    """
+    if not isinstance(name, str) or not name:
+        raise InvalidRequestError("a file name is required")
+    if "\x00" in name:
+        raise InvalidRequestError("file names must not contain NUL bytes")
+    if name.startswith(("/", "\\")) or _WINDOWS_DRIVE.match(name):
+        raise AuthorizationError(f"absolute file names are not allowed: {name!r}")
+    parts = [part for part in re.split(r"[\\/]", name) if part not in ("", ".")]
+    if any(part == ".." for part in parts):
+        raise AuthorizationError(f"file names must not contain '..': {name!r}")
+    if not parts:
+        raise InvalidRequestError(f"not a file name: {name!r}")
+    return parts
+
+
+class JobDirectory:
+    """The directory tree of one job and the only gate to paths inside it."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def create(self) -> None:
+        """Make the job directory and every standard sub-directory (idempotent)."""
+        for sub in SUBDIRECTORIES:
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def wipe(self) -> None:
+        """Empty the directory for a fresh attempt, keeping the directory itself."""
+        if self.root.exists():
+            for child in self.root.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        self.create()
+
+    def delete(self) -> None:
+        """Remove the whole job directory (clean)."""
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def sub(self, name: str) -> Path:
+        return self.root / name if name else self.root
+
+    def setup_answer(self) -> dict[str, str]:
+        """The directory part of the answer to a setup request."""
+        answer = {key: str(self.sub(sub)) for key, sub in SETUP_KEYS.items()}
+        answer["job_directory"] = str(self.root)
+        return answer
+
+    def resolve(self, file_type: str, name: str, *, for_output: bool = False) -> Path:
+        """The path of ``name`` of ``file_type`` inside this job, or an error if it would escape.
+
+        Symlinks already on disk are followed and the result must still lie inside the job
+        directory, so a tool cannot trick the server into serving ``/etc/passwd`` by leaving a
+        symlink in its working directory.
+        """
+        table = OUTPUT_TYPES if for_output else INPUT_TYPES
+        if file_type not in table:
+            kinds = ", ".join(sorted(table))
+            raise InvalidRequestError(f"unknown file type {file_type!r} (expected one of: {kinds})")
+        parts = split_name(name)
+        base = self.sub(table[file_type])
+        path = base.joinpath(*parts)
+        root_real = os.path.realpath(self.root)
+        real = os.path.realpath(path)
+        if not _within(real, root_real):
+            raise AuthorizationError(f"{name!r} leads outside the job directory")
+        return path
+
+    def control(self, name: str) -> Path:
+        """A control file of the job script (return code, streams) in the job directory."""
+        return self.root / name
+
+    def read_text(self, name: str, limit: int | None = None) -> str | None:
+        """A control file's text (bounded), or None when it does not exist."""
+        path = self.control(name)
+        try:
+            return read_bounded(path, limit)
+        except FileNotFoundError:
+            return None
+
+    def return_code(self) -> int | None:
+        """The command's exit code as the job script recorded it, or None if it never did."""
+        text = self.read_text(RETURN_CODE_NAME)
+        if text is None or not text.strip():
+            return None
+        try:
+            return int(text.strip())
+        except ValueError:
+            return None
+
+    def contents(self, sub: str) -> list[str]:
+        """Relative paths (with ``os.sep``) of every file below a sub-directory, for staging-down."""
+        return sorted(_walk(self.sub(sub)))
+
+
+def _within(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _walk(base: Path) -> Iterator[str]:
+    if not base.is_dir():
+        return
+    for directory, _dirs, files in os.walk(base):
+        rel = os.path.relpath(directory, base)
+        for name in files:
+            yield name if rel == "." else os.path.join(rel, name)
+
+
+def read_bounded(path: Path, limit: int | None) -> str:
+    """Read a text file; beyond ``limit`` bytes keep its head and tail (errors are near the end)."""
+    with open(path, "rb") as handle:
+        if limit is None:
+            data = handle.read()
+        else:
+            size = os.fstat(handle.fileno()).st_size
+            if size <= limit:
+                data = handle.read()
+            else:
+                marker = b"\n..\n"
+                head_size = max(0, (limit - len(marker)) // 2)
+                tail_size = max(0, limit - len(marker) - head_size)
+                head = handle.read(head_size)
+                handle.seek(size - tail_size)
+                data = (head + marker + handle.read(tail_size))[:limit]
+    return data.decode("utf-8", errors="replace")

@@ -1,0 +1,102 @@
+"""Local backends: job scripts run as process groups on the server's own machine.
+
+``queued_python`` lets at most ``max_concurrent_jobs`` run at once (the stateful layer keeps the
+rest in its durable queue); ``unqueued`` starts every job at once. A waiter thread per started
+process wakes the monitor the moment a job ends, so completion is seen without polling delay.
+Processes outlive the server on purpose: after a restart they are re-attached by pid and start time.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import threading
+from collections.abc import Mapping, Sequence
+
+from lwr.config import parse_concurrency, parse_seconds
+from lwr.errors import ConfigurationError, SubmitError
+from lwr.managers import process
+from lwr.managers.base import ActiveJob, ExternalStatus, JobState, LaunchSpec, Manager
+from lwr.managers.directory import JOB_STDERR_NAME, JOB_STDOUT_NAME
+
+log = logging.getLogger(__name__)
+
+
+class _LocalManager(Manager):
+    """Shared code of the local backends."""
+
+    def __init__(self, name: str, options: Mapping[str, str]) -> None:
+        super().__init__(name, options)
+        self.poll_interval = parse_seconds(options.get("min_polling_interval", "1.0"), "min_polling_interval")
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        self._shell = shutil.which("bash") or "/bin/bash"
+
+    def launch(self, spec: LaunchSpec) -> str:
+        try:
+            child = process.spawn(
+                [self._shell, str(spec.script)],
+                cwd=spec.job_directory,
+                stdout=spec.job_directory / JOB_STDOUT_NAME,
+                stderr=spec.job_directory / JOB_STDERR_NAME,
+            )
+        except OSError as exc:
+            raise SubmitError(f"cannot start job {spec.job_id}: {exc}") from exc
+        external_id = process.identity(child.pid)
+        with self._lock:
+            self._children[external_id] = child
+        threading.Thread(
+            target=self._wait, args=(external_id, child), name=f"lwr-wait-{spec.job_id}", daemon=True
+        ).start()
+        return external_id
+
+    def _wait(self, external_id: str, child: subprocess.Popen[bytes]) -> None:
+        child.wait()
+        self.wake()
+
+    def poll(self, jobs: Sequence[ActiveJob]) -> dict[str, ExternalStatus]:
+        statuses = {}
+        for job in jobs:
+            with self._lock:
+                child = self._children.get(job.external_id)
+            if child is not None:
+                running = child.poll() is None
+                if not running:
+                    with self._lock:
+                        self._children.pop(job.external_id, None)
+            else:
+                running = process.is_alive(job.external_id)
+            statuses[job.external_id] = ExternalStatus(
+                JobState.RUNNING if running else JobState.COMPLETE
+            )
+        return statuses
+
+    def cancel(self, job: ActiveJob) -> None:
+        process.kill_group(job.external_id)
+        with self._lock:
+            child = self._children.pop(job.external_id, None)
+        if child is not None:
+            child.wait()
+
+
+class QueuedPythonManager(_LocalManager):
+    """Runs up to ``max_concurrent_jobs`` (an integer or ``*`` for the core count) at once."""
+
+    type_name = "queued_python"
+    known_options = frozenset({"max_concurrent_jobs", "num_concurrent_jobs"})
+
+    def __init__(self, name: str, options: Mapping[str, str]) -> None:
+        super().__init__(name, options)
+        if "max_concurrent_jobs" in options and "num_concurrent_jobs" in options:
+            raise ConfigurationError(
+                f"manager {name!r}: give max_concurrent_jobs or num_concurrent_jobs, not both"
+            )
+        raw = options.get("max_concurrent_jobs", options.get("num_concurrent_jobs", "1"))
+        self.max_concurrent_jobs = parse_concurrency(raw)
+
+
+class UnqueuedManager(_LocalManager):
+    """Starts every job as soon as it is submitted."""
+
+    type_name = "unqueued"

@@ -1,0 +1,430 @@
+"""The stateful layer around a backend: persistence, queueing, recovery, callbacks.
+
+Every backend gets the same guarantees from this one class:
+
+* each transition is written to the job store before it is acted on, so ``kill -9`` at any moment
+  loses nothing and never runs a job twice (a job caught mid-launch is looked for with the backend's
+  ``find_orphan`` and otherwise reported ``lost``, never relaunched);
+* submits are queued durably and handed to the backend while it has capacity;
+* a monitor thread polls launched jobs and turns the job script's recorded return code into the
+  final state;
+* listeners (the message-queue binding) hear about every state change.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from lwr.errors import InvalidJobStateError, LwrError, UnknownJobError
+from lwr.managers import dependencies, script
+from lwr.managers.base import ActiveJob, ExternalStatus, JobState, LaunchSpec, Manager
+from lwr.managers.directory import (
+    JOB_STDERR_NAME,
+    JOB_STDOUT_NAME,
+    STDERR_NAME,
+    STDOUT_NAME,
+    JobDirectory,
+    check_job_id,
+)
+from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, JobRecord, JobStore
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[["StatefulManager", JobRecord], None]
+
+_ACTIVE = (JobState.QUEUED, JobState.RUNNING)
+_UNFINISHED = (JobState.SETUP, JobState.PREPROCESSING, *_ACTIVE, JobState.POSTPROCESSING)
+
+
+class StatefulManager:
+    """A named job manager as the web and messaging layers see it."""
+
+    def __init__(
+        self,
+        backend: Manager,
+        store: JobStore,
+        staging_directory: Path,
+        tool_dependency_dir: Path | None = None,
+        maximum_stream_size: int = 1024 * 1024,
+    ) -> None:
+        self.backend = backend
+        self.name = backend.name
+        self.store = store
+        self.staging_directory = staging_directory
+        self.tool_dependency_dir = tool_dependency_dir
+        self.maximum_stream_size = maximum_stream_size
+        self.listeners: list[Listener] = []
+        self._lock = threading.RLock()
+        self._wakeup = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        backend.bind(self._wakeup.set)
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Recover unfinished jobs from the store, then start the monitor thread."""
+        self.staging_directory.mkdir(parents=True, exist_ok=True)
+        self._recover()
+        self._thread = threading.Thread(target=self._monitor, name=f"lwr-monitor-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop monitoring; running jobs keep running and are re-attached on the next start."""
+        self._stopping.set()
+        self._wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self.backend.shutdown()
+
+    # -- the operations of the protocol -----------------------------------------------------
+
+    def directory(self, job_id: str) -> JobDirectory:
+        return JobDirectory(self.staging_directory / check_job_id(job_id))
+
+    def record(self, job_id: str) -> JobRecord:
+        """The job's record, or UnknownJobError."""
+        record = self.store.get(self.name, check_job_id(job_id))
+        if record is None:
+            raise UnknownJobError(job_id, self.name)
+        return record
+
+    def find(self, job_id: str) -> JobRecord | None:
+        return self.store.get(self.name, check_job_id(job_id))
+
+    def setup(self, job_id: str, tool_id: str | None = None, tool_version: str | None = None) -> JobRecord:
+        """Create the job's directory, or start a fresh attempt of a finished job.
+
+        Setting up a job that is waiting or running changes nothing (a retried request must not
+        disturb it); a job that finished gets a new attempt with an emptied directory, because
+        Galaxy resubmits failed jobs under the same id.
+        """
+        with self._lock:
+            directory = self.directory(job_id)
+            record = self.store.get(self.name, job_id)
+            if record is not None and not record.state.is_final:
+                log.info("job %s/%s: setup repeated while %s; nothing changed", self.name, job_id, record.state.value)
+                directory.create()
+                return record
+            meta = {"tool_id": tool_id, "tool_version": tool_version}
+            if record is None:
+                directory.create()
+                record = JobRecord(self.name, job_id, launch={"setup": meta})
+                log.info("job %s/%s: set up (tool %s %s)", self.name, job_id, tool_id, tool_version)
+            else:
+                directory.wipe()
+                record = JobRecord(self.name, job_id, attempt=record.attempt + 1, launch={"setup": meta})
+                log.info("job %s/%s: set up again, attempt %d", self.name, job_id, record.attempt)
+            return self.store.put(record)
+
+    def submit(self, job_id: str, launch: Mapping[str, Any]) -> JobRecord:
+        """Queue the job with its command line; a repeated submit of one attempt is ignored."""
+        with self._lock:
+            record = self.store.get(self.name, check_job_id(job_id))
+            if record is None:
+                if launch.get("setup_params") is None:
+                    raise UnknownJobError(job_id, self.name)
+                setup = launch.get("setup_params") or {}
+                record = self.setup(job_id, setup.get("tool_id"), setup.get("tool_version"))
+            if record.state is not JobState.SETUP:
+                log.info("job %s/%s: duplicate submit ignored (%s)", self.name, job_id, record.state.value)
+                return record
+            directory = self.directory(job_id)
+            if not directory.exists():
+                raise InvalidJobStateError(f"job {job_id!r} has no directory; set it up again")
+            dependency_files = dependencies.resolve(
+                self.tool_dependency_dir, launch.get("dependencies_description")
+            )
+            text = script.render(
+                directory, job_id, record.attempt, str(launch.get("command_line") or ""),
+                launch.get("env"), dependency_files,
+            )
+            script.write(directory, text)
+            stored = dict(record.launch or {})
+            stored.update({k: v for k, v in launch.items() if k != "command_line"})
+            record = self.store.put(
+                record.evolve(state=JobState.QUEUED, launch_state=PENDING, launch=stored)
+            )
+            log.info("job %s/%s: queued (attempt %d)", self.name, job_id, record.attempt)
+        self._notify(record)
+        self._wakeup.set()
+        return record
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Dequeue a waiting job or kill a running one; a finished job is left as it is."""
+        with self._lock:
+            record = self.record(job_id)
+            if record.state.is_final:
+                return record
+            launched = record.launch_state == LAUNCHED and record.external_id
+            if launched:
+                try:
+                    self.backend.cancel(self._active(record))
+                except LwrError as exc:
+                    log.warning("job %s/%s: cancel failed: %s", self.name, job_id, exc)
+                    raise
+            record = self.store.put(
+                record.evolve(state=JobState.CANCELLED, reason="cancelled by the client")
+            )
+            log.info("job %s/%s: cancelled (%s)", self.name, job_id, "killed" if launched else "dequeued")
+        self._notify(record)
+        self._wakeup.set()
+        return record
+
+    def clean(self, job_id: str) -> None:
+        """Cancel the job if it still runs, then delete its directory and its record."""
+        record = self.find(job_id)
+        if record is not None and not record.state.is_final:
+            self.cancel(job_id)
+        with self._lock:
+            self.directory(job_id).delete()
+            self.store.delete(self.name, job_id)
+        log.info("job %s/%s: cleaned", self.name, job_id)
+
+    # -- status -----------------------------------------------------------------------------
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        """The status dictionary of the protocol (full completion details once finished)."""
+        record = self.record(job_id)
+        return self.status_of(record)
+
+    def status_of(self, record: JobRecord) -> dict[str, Any]:
+        if not record.state.is_final:
+            return {"complete": "false", "status": record.state.wire, "job_id": record.job_id}
+        directory = self.directory(record.job_id)
+        limit = self.maximum_stream_size
+        tool_stdout = directory.sub("metadata") / "tool_stdout"
+        tool_stderr = directory.sub("metadata") / "tool_stderr"
+        stdout = _read_first(directory, tool_stdout, STDOUT_NAME, limit)
+        stderr = _read_first(directory, tool_stderr, STDERR_NAME, limit)
+        if record.state is not JobState.COMPLETE and record.reason:
+            stderr = f"{stderr}\nLWR: job {record.state.value}: {record.reason}".lstrip("\n")
+        launch = record.launch or {}
+        return {
+            "job_id": record.job_id,
+            "complete": "true",
+            "status": record.state.wire,
+            "returncode": record.return_code,
+            "stdout": stdout,
+            "stderr": stderr,
+            "job_stdout": directory.read_text(JOB_STDOUT_NAME, limit) or "",
+            "job_stderr": directory.read_text(JOB_STDERR_NAME, limit) or "",
+            "working_directory": str(directory.sub("working")),
+            "metadata_directory": str(directory.sub("metadata")),
+            "outputs_directory": str(directory.sub("outputs")),
+            "job_directory": str(directory.root),
+            "working_directory_contents": directory.contents("working"),
+            "metadata_directory_contents": directory.contents("metadata"),
+            "outputs_directory_contents": directory.contents("outputs"),
+            "system_properties": system_properties(),
+            "realized_dynamic_file_sources": _realized_sources(directory, launch),
+            "reason": record.reason,
+            "native_state": record.native_state,
+            "attempt": record.attempt,
+        }
+
+    # -- monitor ----------------------------------------------------------------------------
+
+    def _monitor(self) -> None:
+        while not self._stopping.is_set():
+            self._wakeup.wait(self.backend.poll_interval)
+            self._wakeup.clear()
+            if self._stopping.is_set():
+                break
+            try:
+                self._dispatch()
+                self._poll()
+            except Exception:
+                log.exception("manager %s: monitor pass failed; retrying", self.name)
+                time.sleep(min(5.0, self.backend.poll_interval))
+
+    def _dispatch(self) -> None:
+        """Hand queued jobs to the backend while it has capacity, oldest first."""
+        limit = self.backend.max_concurrent_jobs
+        while not self._stopping.is_set():
+            with self._lock:
+                queued = self.store.in_states(self.name, _ACTIVE)
+                launched = sum(1 for r in queued if r.launch_state != PENDING)
+                waiting = [r for r in queued if r.launch_state == PENDING]
+                if not waiting or (limit is not None and launched >= limit):
+                    return
+                record = self.store.put(waiting[0].evolve(launch_state=LAUNCHING))
+            self._launch(record)
+
+    def _launch(self, record: JobRecord) -> None:
+        spec = self._spec(record)
+        try:
+            external_id = self.backend.launch(spec)
+        except LwrError as exc:
+            self._finish(record, JobState.FAILED, reason=f"launch failed: {exc}")
+            return
+        except Exception as exc:
+            log.exception("job %s/%s: launch raised", self.name, record.job_id)
+            self._finish(record, JobState.FAILED, reason=f"launch failed: {exc}")
+            return
+        with self._lock:
+            current = self.store.get(self.name, record.job_id)
+            if current is None or current.attempt != record.attempt or current.state.is_final:
+                log.info("job %s/%s: cancelled while launching; stopping it", self.name, record.job_id)
+                self.backend.cancel(ActiveJob(spec, external_id))
+                return
+            record = self.store.put(current.evolve(launch_state=LAUNCHED, external_id=external_id))
+        log.info("job %s/%s: started as %s", self.name, record.job_id, external_id)
+        self._poll_one(record)
+
+    def _poll(self) -> None:
+        active = [r for r in self.store.in_states(self.name, _ACTIVE) if r.launch_state == LAUNCHED]
+        if not active:
+            return
+        jobs = [self._active(r) for r in active]
+        statuses = self.backend.poll(jobs)
+        for record in active:
+            status = statuses.get(record.external_id or "")
+            if status is None:
+                log.warning("job %s/%s: backend gave no status for %s", self.name, record.job_id, record.external_id)
+                continue
+            self._apply(record, status)
+
+    def _poll_one(self, record: JobRecord) -> None:
+        status = self.backend.poll([self._active(record)]).get(record.external_id or "")
+        if status is not None:
+            self._apply(record, status)
+
+    def _apply(self, record: JobRecord, status: ExternalStatus) -> None:
+        """Turn one backend status into a persisted state change."""
+        if status.state.is_final:
+            self._finish(record, status.state, status.reason, status.native_state)
+            return
+        if status.state != record.state or status.native_state != record.native_state:
+            with self._lock:
+                current = self.store.get(self.name, record.job_id)
+                if current is None or current.attempt != record.attempt or current.state.is_final:
+                    return
+                updated = self.store.put(current.evolve(state=status.state, native_state=status.native_state))
+            if status.state != record.state:
+                log.info("job %s/%s: %s", self.name, record.job_id, status.state.value)
+                self._notify(updated)
+
+    def _finish(
+        self, record: JobRecord, state: JobState, reason: str | None = None, native: str | None = None
+    ) -> None:
+        """Record a final state; the return code recorded by the job script decides completion."""
+        directory = self.directory(record.job_id)
+        return_code = directory.return_code()
+        if return_code is not None and state is not JobState.CANCELLED:
+            state, reason = JobState.COMPLETE, None
+        elif state is JobState.COMPLETE:
+            state = JobState.LOST
+            reason = reason or "the job ended without recording a return code"
+        with self._lock:
+            current = self.store.get(self.name, record.job_id)
+            if current is None or current.attempt != record.attempt or current.state.is_final:
+                return
+            final = self.store.put(
+                current.evolve(
+                    state=state, reason=reason, return_code=return_code,
+                    native_state=native or current.native_state,
+                )
+            )
+        log.info(
+            "job %s/%s: finished %s (return code %s)%s", self.name, record.job_id, state.value,
+            return_code, f": {reason}" if reason else "",
+        )
+        self._notify(final)
+
+    # -- recovery ---------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Resume after a restart: queued jobs wait again, launched ones are re-attached."""
+        unfinished = self.store.in_states(self.name, _UNFINISHED)
+        for record in unfinished:
+            if record.launch_state == LAUNCHING:
+                self._recover_launching(record)
+            elif record.state in (JobState.PREPROCESSING, JobState.POSTPROCESSING):
+                self._finish(record, JobState.LOST, "the server stopped while staging this job's files")
+        counts: dict[str, int] = {}
+        for record in unfinished:
+            counts[record.state.value] = counts.get(record.state.value, 0) + 1
+        if unfinished:
+            log.info("manager %s: recovered %s", self.name, counts)
+
+    def _recover_launching(self, record: JobRecord) -> None:
+        spec = self._spec(record)
+        external_id = self.backend.find_orphan(spec)
+        if external_id:
+            self.store.put(record.evolve(launch_state=LAUNCHED, external_id=external_id))
+            log.info("job %s/%s: re-attached to %s found after a crash", self.name, record.job_id, external_id)
+        elif self.directory(record.job_id).return_code() is not None:
+            self._finish(record, JobState.COMPLETE)
+        else:
+            self._finish(
+                record, JobState.LOST,
+                "the server stopped while handing this job to its backend; it was not relaunched "
+                "to avoid running it twice",
+            )
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _spec(self, record: JobRecord) -> LaunchSpec:
+        directory = self.directory(record.job_id)
+        launch = record.launch or {}
+        params = launch.get("params") or {}
+        if not isinstance(params, dict):
+            params = {}
+        return LaunchSpec(
+            manager=self.name,
+            job_id=record.job_id,
+            attempt=record.attempt,
+            job_directory=directory.root,
+            working_directory=directory.sub("working"),
+            script=directory.control(script.SCRIPT_NAME),
+            native_specification=params.get("native_specification") or params.get("submit_native_specification"),
+            user=params.get("user") or params.get("submit_user"),
+            submit_params={str(k): str(v) for k, v in params.items()},
+        )
+
+    def _active(self, record: JobRecord) -> ActiveJob:
+        return ActiveJob(self._spec(record), record.external_id or "")
+
+    def _notify(self, record: JobRecord) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(self, record)
+            except Exception:
+                log.exception("job %s/%s: status listener failed", self.name, record.job_id)
+
+
+def system_properties() -> dict[str, str]:
+    import os
+
+    return {"separator": os.sep}
+
+
+def _read_first(directory: JobDirectory, preferred: Path, fallback: str, limit: int) -> str:
+    """The tool's own stream file if the command line redirected into it, else the job's."""
+    from lwr.managers.directory import read_bounded
+
+    try:
+        return read_bounded(preferred, limit)
+    except (FileNotFoundError, IsADirectoryError):
+        return directory.read_text(fallback, limit) or ""
+
+
+def _realized_sources(directory: JobDirectory, launch: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The client's dynamic file sources (``galaxy.json``) with the contents the tool wrote."""
+    realized = []
+    for source in launch.get("dynamic_file_sources") or []:
+        if not isinstance(source, Mapping) or not source.get("path"):
+            continue
+        try:
+            path = directory.resolve("workdir", str(source["path"]))
+            contents = path.read_text(encoding="utf-8", errors="replace")
+        except (LwrError, OSError):
+            continue
+        realized.append({**source, "contents": contents})
+    return realized

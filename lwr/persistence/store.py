@@ -1,0 +1,169 @@
+"""The durable job store: one SQLite database with a versioned schema.
+
+Why SQLite rather than a file per job: every transition is one small transaction (atomic and
+durable across ``kill -9`` in WAL mode), a status lookup is a primary-key read whatever the number
+of finished jobs, and a restart reads only the jobs that are not finished (an index on state), so
+neither grows with history. The standard library has it everywhere, Windows included.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lwr.managers.base import JobState
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    manager      TEXT NOT NULL,
+    job_id       TEXT NOT NULL,
+    attempt      INTEGER NOT NULL,
+    state        TEXT NOT NULL,
+    launch_state TEXT NOT NULL,
+    external_id  TEXT,
+    native_state TEXT,
+    reason       TEXT,
+    return_code  INTEGER,
+    launch       TEXT,
+    seq          INTEGER NOT NULL,
+    created      REAL NOT NULL,
+    updated      REAL NOT NULL,
+    PRIMARY KEY (manager, job_id)
+);
+CREATE INDEX IF NOT EXISTS jobs_active ON jobs (manager, state, seq);
+"""
+
+#: launch_state values: not handed to the backend yet / hand-over in progress / handed over
+PENDING, LAUNCHING, LAUNCHED = "pending", "launching", "launched"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job attempt as persisted. ``launch`` holds the submit parameters (JSON-able)."""
+
+    manager: str
+    job_id: str
+    attempt: int = 1
+    state: JobState = JobState.SETUP
+    launch_state: str = PENDING
+    external_id: str | None = None
+    native_state: str | None = None
+    reason: str | None = None
+    return_code: int | None = None
+    launch: dict[str, Any] | None = None
+    seq: int = 0
+    created: float = field(default_factory=time.time)
+    updated: float = field(default_factory=time.time)
+
+    def evolve(self, **changes: Any) -> JobRecord:
+        """A copy with ``changes`` applied and ``updated`` stamped."""
+        return replace(self, updated=time.time(), **changes)
+
+
+class JobStore:
+    """Thread-safe access to the jobs table; one instance per server process."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "jobs.sqlite3"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        with self._lock:
+            (version,) = self._db.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} was written by a newer LWR (schema {version} > {SCHEMA_VERSION})"
+                )
+            if version < SCHEMA_VERSION:
+                self._db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def get(self, manager: str, job_id: str) -> JobRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT * FROM jobs WHERE manager=? AND job_id=?", (manager, job_id)
+            ).fetchone()
+        return _record(row) if row else None
+
+    def put(self, record: JobRecord) -> JobRecord:
+        """Insert or replace a record; a new record gets the next queue sequence number."""
+        with self._transaction() as db:
+            seq = record.seq
+            if not seq:
+                (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()
+                record = replace(record, seq=seq)
+            db.execute(
+                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    record.manager, record.job_id, record.attempt, record.state.value,
+                    record.launch_state, record.external_id, record.native_state, record.reason,
+                    record.return_code, json.dumps(record.launch) if record.launch is not None else None,
+                    seq, record.created, record.updated,
+                ),
+            )
+        return record
+
+    def delete(self, manager: str, job_id: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM jobs WHERE manager=? AND job_id=?", (manager, job_id))
+
+    def in_states(self, manager: str, states: Iterable[JobState]) -> list[JobRecord]:
+        """Records of ``manager`` in any of ``states``, oldest submit first (queue order)."""
+        values = [state.value for state in states]
+        marks = ",".join("?" * len(values))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM jobs WHERE manager=? AND state IN ({marks}) ORDER BY seq",
+                (manager, *values),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
+    def count(self, manager: str | None = None) -> int:
+        with self._lock:
+            if manager is None:
+                (n,) = self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()
+            else:
+                (n,) = self._db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE manager=?", (manager,)
+                ).fetchone()
+        return int(n)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _record(row: tuple[Any, ...]) -> JobRecord:
+    (manager, job_id, attempt, state, launch_state, external_id, native_state, reason,
+     return_code, launch, seq, created, updated) = row
+    return JobRecord(
+        manager=manager, job_id=job_id, attempt=attempt, state=JobState(state),
+        launch_state=launch_state, external_id=external_id, native_state=native_state,
+        reason=reason, return_code=return_code, launch=json.loads(launch) if launch else None,
+        seq=seq, created=created, updated=updated,
+    )

@@ -1,0 +1,115 @@
+"""File routes: upload into a job, ask where a file lives, download an output.
+
+Bodies stream in and out in large chunks and never sit whole in memory; an upload lands in a
+temporary file beside its target and is renamed into place only when complete, so a broken
+connection never leaves a half-written input behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from webob import Response
+
+from lwr.errors import InvalidJobStateError, InvalidRequestError, NotFoundError, PayloadTooLargeError
+from lwr.managers.directory import INPUT_TYPES, OUTPUT_TYPES
+from lwr.web.request import Context
+
+CHUNK = 4 * 1024 * 1024
+
+
+def upload(ctx: Context) -> dict[str, Any]:
+    manager = ctx.manager
+    record = manager.record(ctx.job_id)
+    if record.state.is_final:
+        raise InvalidJobStateError(
+            f"job {ctx.job_id!r} has finished ({record.state.value}); set it up again before uploading"
+        )
+    target = manager.directory(ctx.job_id).resolve(ctx.required("type"), ctx.required("name"))
+    if target.is_dir():
+        raise InvalidRequestError(f"{ctx.param('name')!r} names a directory")
+    written = receive(ctx, target)
+    return {"path": str(target), "size": written}
+
+
+def receive(ctx: Context, target: Path) -> int:
+    """Stream the request body into ``target`` atomically; return the number of bytes."""
+    environ = ctx.request.environ
+    limit = ctx.app.config.max_upload_size
+    length_header = environ.get("CONTENT_LENGTH")
+    try:
+        remaining = int(length_header) if length_header not in (None, "") else None
+    except ValueError:
+        raise InvalidRequestError(f"invalid Content-Length {length_header!r}") from None
+    if remaining is not None and limit is not None and remaining > limit:
+        raise PayloadTooLargeError(f"upload of {remaining} bytes exceeds max_upload_size {limit}")
+    stream = environ["wsgi.input"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
+    written = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while remaining is None or remaining > 0:
+                chunk = stream.read(CHUNK if remaining is None else min(CHUNK, remaining))
+                if not chunk:
+                    break
+                out.write(chunk)
+                written += len(chunk)
+                if remaining is not None:
+                    remaining -= len(chunk)
+                if limit is not None and written > limit:
+                    raise PayloadTooLargeError(f"upload exceeds max_upload_size {limit}")
+        if remaining:
+            raise InvalidRequestError(f"upload ended {remaining} bytes short of its Content-Length")
+        os.replace(tmp_name, target)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except OSError:
+            pass
+        raise
+    return written
+
+
+def path(ctx: Context) -> dict[str, Any]:
+    manager = ctx.manager
+    manager.record(ctx.job_id)
+    file_type = ctx.required("type")
+    directory = manager.directory(ctx.job_id)
+    target = directory.resolve(file_type, ctx.required("name"), for_output=file_type in OUTPUT_TYPES)
+    if file_type not in INPUT_TYPES and file_type not in OUTPUT_TYPES:
+        raise InvalidRequestError(f"unknown file type {file_type!r}")
+    return {"path": str(target)}
+
+
+def download(ctx: Context) -> Response:
+    manager = ctx.manager
+    manager.record(ctx.job_id)
+    name = ctx.required("name")
+    target = manager.directory(ctx.job_id).resolve(ctx.required("type"), name, for_output=True)
+    try:
+        handle = open(target, "rb")  # noqa: SIM115 - closed by the WSGI server via the file wrapper
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFoundError(f"output {name!r} does not exist") from None
+    except IsADirectoryError:
+        handle = None
+    if handle is None:
+        raise NotFoundError(f"output {name!r} is a directory, not a file")
+    size = os.fstat(handle.fileno()).st_size
+    response = Response(content_type="application/octet-stream")
+    wrapper = ctx.request.environ.get("wsgi.file_wrapper")
+    response.app_iter = wrapper(handle, CHUNK) if wrapper else _iterate(handle)
+    response.content_length = size
+    return response
+
+
+def _iterate(handle: Any) -> Any:
+    with handle:
+        while True:
+            chunk = handle.read(CHUNK)
+            if not chunk:
+                return
+            yield chunk

@@ -1,0 +1,100 @@
+"""The WSGI application: route, authorise, call the controller, map every error to JSON.
+
+This is the one place where errors become HTTP answers: an :class:`~lwr.errors.LwrError` answers its
+own status with ``{"error": ...}``; anything else is logged with its traceback and answered 500 with
+a JSON body that reveals nothing of the server's internals. Access lines are logged here too, with
+the private token redacted.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from webob import Request, Response
+
+from lwr.app import LwrApp
+from lwr.errors import AuthorizationError, LwrError, NotFoundError
+from lwr.web import routes
+from lwr.web.request import Context
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("lwr.access")
+
+_TOKEN_IN_QUERY = re.compile(r"(private_token=)[^&]*")
+
+
+class LwrWsgiApp:
+    """A WSGI callable serving the protocol for one :class:`LwrApp`."""
+
+    def __init__(self, app: LwrApp) -> None:
+        self.app = app
+        self.lwr_config = app.config  # read by lwr.web.server for ssl_pem
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        started = time.perf_counter()
+        request = Request(environ)
+        response = self.handle(request)
+        access_log.info(
+            "%s %s %s %d %.1fms", request.client_addr, request.method, redact(request.path_qs),
+            response.status_int, (time.perf_counter() - started) * 1000,
+        )
+        return response(environ, start_response)
+
+    def handle(self, request: Request) -> Response:
+        try:
+            route, args, allowed = routes.match(request.method, request.path_info)
+            if route is None:
+                if allowed:
+                    return error_response(405, f"method {request.method} not allowed here", allow=allowed)
+                raise NotFoundError(f"no such route: {request.path_info}")
+            if not route.public:
+                self.authorize(request)
+            result = route.handler(Context(request, self.app, args))
+            if isinstance(result, Response):
+                return result
+            return json_response(result)
+        except LwrError as exc:
+            if exc.status >= 500:
+                log.error("%s %s failed: %s", request.method, request.path_info, exc.message)
+            return error_response(exc.status, exc.message)
+        except Exception:
+            log.exception("unexpected error serving %s %s", request.method, request.path_info)
+            return error_response(500, "internal server error; see the server log")
+
+    def authorize(self, request: Request) -> None:
+        """Check the private token (query or ``Authorization`` header) in constant time."""
+        expected = self.app.config.private_token
+        if not expected:
+            return
+        supplied = request.GET.get("private_token")
+        if supplied is None:
+            header = request.headers.get("Authorization", "")
+            scheme, _, value = header.partition(" ")
+            if scheme.lower() in ("bearer", "token") and value:
+                supplied = value.strip()
+        if supplied is None or not hmac.compare_digest(supplied.encode(), expected.encode()):
+            raise AuthorizationError("missing or wrong private_token")
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(
+        body=json.dumps(body).encode("utf-8"), status=status, content_type="application/json", charset=None
+    )
+
+
+def error_response(status: int, message: str, allow: list[str] | None = None) -> Response:
+    response = json_response({"error": message}, status)
+    if allow:
+        response.allow = sorted(set(allow))
+    return response
+
+
+def redact(text: str) -> str:
+    """Hide the private token in a logged URL."""
+    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", text)

@@ -1,0 +1,77 @@
+"""The explicit route table: every URL the protocol knows, in one place.
+
+Each route exists at the root (the default manager) and under ``/managers/{manager}/``, which is how
+``pulsar.client`` selects a named manager. Patterns use ``{name}`` placeholders matching one path
+segment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lwr.web.controllers import cache, files, jobs
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: str
+    handler: Handler
+    #: whether the route works without the private token
+    public: bool = False
+    #: whether the route is per manager (also served under /managers/{manager}/)
+    per_manager: bool = True
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/healthz", jobs.healthz, public=True, per_manager=False),
+    Route("POST", "/jobs", jobs.setup),
+    Route("POST", "/jobs/{job_id}/submit", jobs.submit),
+    Route("GET", "/jobs/{job_id}/status", jobs.status),
+    Route("PUT", "/jobs/{job_id}/cancel", jobs.cancel),
+    Route("DELETE", "/jobs/{job_id}", jobs.clean),
+    Route("POST", "/jobs/{job_id}/files", files.upload),
+    Route("PUT", "/jobs/{job_id}/files", files.upload),
+    Route("GET", "/jobs/{job_id}/files/path", files.path),
+    Route("GET", "/jobs/{job_id}/files", files.download),
+    Route("GET", "/cache/status", cache.status),
+    Route("PUT", "/cache", cache.required),
+    Route("POST", "/cache", cache.insert),
+)
+
+_SEGMENT = "[^/]+"
+
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    route: Route
+    regex: re.Pattern[str]
+
+
+def _compile(route: Route) -> list[CompiledRoute]:
+    body = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m.group(1)}>{_SEGMENT})", route.pattern)
+    compiled = [CompiledRoute(route, re.compile(f"^{body}/?$"))]
+    if route.per_manager:
+        compiled.append(CompiledRoute(route, re.compile(f"^/managers/(?P<manager>{_SEGMENT}){body}/?$")))
+    return compiled
+
+
+COMPILED: tuple[CompiledRoute, ...] = tuple(c for route in ROUTES for c in _compile(route))
+
+
+def match(method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
+    """The route for ``method path`` with its URL arguments, or (None, {}, allowed methods)."""
+    allowed = []
+    for compiled in COMPILED:
+        found = compiled.regex.match(path)
+        if found is None:
+            continue
+        if compiled.route.method == method or (method == "HEAD" and compiled.route.method == "GET"):
+            return compiled.route, found.groupdict(), []
+        allowed.append(compiled.route.method)
+    return None, {}, allowed

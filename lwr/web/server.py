@@ -1,0 +1,121 @@
+"""LWR's own HTTP(S) server runner: ``use = egg:lwr#main`` in ``[server:main]``.
+
+Paste's bundled server cannot serve HTTPS on a current Python stack (its TLS code imports a module
+pyOpenSSL removed), and it is slow for large bodies, so LWR ships a runner on cheroot — a threaded,
+pure-Python WSGI server with TLS from the standard ``ssl`` module — that works the same on Linux and
+Windows. ``ssl_pem`` may name a PEM holding certificate and key, or be ``*`` for a self-signed one
+generated at start-up.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import signal
+import tempfile
+import threading
+from typing import Any
+
+from cheroot import wsgi
+
+from lwr.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8913
+
+
+def build_server(
+    app: Any,
+    host: str = DEFAULT_HOST,
+    port: int | str = DEFAULT_PORT,
+    threads: int | str = 16,
+    ssl_pem: str | None = None,
+    timeout: int | str = 60,
+) -> wsgi.Server:
+    """A ready-to-start cheroot server for ``app``, with TLS when ``ssl_pem`` is given."""
+    server = wsgi.Server(
+        (host, int(port)), app, numthreads=int(threads), timeout=int(timeout),
+        server_name="lwr",
+    )
+    if ssl_pem:
+        from cheroot.ssl.builtin import BuiltinSSLAdapter
+
+        pem = generate_self_signed() if ssl_pem.strip() == "*" else ssl_pem
+        if not os.path.isfile(pem):
+            raise ConfigurationError(f"ssl_pem {pem!r} does not exist")
+        server.ssl_adapter = BuiltinSSLAdapter(pem, pem)
+    return server
+
+
+def server_runner(wsgi_app: Any, global_conf: dict[str, Any], **options: Any) -> None:
+    """PasteDeploy ``paste.server_runner``: serve until SIGTERM/SIGINT.
+
+    ``ssl_pem`` may be given here or in the ``[app:main]`` section (the app exposes its config).
+    """
+    known = {"host", "port", "threads", "ssl_pem", "timeout"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ConfigurationError(f"unknown [server:main] option(s): {', '.join(unknown)}")
+    if not options.get("ssl_pem"):
+        app_config = getattr(wsgi_app, "lwr_config", None)
+        if app_config is not None and app_config.ssl_pem:
+            options["ssl_pem"] = app_config.ssl_pem
+    server = build_server(wsgi_app, **options)
+    serve_forever(server)
+
+
+def serve_forever(server: wsgi.Server) -> None:
+    """Run ``server`` in this thread; SIGTERM and SIGINT stop it cleanly."""
+    if threading.current_thread() is threading.main_thread():
+        def _stop(signum: int, _frame: Any) -> None:
+            log.info("signal %d received, stopping", signum)
+            threading.Thread(target=server.stop, daemon=True).start()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+    scheme = "https" if server.ssl_adapter else "http"
+    host, port = server.bind_addr[:2]
+    log.info("serving on %s://%s:%s", scheme, host, port)
+    print(f"serving on {scheme}://{host}:{port}", flush=True)  # noqa: T201 - paster's convention
+    try:
+        server.safe_start()
+    finally:
+        server.stop()
+
+
+def generate_self_signed(hostname: str = "localhost") -> str:
+    """Write a fresh self-signed certificate and key to a private temp file; return its path."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(hostname)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    fd, path = tempfile.mkstemp(prefix="lwr-selfsigned-", suffix=".pem")
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        handle.write(cert.public_bytes(serialization.Encoding.PEM))
+    log.warning("ssl_pem = *: serving HTTPS with a generated self-signed certificate (%s)", path)
+    return path
