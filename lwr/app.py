@@ -30,7 +30,8 @@ class LwrApp:
             backend = backend_class(manager_config.name, manager_config.options)
             staging = manager_config.options.get("staging_directory")
             staging_directory = (
-                (config.here / staging).resolve() if staging
+                (config.here / staging).resolve()
+                if staging
                 else config.staging_directory / manager_config.name
             )
             self.managers[manager_config.name] = StatefulManager(
@@ -53,7 +54,9 @@ class LwrApp:
         self._started = True
         log.info(
             "LWR %s started: managers %s, staging in %s, state in %s",
-            self.version, ", ".join(sorted(self.managers)), self.config.staging_directory,
+            self.version,
+            ", ".join(sorted(self.managers)),
+            self.config.staging_directory,
             self.config.persistence_directory,
         )
 

@@ -19,8 +19,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"lwr {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="start the server from server.ini")
-    serve.add_argument("config", nargs="?", default="server.ini", help="PasteDeploy ini (default: server.ini)")
-    serve.add_argument("--daemon", action="store_true", help="detach and serve in the background (POSIX)")
+    serve.add_argument(
+        "config", nargs="?", default="server.ini", help="PasteDeploy ini (default: server.ini)"
+    )
+    serve.add_argument(
+        "--daemon", action="store_true", help="detach and serve in the background (POSIX)"
+    )
     serve.add_argument("--stop-daemon", action="store_true", help="stop the background server")
     serve.add_argument("--pid-file", default="paster.pid")
     serve.add_argument("--log-file", default="paster.log")
@@ -65,7 +69,8 @@ def _configure_logging(config: Path) -> None:
     text = config.read_text(encoding="utf-8")
     if "[loggers]" in text:
         logging.config.fileConfig(
-            config, defaults={"here": str(config.parent), "__file__": str(config)},
+            config,
+            defaults={"here": str(config.parent), "__file__": str(config)},
             disable_existing_loggers=False,
         )
     else:

@@ -68,7 +68,9 @@ class AppConfig:
     managers: tuple[ManagerConfig, ...]
 
 
-def load_app_config(raw: Mapping[str, Any], here: str | os.PathLike[str] | None = None) -> AppConfig:
+def load_app_config(
+    raw: Mapping[str, Any], here: str | os.PathLike[str] | None = None
+) -> AppConfig:
     """Validate ``raw`` (the app section's options) into an :class:`AppConfig`.
 
     Relative paths are resolved against ``here`` (the directory of server.ini; PasteDeploy passes

@@ -60,7 +60,7 @@ class NotFoundError(LwrError):
 
 
 class InvalidJobStateError(LwrError):
-    """The job exists but is not in a state that allows the request (e.g. upload to a running job)."""
+    """The job exists but its state forbids the request (e.g. an upload to a finished job)."""
 
     status = 409
 
@@ -86,7 +86,8 @@ class SubmitError(LwrError):
     ) -> None:
         detail = message
         if argv:
-            detail += f" (command {' '.join(argv)!r} exited {returncode}: {stderr.strip() or stdout.strip()})"
+            said = stderr.strip() or stdout.strip()
+            detail += f" (command {' '.join(argv)!r} exited {returncode}: {said})"
         super().__init__(detail)
         self.argv = list(argv)
         self.returncode = returncode

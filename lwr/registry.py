@@ -66,12 +66,18 @@ def lookup(family: str, table: Mapping[str, str], alias: str) -> type:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         missing = (exc.name or "").split(".")[0]
-        if missing.startswith("lwr"):
+        if missing == "lwr":
             raise ConfigurationError(
                 f"{family} {alias!r} is not available in this version of LWR ({exc})"
             ) from exc
         hint = INSTALL_HINTS.get(missing, f"pip install {missing}")
         raise ConfigurationError(
-            f"{family} {alias!r} needs the Python module {missing!r}, which is not installed: {hint}"
+            f"{family} {alias!r} needs the Python module {missing!r}, which is not installed: "
+            f"{hint}"
         ) from exc
-    return getattr(module, class_name)
+    try:
+        return getattr(module, class_name)
+    except AttributeError:
+        raise ConfigurationError(
+            f"{family} {alias!r}: module {module_name!r} has no class {class_name!r}"
+        ) from None

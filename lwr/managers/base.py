@@ -58,7 +58,8 @@ class LaunchSpec:
     """What a backend needs to start one job: everything is already on disk in ``job_directory``.
 
     ``script`` is the generated job script; it runs the command in ``working_directory`` and writes
-    ``return_code``, ``stdout`` and ``stderr`` files into ``job_directory``. ``native_specification``
+    ``return_code``, ``stdout`` and ``stderr`` files into ``job_directory``.
+    ``native_specification``
     and ``user`` come from the client's submit parameters (``submit_native_specification``,
     ``user``) and are only meaningful to backends that support them.
     """
@@ -169,9 +170,8 @@ class Manager(ABC):
         """
         return None
 
-    def shutdown(self) -> None:
+    def shutdown(self) -> None:  # noqa: B027 - optional hook, most backends hold nothing
         """Release resources; running jobs keep running (they are re-attached on restart)."""
-
 
 
 def _noop() -> None:

@@ -36,7 +36,15 @@ OUTPUT_TYPES = {
 
 #: every sub-directory a job gets at setup
 SUBDIRECTORIES = (
-    "inputs", "unstructured", "configs", "tool_files", "working", "metadata", "outputs", "home", "tmp",
+    "inputs",
+    "unstructured",
+    "configs",
+    "tool_files",
+    "working",
+    "metadata",
+    "outputs",
+    "home",
+    "tmp",
 )
 
 #: what the clients understand in the setup answer, key -> sub-directory
@@ -81,6 +89,10 @@ def split_name(name: str) -> list[str]:
         raise InvalidRequestError("a file name is required")
     if "\x00" in name:
         raise InvalidRequestError("file names must not contain NUL bytes")
+    try:
+        os.fsencode(name)
+    except UnicodeEncodeError:
+        raise InvalidRequestError(f"not a valid file name: {name!r}") from None
     if name.startswith(("/", "\\")) or _WINDOWS_DRIVE.match(name):
         raise AuthorizationError(f"absolute file names are not allowed: {name!r}")
     parts = [part for part in re.split(r"[\\/]", name) if part not in ("", ".")]
@@ -171,7 +183,7 @@ class JobDirectory:
             return None
 
     def contents(self, sub: str) -> list[str]:
-        """Relative paths (with ``os.sep``) of every file below a sub-directory, for staging-down."""
+        """Relative paths (``os.sep``) of every file below a sub-directory, for staging-down."""
         return sorted(_walk(self.sub(sub)))
 
 

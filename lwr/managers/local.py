@@ -28,7 +28,9 @@ class _LocalManager(Manager):
 
     def __init__(self, name: str, options: Mapping[str, str]) -> None:
         super().__init__(name, options)
-        self.poll_interval = parse_seconds(options.get("min_polling_interval", "1.0"), "min_polling_interval")
+        self.poll_interval = parse_seconds(
+            options.get("min_polling_interval", "1.0"), "min_polling_interval"
+        )
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._shell = shutil.which("bash") or "/bin/bash"
@@ -47,7 +49,10 @@ class _LocalManager(Manager):
         with self._lock:
             self._children[external_id] = child
         threading.Thread(
-            target=self._wait, args=(external_id, child), name=f"lwr-wait-{spec.job_id}", daemon=True
+            target=self._wait,
+            args=(external_id, child),
+            name=f"lwr-wait-{spec.job_id}",
+            daemon=True,
         ).start()
         return external_id
 

@@ -26,12 +26,21 @@ def spawn(argv: list[str], cwd: Path, stdout: Path, stderr: Path) -> subprocess.
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         if IS_WINDOWS:
             return subprocess.Popen(
-                argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                argv,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
                 creationflags=subprocess.CREATE_NEW_PROCESS_GROUP,  # type: ignore[attr-defined]
             )
         return subprocess.Popen(
-            argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-            start_new_session=True, close_fds=True,
+            argv,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            close_fds=True,
         )
 
 

@@ -1,11 +1,11 @@
 """The job script: the one file that turns a submitted command line into a recorded result.
 
 The script runs the command in the job's working directory, exports the client's environment,
-sources resolved tool dependencies, and records the command's stdout, stderr and — last, atomically —
-its return code in the job directory. Because the result is on disk rather than in the server's
-memory, a server restart (even ``kill -9``) loses nothing, and cluster backends on a shared
-filesystem need no extra plumbing. Rendered with ``string.Template.substitute`` so a missing key is
-an error, never a half-written script.
+sources resolved tool dependencies, and records the command's stdout, stderr and — last,
+atomically — its return code in the job directory. Because the result is on disk rather than in
+the server's memory, a server restart (even ``kill -9``) loses nothing, and cluster backends on a
+shared filesystem need no extra plumbing. Rendered with ``string.Template.substitute`` so a
+missing key is an error, never a half-written script.
 """
 
 from __future__ import annotations

@@ -71,7 +71,9 @@ class StatefulManager:
         """Recover unfinished jobs from the store, then start the monitor thread."""
         self.staging_directory.mkdir(parents=True, exist_ok=True)
         self._recover()
-        self._thread = threading.Thread(target=self._monitor, name=f"lwr-monitor-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._monitor, name=f"lwr-monitor-{self.name}", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -97,7 +99,9 @@ class StatefulManager:
     def find(self, job_id: str) -> JobRecord | None:
         return self.store.get(self.name, check_job_id(job_id))
 
-    def setup(self, job_id: str, tool_id: str | None = None, tool_version: str | None = None) -> JobRecord:
+    def setup(
+        self, job_id: str, tool_id: str | None = None, tool_version: str | None = None
+    ) -> JobRecord:
         """Create the job's directory, or start a fresh attempt of a finished job.
 
         Setting up a job that is waiting or running changes nothing (a retried request must not
@@ -108,7 +112,12 @@ class StatefulManager:
             directory = self.directory(job_id)
             record = self.store.get(self.name, job_id)
             if record is not None and not record.state.is_final:
-                log.info("job %s/%s: setup repeated while %s; nothing changed", self.name, job_id, record.state.value)
+                log.info(
+                    "job %s/%s: setup repeated while %s; nothing changed",
+                    self.name,
+                    job_id,
+                    record.state.value,
+                )
                 directory.create()
                 return record
             meta = {"tool_id": tool_id, "tool_version": tool_version}
@@ -118,7 +127,9 @@ class StatefulManager:
                 log.info("job %s/%s: set up (tool %s %s)", self.name, job_id, tool_id, tool_version)
             else:
                 directory.wipe()
-                record = JobRecord(self.name, job_id, attempt=record.attempt + 1, launch={"setup": meta})
+                record = JobRecord(
+                    self.name, job_id, attempt=record.attempt + 1, launch={"setup": meta}
+                )
                 log.info("job %s/%s: set up again, attempt %d", self.name, job_id, record.attempt)
             return self.store.put(record)
 
@@ -132,7 +143,12 @@ class StatefulManager:
                 setup = launch.get("setup_params") or {}
                 record = self.setup(job_id, setup.get("tool_id"), setup.get("tool_version"))
             if record.state is not JobState.SETUP:
-                log.info("job %s/%s: duplicate submit ignored (%s)", self.name, job_id, record.state.value)
+                log.info(
+                    "job %s/%s: duplicate submit ignored (%s)",
+                    self.name,
+                    job_id,
+                    record.state.value,
+                )
                 return record
             directory = self.directory(job_id)
             if not directory.exists():
@@ -141,8 +157,12 @@ class StatefulManager:
                 self.tool_dependency_dir, launch.get("dependencies_description")
             )
             text = script.render(
-                directory, job_id, record.attempt, str(launch.get("command_line") or ""),
-                launch.get("env"), dependency_files,
+                directory,
+                job_id,
+                record.attempt,
+                str(launch.get("command_line") or ""),
+                launch.get("env"),
+                dependency_files,
             )
             script.write(directory, text)
             stored = dict(record.launch or {})
@@ -171,7 +191,9 @@ class StatefulManager:
             record = self.store.put(
                 record.evolve(state=JobState.CANCELLED, reason="cancelled by the client")
             )
-            log.info("job %s/%s: cancelled (%s)", self.name, job_id, "killed" if launched else "dequeued")
+            log.info(
+                "job %s/%s: cancelled (%s)", self.name, job_id, "killed" if launched else "dequeued"
+            )
         self._notify(record)
         self._wakeup.set()
         return record
@@ -270,7 +292,9 @@ class StatefulManager:
         with self._lock:
             current = self.store.get(self.name, record.job_id)
             if current is None or current.attempt != record.attempt or current.state.is_final:
-                log.info("job %s/%s: cancelled while launching; stopping it", self.name, record.job_id)
+                log.info(
+                    "job %s/%s: cancelled while launching; stopping it", self.name, record.job_id
+                )
                 self.backend.cancel(ActiveJob(spec, external_id))
                 return
             record = self.store.put(current.evolve(launch_state=LAUNCHED, external_id=external_id))
@@ -286,7 +310,12 @@ class StatefulManager:
         for record in active:
             status = statuses.get(record.external_id or "")
             if status is None:
-                log.warning("job %s/%s: backend gave no status for %s", self.name, record.job_id, record.external_id)
+                log.warning(
+                    "job %s/%s: backend gave no status for %s",
+                    self.name,
+                    record.job_id,
+                    record.external_id,
+                )
                 continue
             self._apply(record, status)
 
@@ -305,13 +334,19 @@ class StatefulManager:
                 current = self.store.get(self.name, record.job_id)
                 if current is None or current.attempt != record.attempt or current.state.is_final:
                     return
-                updated = self.store.put(current.evolve(state=status.state, native_state=status.native_state))
+                updated = self.store.put(
+                    current.evolve(state=status.state, native_state=status.native_state)
+                )
             if status.state != record.state:
                 log.info("job %s/%s: %s", self.name, record.job_id, status.state.value)
                 self._notify(updated)
 
     def _finish(
-        self, record: JobRecord, state: JobState, reason: str | None = None, native: str | None = None
+        self,
+        record: JobRecord,
+        state: JobState,
+        reason: str | None = None,
+        native: str | None = None,
     ) -> None:
         """Record a final state; the return code recorded by the job script decides completion."""
         directory = self.directory(record.job_id)
@@ -327,13 +362,19 @@ class StatefulManager:
                 return
             final = self.store.put(
                 current.evolve(
-                    state=state, reason=reason, return_code=return_code,
+                    state=state,
+                    reason=reason,
+                    return_code=return_code,
                     native_state=native or current.native_state,
                 )
             )
         log.info(
-            "job %s/%s: finished %s (return code %s)%s", self.name, record.job_id, state.value,
-            return_code, f": {reason}" if reason else "",
+            "job %s/%s: finished %s (return code %s)%s",
+            self.name,
+            record.job_id,
+            state.value,
+            return_code,
+            f": {reason}" if reason else "",
         )
         self._notify(final)
 
@@ -346,7 +387,9 @@ class StatefulManager:
             if record.launch_state == LAUNCHING:
                 self._recover_launching(record)
             elif record.state in (JobState.PREPROCESSING, JobState.POSTPROCESSING):
-                self._finish(record, JobState.LOST, "the server stopped while staging this job's files")
+                self._finish(
+                    record, JobState.LOST, "the server stopped while staging this job's files"
+                )
         counts: dict[str, int] = {}
         for record in unfinished:
             counts[record.state.value] = counts.get(record.state.value, 0) + 1
@@ -358,12 +401,18 @@ class StatefulManager:
         external_id = self.backend.find_orphan(spec)
         if external_id:
             self.store.put(record.evolve(launch_state=LAUNCHED, external_id=external_id))
-            log.info("job %s/%s: re-attached to %s found after a crash", self.name, record.job_id, external_id)
+            log.info(
+                "job %s/%s: re-attached to %s found after a crash",
+                self.name,
+                record.job_id,
+                external_id,
+            )
         elif self.directory(record.job_id).return_code() is not None:
             self._finish(record, JobState.COMPLETE)
         else:
             self._finish(
-                record, JobState.LOST,
+                record,
+                JobState.LOST,
                 "the server stopped while handing this job to its backend; it was not relaunched "
                 "to avoid running it twice",
             )
@@ -383,7 +432,8 @@ class StatefulManager:
             job_directory=directory.root,
             working_directory=directory.sub("working"),
             script=directory.control(script.SCRIPT_NAME),
-            native_specification=params.get("native_specification") or params.get("submit_native_specification"),
+            native_specification=params.get("native_specification")
+            or params.get("submit_native_specification"),
             user=params.get("user") or params.get("submit_user"),
             submit_params={str(k): str(v) for k, v in params.items()},
         )

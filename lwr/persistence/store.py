@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from lwr.errors import ConfigurationError
 from lwr.managers.base import JobState
 
 SCHEMA_VERSION = 1
@@ -86,11 +87,14 @@ class JobStore:
         with self._lock:
             (version,) = self._db.execute("PRAGMA user_version").fetchone()
             if version > SCHEMA_VERSION:
-                raise RuntimeError(
+                self._db.close()
+                raise ConfigurationError(
                     f"{self.path} was written by a newer LWR (schema {version} > {SCHEMA_VERSION})"
                 )
             if version < SCHEMA_VERSION:
-                self._db.executescript(f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+                self._db.executescript(
+                    f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+                )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -120,10 +124,19 @@ class JobStore:
             db.execute(
                 "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    record.manager, record.job_id, record.attempt, record.state.value,
-                    record.launch_state, record.external_id, record.native_state, record.reason,
-                    record.return_code, json.dumps(record.launch) if record.launch is not None else None,
-                    seq, record.created, record.updated,
+                    record.manager,
+                    record.job_id,
+                    record.attempt,
+                    record.state.value,
+                    record.launch_state,
+                    record.external_id,
+                    record.native_state,
+                    record.reason,
+                    record.return_code,
+                    json.dumps(record.launch) if record.launch is not None else None,
+                    seq,
+                    record.created,
+                    record.updated,
                 ),
             )
         return record
@@ -159,11 +172,33 @@ class JobStore:
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:
-    (manager, job_id, attempt, state, launch_state, external_id, native_state, reason,
-     return_code, launch, seq, created, updated) = row
+    (
+        manager,
+        job_id,
+        attempt,
+        state,
+        launch_state,
+        external_id,
+        native_state,
+        reason,
+        return_code,
+        launch,
+        seq,
+        created,
+        updated,
+    ) = row
     return JobRecord(
-        manager=manager, job_id=job_id, attempt=attempt, state=JobState(state),
-        launch_state=launch_state, external_id=external_id, native_state=native_state,
-        reason=reason, return_code=return_code, launch=json.loads(launch) if launch else None,
-        seq=seq, created=created, updated=updated,
+        manager=manager,
+        job_id=job_id,
+        attempt=attempt,
+        state=JobState(state),
+        launch_state=launch_state,
+        external_id=external_id,
+        native_state=native_state,
+        reason=reason,
+        return_code=return_code,
+        launch=json.loads(launch) if launch else None,
+        seq=seq,
+        created=created,
+        updated=updated,
     )

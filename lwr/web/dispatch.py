@@ -41,8 +41,12 @@ class LwrWsgiApp:
         request = Request(environ)
         response = self.handle(request)
         access_log.info(
-            "%s %s %s %d %.1fms", request.client_addr, request.method, redact(request.path_qs),
-            response.status_int, (time.perf_counter() - started) * 1000,
+            "%s %s %s %d %.1fms",
+            request.client_addr,
+            request.method,
+            redact(request.path_qs),
+            response.status_int,
+            (time.perf_counter() - started) * 1000,
         )
         return response(environ, start_response)
 
@@ -51,7 +55,9 @@ class LwrWsgiApp:
             route, args, allowed = routes.match(request.method, request.path_info)
             if route is None:
                 if allowed:
-                    return error_response(405, f"method {request.method} not allowed here", allow=allowed)
+                    return error_response(
+                        405, f"method {request.method} not allowed here", allow=allowed
+                    )
                 raise NotFoundError(f"no such route: {request.path_info}")
             if not route.public:
                 self.authorize(request)
@@ -84,7 +90,10 @@ class LwrWsgiApp:
 
 def json_response(body: Any, status: int = 200) -> Response:
     return Response(
-        body=json.dumps(body).encode("utf-8"), status=status, content_type="application/json", charset=None
+        body=json.dumps(body).encode("utf-8"),
+        status=status,
+        content_type="application/json",
+        charset=None,
     )
 
 

@@ -57,7 +57,9 @@ def _compile(route: Route) -> list[CompiledRoute]:
     body = re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m.group(1)}>{_SEGMENT})", route.pattern)
     compiled = [CompiledRoute(route, re.compile(f"^{body}/?$"))]
     if route.per_manager:
-        compiled.append(CompiledRoute(route, re.compile(f"^/managers/(?P<manager>{_SEGMENT}){body}/?$")))
+        compiled.append(
+            CompiledRoute(route, re.compile(f"^/managers/(?P<manager>{_SEGMENT}){body}/?$"))
+        )
     return compiled
 
 

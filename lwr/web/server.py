@@ -37,7 +37,10 @@ def build_server(
 ) -> wsgi.Server:
     """A ready-to-start cheroot server for ``app``, with TLS when ``ssl_pem`` is given."""
     server = wsgi.Server(
-        (host, int(port)), app, numthreads=int(threads), timeout=int(timeout),
+        (host, int(port)),
+        app,
+        numthreads=int(threads),
+        timeout=int(timeout),
         server_name="lwr",
     )
     if ssl_pem:
@@ -70,6 +73,7 @@ def server_runner(wsgi_app: Any, global_conf: dict[str, Any], **options: Any) ->
 def serve_forever(server: wsgi.Server) -> None:
     """Run ``server`` in this thread; SIGTERM and SIGINT stop it cleanly."""
     if threading.current_thread() is threading.main_thread():
+
         def _stop(signum: int, _frame: Any) -> None:
             log.info("signal %d received, stopping", signum)
             threading.Thread(target=server.stop, daemon=True).start()
@@ -79,7 +83,7 @@ def serve_forever(server: wsgi.Server) -> None:
     scheme = "https" if server.ssl_adapter else "http"
     host, port = server.bind_addr[:2]
     log.info("serving on %s://%s:%s", scheme, host, port)
-    print(f"serving on {scheme}://{host}:{port}", flush=True)  # noqa: T201 - paster's convention
+    print(f"serving on {scheme}://{host}:{port}", flush=True)
     try:
         server.safe_start()
     finally:

@@ -1,4 +1,7 @@
-"""The PasteDeploy entry point: ``paste.app_factory = lwr.web.wsgi:app_factory`` or ``use = egg:lwr``."""
+"""The PasteDeploy entry point.
+
+Use ``paste.app_factory = lwr.web.wsgi:app_factory`` or ``use = egg:lwr`` in ``[app:main]``.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ def app_factory(global_conf: dict[str, Any], **local_conf: Any) -> LwrWsgiApp:
     relative paths in the configuration are resolved.
     """
     here = global_conf.get("here")
-    options = {k: v for k, v in local_conf.items() if global_conf.get(k) != v or k not in global_conf}
+    options = {
+        k: v for k, v in local_conf.items() if global_conf.get(k) != v or k not in global_conf
+    }
     config = load_app_config(options, here=here)
     app = LwrApp(config)
     app.start()

@@ -14,7 +14,12 @@ from typing import Any
 
 from webob import Response
 
-from lwr.errors import InvalidJobStateError, InvalidRequestError, NotFoundError, PayloadTooLargeError
+from lwr.errors import (
+    InvalidJobStateError,
+    InvalidRequestError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
 from lwr.managers.directory import INPUT_TYPES, OUTPUT_TYPES
 from lwr.web.request import Context
 
@@ -26,7 +31,8 @@ def upload(ctx: Context) -> dict[str, Any]:
     record = manager.record(ctx.job_id)
     if record.state.is_final:
         raise InvalidJobStateError(
-            f"job {ctx.job_id!r} has finished ({record.state.value}); set it up again before uploading"
+            f"job {ctx.job_id!r} has finished ({record.state.value}); "
+            "set it up again before uploading"
         )
     target = manager.directory(ctx.job_id).resolve(ctx.required("type"), ctx.required("name"))
     if target.is_dir():
@@ -79,7 +85,9 @@ def path(ctx: Context) -> dict[str, Any]:
     manager.record(ctx.job_id)
     file_type = ctx.required("type")
     directory = manager.directory(ctx.job_id)
-    target = directory.resolve(file_type, ctx.required("name"), for_output=file_type in OUTPUT_TYPES)
+    target = directory.resolve(
+        file_type, ctx.required("name"), for_output=file_type in OUTPUT_TYPES
+    )
     if file_type not in INPUT_TYPES and file_type not in OUTPUT_TYPES:
         raise InvalidRequestError(f"unknown file type {file_type!r}")
     return {"path": str(target)}
@@ -91,7 +99,7 @@ def download(ctx: Context) -> Response:
     name = ctx.required("name")
     target = manager.directory(ctx.job_id).resolve(ctx.required("type"), name, for_output=True)
     try:
-        handle = open(target, "rb")  # noqa: SIM115 - closed by the WSGI server via the file wrapper
+        handle = open(target, "rb")
     except (FileNotFoundError, NotADirectoryError):
         raise NotFoundError(f"output {name!r} does not exist") from None
     except IsADirectoryError:

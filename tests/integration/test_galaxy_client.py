@@ -1,0 +1,71 @@
+"""Galaxy's own client library (``pulsar.client``) runs its full job scenario against LWR.
+
+Each test starts LWR with ``paster serve server.ini`` in a fresh directory and runs
+``pulsar.client.test.check``, which stages a tool, config files, inputs with extra files and
+metadata, unstructured index files, runs the job, and checks every output, the return code, the
+environment, the tmp/home directories and the rewritten paths on the way back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import ServerFactory, run_check
+
+pytestmark = pytest.mark.integration
+
+
+def test_default_options(lwr_server_factory: ServerFactory) -> None:
+    server = lwr_server_factory()
+    run_check(server.url)
+    assert "finished complete (return code 4)" in server.log()
+    assert "cleaned" in server.log()
+
+
+def test_with_private_token(lwr_server_factory: ServerFactory) -> None:
+    server = lwr_server_factory(app_options={"private_token": "s3cret-Token"})
+    run_check(server.url, private_token="s3cret-Token")
+    assert "s3cret-Token" not in server.log()  # redacted from access lines
+
+
+def test_with_requirement_and_env(lwr_server_factory: ServerFactory, tmp_path: Path) -> None:
+    deps = tmp_path / "deps"
+    env_sh = deps / "dep1" / "1.1" / "env.sh"
+    env_sh.parent.mkdir(parents=True)
+    env_sh.write_text("MOO=moo_override; export MOO\n")
+    server = lwr_server_factory(app_options={"tool_dependency_dir": str(deps)})
+    run_check(server.url, test_requirement=True, test_env=True)
+
+
+def test_with_explicit_tool_declarations(lwr_server_factory: ServerFactory) -> None:
+    server = lwr_server_factory()
+    run_check(server.url, explicit_tool_declarations=True)
+
+
+def test_with_legacy_galaxy_json(lwr_server_factory: ServerFactory) -> None:
+    server = lwr_server_factory()
+    run_check(server.url, legacy_galaxy_json=True)
+
+
+def test_named_manager(lwr_server_factory: ServerFactory) -> None:
+    managers = (
+        "[manager:_default_]\ntype = queued_python\n\n"
+        "[manager:example]\ntype = queued_python\nmax_concurrent_jobs = 2\n"
+    )
+    server = lwr_server_factory(managers_ini=managers)
+    run_check(server.url + "managers/example/")
+    assert "job example/123456: finished complete" in server.log()
+    assert "job _default_/123456" not in server.log()
+
+
+def test_unqueued_manager(lwr_server_factory: ServerFactory) -> None:
+    server = lwr_server_factory(managers_ini="[manager:_default_]\ntype = unqueued\n")
+    run_check(server.url, job_id="galaxy-77")
+    assert "job _default_/galaxy-77: finished complete" in server.log()
+
+
+def test_curl_transport(lwr_server_factory: ServerFactory) -> None:
+    server = lwr_server_factory()
+    run_check(server.url, transport="curl")
