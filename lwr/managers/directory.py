@@ -24,6 +24,7 @@ INPUT_TYPES = {
     "tool": "tool_files",
     "workdir": "working",
     "metadata": "metadata",
+    "jobdir": "",
 }
 
 #: download types -> the sub-directory they are read from
@@ -68,6 +69,21 @@ STDOUT_NAME = "stdout"
 STDERR_NAME = "stderr"
 JOB_STDOUT_NAME = "job_stdout"
 JOB_STDERR_NAME = "job_stderr"
+
+
+#: names in the job directory itself that belong to LWR, never to a client upload
+RESERVED_NAMES = frozenset(
+    name + suffix
+    for name in (
+        SCRIPT_NAME,
+        RETURN_CODE_NAME,
+        STDOUT_NAME,
+        STDERR_NAME,
+        JOB_STDOUT_NAME,
+        JOB_STDERR_NAME,
+    )
+    for suffix in ("", ".tmp")
+)
 
 
 def check_job_id(job_id: str) -> str:
@@ -152,6 +168,8 @@ class JobDirectory:
             kinds = ", ".join(sorted(table))
             raise InvalidRequestError(f"unknown file type {file_type!r} (expected one of: {kinds})")
         parts = split_name(name)
+        if not table[file_type] and not for_output and parts[0] in RESERVED_NAMES:
+            raise AuthorizationError(f"{name!r} is reserved for LWR's own use in the job directory")
         base = self.sub(table[file_type])
         path = base.joinpath(*parts)
         root_real = os.path.realpath(self.root)
@@ -181,6 +199,16 @@ class JobDirectory:
             return int(text.strip())
         except ValueError:
             return None
+
+    def top_level_files(self) -> list[str]:
+        """Files directly in the job directory (not LWR's own), for ``output_jobdir`` collection."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in os.scandir(self.root)
+            if entry.is_file() and entry.name not in RESERVED_NAMES
+        )
 
     def contents(self, sub: str) -> list[str]:
         """Relative paths (``os.sep``) of every file below a sub-directory, for staging-down."""

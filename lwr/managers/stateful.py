@@ -243,6 +243,7 @@ class StatefulManager:
             "working_directory_contents": directory.contents("working"),
             "metadata_directory_contents": directory.contents("metadata"),
             "outputs_directory_contents": directory.contents("outputs"),
+            "job_directory_contents": directory.top_level_files(),
             "system_properties": system_properties(),
             "realized_dynamic_file_sources": _realized_sources(directory, launch),
             "reason": record.reason,

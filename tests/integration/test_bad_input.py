@@ -138,7 +138,11 @@ def test_bad_job_ids(server: LwrServer) -> None:
 
 def test_unknown_type_job_manager_and_route(server: LwrServer) -> None:
     make_job(server)
-    assert_error(call(server, "POST", "jobs/j1/files", b"x", name="a", type="jobdir"), 400)
+    for reserved in ("job.sh", "return_code", "stdout", "return_code.tmp"):
+        assert_error(call(server, "POST", "jobs/j1/files", b"x", name=reserved, type="jobdir"), 403)
+    assert (
+        call(server, "POST", "jobs/j1/files", b"x", name="tool_script.sh", type="jobdir")[0] == 200
+    )
     assert_error(call(server, "POST", "jobs/j1/files", b"x", name="a", type="bogus"), 400)
     assert_error(call(server, "GET", "jobs/j1/files", name="a", type="input"), 400)
     assert_error(call(server, "POST", "jobs/j1/files", b"x", type="input"), 400)  # name missing

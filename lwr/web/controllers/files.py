@@ -7,6 +7,7 @@ connection never leaves a half-written input behind.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -23,6 +24,8 @@ from lwr.errors import (
 from lwr.managers.directory import INPUT_TYPES, OUTPUT_TYPES
 from lwr.web.request import Context
 
+log = logging.getLogger(__name__)
+
 CHUNK = 4 * 1024 * 1024
 
 
@@ -38,6 +41,10 @@ def upload(ctx: Context) -> dict[str, Any]:
     if target.is_dir():
         raise InvalidRequestError(f"{ctx.param('name')!r} names a directory")
     written = receive(ctx, target)
+    log.info(
+        "job %s/%s: staged %s %s (%d bytes)", manager.name, ctx.job_id, ctx.param("type"),
+        ctx.param("name"), written,
+    )
     return {"path": str(target), "size": written}
 
 
