@@ -83,7 +83,7 @@ class LwrApp:
         return uuid.uuid4().hex if self.config.assign_ids == "uuid" else requested
 
     def setup_answer(self, manager: StatefulManager, job_id: str) -> Mapping[str, object]:
-        from lwr.managers.stateful import system_properties
+        from lwr.managers.status import system_properties
 
         answer: dict[str, object] = dict(manager.directory(job_id).setup_answer())
         answer.update(

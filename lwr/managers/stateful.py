@@ -17,25 +17,41 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from lwr.errors import InvalidJobStateError, LwrError, UnknownJobError
 from lwr.managers import dependencies, script
 from lwr.managers.base import ActiveJob, ExternalStatus, JobState, LaunchSpec, Manager
-from lwr.managers.directory import (
-    JOB_STDERR_NAME,
-    JOB_STDOUT_NAME,
-    STDERR_NAME,
-    STDOUT_NAME,
-    JobDirectory,
-    check_job_id,
-)
+from lwr.managers.directory import JobDirectory, check_job_id
+from lwr.managers.status import completion
 from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, JobRecord, JobStore
 
 log = logging.getLogger(__name__)
 
 Listener = Callable[["StatefulManager", JobRecord], None]
+
+
+class Stager(Protocol):
+    """Server-side file staging (``remote_transfer``/``remote_copy``) around a job's run.
+
+    ``stage_in`` runs before the job is queued (state ``preprocessing``), ``stage_out`` after its
+    return code is recorded (state ``postprocessing``). Both must be idempotent — after a restart
+    they are simply run again — and raise :class:`~lwr.errors.StagingError` naming the file that
+    failed and why; the job then ends ``failed`` with that reason.
+    """
+
+    def needs_stage_in(self, launch: Mapping[str, Any]) -> bool: ...
+
+    def stage_in(self, launch: Mapping[str, Any], directory: JobDirectory) -> None: ...
+
+    def needs_stage_out(self, launch: Mapping[str, Any]) -> bool: ...
+
+    def stage_out(
+        self, launch: Mapping[str, Any], directory: JobDirectory, status: Mapping[str, Any]
+    ) -> None: ...
+
 
 _ACTIVE = (JobState.QUEUED, JobState.RUNNING)
 _UNFINISHED = (JobState.SETUP, JobState.PREPROCESSING, *_ACTIVE, JobState.POSTPROCESSING)
@@ -51,6 +67,8 @@ class StatefulManager:
         staging_directory: Path,
         tool_dependency_dir: Path | None = None,
         maximum_stream_size: int = 1024 * 1024,
+        stager: Stager | None = None,
+        staging_threads: int = 4,
     ) -> None:
         self.backend = backend
         self.name = backend.name
@@ -59,6 +77,9 @@ class StatefulManager:
         self.tool_dependency_dir = tool_dependency_dir
         self.maximum_stream_size = maximum_stream_size
         self.listeners: list[Listener] = []
+        self.stager = stager
+        self._staging_threads = staging_threads
+        self._staging: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
@@ -70,6 +91,9 @@ class StatefulManager:
     def start(self) -> None:
         """Recover unfinished jobs from the store, then start the monitor thread."""
         self.staging_directory.mkdir(parents=True, exist_ok=True)
+        self._staging = ThreadPoolExecutor(
+            max_workers=self._staging_threads, thread_name_prefix=f"lwr-staging-{self.name}"
+        )
         self._recover()
         self._thread = threading.Thread(
             target=self._monitor, name=f"lwr-monitor-{self.name}", daemon=True
@@ -82,6 +106,8 @@ class StatefulManager:
         self._wakeup.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        if self._staging is not None:
+            self._staging.shutdown(wait=False, cancel_futures=True)
         self.backend.shutdown()
 
     # -- the operations of the protocol -----------------------------------------------------
@@ -167,12 +193,15 @@ class StatefulManager:
             script.write(directory, text)
             stored = dict(record.launch or {})
             stored.update({k: v for k, v in launch.items() if k != "command_line"})
-            record = self.store.put(
-                record.evolve(state=JobState.QUEUED, launch_state=PENDING, launch=stored)
-            )
-            log.info("job %s/%s: queued (attempt %d)", self.name, job_id, record.attempt)
+            stage_in = self.stager is not None and self.stager.needs_stage_in(stored)
+            state = JobState.PREPROCESSING if stage_in else JobState.QUEUED
+            record = self.store.put(record.evolve(state=state, launch_state=PENDING, launch=stored))
+            log.info("job %s/%s: %s (attempt %d)", self.name, job_id, state.value, record.attempt)
         self._notify(record)
-        self._wakeup.set()
+        if stage_in:
+            self._in_background(self._stage_in, record)
+        else:
+            self._wakeup.set()
         return record
 
     def cancel(self, job_id: str) -> JobRecord:
@@ -216,40 +245,10 @@ class StatefulManager:
         return self.status_of(record)
 
     def status_of(self, record: JobRecord) -> dict[str, Any]:
+        """The status dictionary of one record (short until the job is final)."""
         if not record.state.is_final:
             return {"complete": "false", "status": record.state.wire, "job_id": record.job_id}
-        directory = self.directory(record.job_id)
-        limit = self.maximum_stream_size
-        tool_stdout = directory.sub("metadata") / "tool_stdout"
-        tool_stderr = directory.sub("metadata") / "tool_stderr"
-        stdout = _read_first(directory, tool_stdout, STDOUT_NAME, limit)
-        stderr = _read_first(directory, tool_stderr, STDERR_NAME, limit)
-        if record.state is not JobState.COMPLETE and record.reason:
-            stderr = f"{stderr}\nLWR: job {record.state.value}: {record.reason}".lstrip("\n")
-        launch = record.launch or {}
-        return {
-            "job_id": record.job_id,
-            "complete": "true",
-            "status": record.state.wire,
-            "returncode": record.return_code,
-            "stdout": stdout,
-            "stderr": stderr,
-            "job_stdout": directory.read_text(JOB_STDOUT_NAME, limit) or "",
-            "job_stderr": directory.read_text(JOB_STDERR_NAME, limit) or "",
-            "working_directory": str(directory.sub("working")),
-            "metadata_directory": str(directory.sub("metadata")),
-            "outputs_directory": str(directory.sub("outputs")),
-            "job_directory": str(directory.root),
-            "working_directory_contents": directory.contents("working"),
-            "metadata_directory_contents": directory.contents("metadata"),
-            "outputs_directory_contents": directory.contents("outputs"),
-            "job_directory_contents": directory.top_level_files(),
-            "system_properties": system_properties(),
-            "realized_dynamic_file_sources": _realized_sources(directory, launch),
-            "reason": record.reason,
-            "native_state": record.native_state,
-            "attempt": record.attempt,
-        }
+        return completion(record, self.directory(record.job_id), self.maximum_stream_size)
 
     # -- monitor ----------------------------------------------------------------------------
 
@@ -357,18 +356,29 @@ class StatefulManager:
         elif state is JobState.COMPLETE:
             state = JobState.LOST
             reason = reason or "the job ended without recording a return code"
+        launch = record.launch or {}
+        stage_out = (
+            state is JobState.COMPLETE
+            and self.stager is not None
+            and self.stager.needs_stage_out(launch)
+        )
         with self._lock:
             current = self.store.get(self.name, record.job_id)
             if current is None or current.attempt != record.attempt or current.state.is_final:
                 return
             final = self.store.put(
                 current.evolve(
-                    state=state,
+                    state=JobState.POSTPROCESSING if stage_out else state,
                     reason=reason,
                     return_code=return_code,
                     native_state=native or current.native_state,
                 )
             )
+        if stage_out:
+            log.info("job %s/%s: postprocessing (staging outputs)", self.name, record.job_id)
+            self._notify(final)
+            self._in_background(self._stage_out, final)
+            return
         log.info(
             "job %s/%s: finished %s (return code %s)%s",
             self.name,
@@ -387,10 +397,12 @@ class StatefulManager:
         for record in unfinished:
             if record.launch_state == LAUNCHING:
                 self._recover_launching(record)
+            elif record.state is JobState.PREPROCESSING and self.stager is not None:
+                self._in_background(self._stage_in, record)
+            elif record.state is JobState.POSTPROCESSING and self.stager is not None:
+                self._in_background(self._stage_out, record)
             elif record.state in (JobState.PREPROCESSING, JobState.POSTPROCESSING):
-                self._finish(
-                    record, JobState.LOST, "the server stopped while staging this job's files"
-                )
+                self._settle(record, JobState.LOST, "the server stopped while staging files")
         counts: dict[str, int] = {}
         for record in unfinished:
             counts[record.state.value] = counts.get(record.state.value, 0) + 1
@@ -417,6 +429,62 @@ class StatefulManager:
                 "the server stopped while handing this job to its backend; it was not relaunched "
                 "to avoid running it twice",
             )
+
+    # -- server-side staging ----------------------------------------------------------------
+
+    def _in_background(self, function: Callable[[JobRecord], None], record: JobRecord) -> None:
+        assert self._staging is not None, "start() the manager before submitting"
+        self._staging.submit(function, record)
+
+    def _stage_in(self, record: JobRecord) -> None:
+        """Fetch the job's inputs on the server side, then queue it (unless cancelled meanwhile)."""
+        assert self.stager is not None
+        try:
+            self.stager.stage_in(record.launch or {}, self.directory(record.job_id))
+        except Exception as exc:
+            log.warning("job %s/%s: staging inputs failed: %s", self.name, record.job_id, exc)
+            self._settle(record, JobState.FAILED, f"staging inputs failed: {_message(exc)}")
+            return
+        with self._lock:
+            current = self.store.get(self.name, record.job_id)
+            if current is None or current.attempt != record.attempt:
+                return
+            if current.state is not JobState.PREPROCESSING:
+                return
+            queued = self.store.put(current.evolve(state=JobState.QUEUED))
+        log.info("job %s/%s: inputs staged; queued", self.name, record.job_id)
+        self._notify(queued)
+        self._wakeup.set()
+
+    def _stage_out(self, record: JobRecord) -> None:
+        """Send the job's outputs back on the server side, then report it complete."""
+        assert self.stager is not None
+        directory = self.directory(record.job_id)
+        try:
+            details = completion(record, directory, self.maximum_stream_size)
+            self.stager.stage_out(record.launch or {}, directory, details)
+        except Exception as exc:
+            log.warning("job %s/%s: staging outputs failed: %s", self.name, record.job_id, exc)
+            self._settle(record, JobState.FAILED, f"staging outputs failed: {_message(exc)}")
+            return
+        self._settle(record, JobState.COMPLETE, None)
+
+    def _settle(self, record: JobRecord, state: JobState, reason: str | None) -> None:
+        """Move an unfinished job of the same attempt to a final state (no return-code logic)."""
+        with self._lock:
+            current = self.store.get(self.name, record.job_id)
+            if current is None or current.attempt != record.attempt or current.state.is_final:
+                return
+            final = self.store.put(current.evolve(state=state, reason=reason))
+        log.info(
+            "job %s/%s: finished %s (return code %s)%s",
+            self.name,
+            record.job_id,
+            state.value,
+            final.return_code,
+            f": {reason}" if reason else "",
+        )
+        self._notify(final)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -450,32 +518,5 @@ class StatefulManager:
                 log.exception("job %s/%s: status listener failed", self.name, record.job_id)
 
 
-def system_properties() -> dict[str, str]:
-    import os
-
-    return {"separator": os.sep}
-
-
-def _read_first(directory: JobDirectory, preferred: Path, fallback: str, limit: int) -> str:
-    """The tool's own stream file if the command line redirected into it, else the job's."""
-    from lwr.managers.directory import read_bounded
-
-    try:
-        return read_bounded(preferred, limit)
-    except (FileNotFoundError, IsADirectoryError):
-        return directory.read_text(fallback, limit) or ""
-
-
-def _realized_sources(directory: JobDirectory, launch: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The client's dynamic file sources (``galaxy.json``) with the contents the tool wrote."""
-    realized = []
-    for source in launch.get("dynamic_file_sources") or []:
-        if not isinstance(source, Mapping) or not source.get("path"):
-            continue
-        try:
-            path = directory.resolve("workdir", str(source["path"]))
-            contents = path.read_text(encoding="utf-8", errors="replace")
-        except (LwrError, OSError):
-            continue
-        realized.append({**source, "contents": contents})
-    return realized
+def _message(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, LwrError) else f"{type(exc).__name__}: {exc}"
