@@ -5,13 +5,20 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from lwr import __version__
+from lwr.cache import FileCache
 from lwr.config import DEFAULT_MANAGER, AppConfig
 from lwr.errors import ConfigurationError, NotFoundError
 from lwr.managers.stateful import StatefulManager
 from lwr.persistence.store import JobStore
 from lwr.registry import MANAGERS, lookup
+from lwr.staging.remote import RemoteStager
+from lwr.staging.transfer import RetryPolicy
+
+if TYPE_CHECKING:
+    from lwr.messaging.bind_amqp import AmqpBinding
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +31,20 @@ class LwrApp:
         self.version = __version__
         self.store = JobStore(config.persistence_directory)
         self.managers: dict[str, StatefulManager] = {}
+        self.file_cache = (
+            FileCache(config.file_cache_dir, config.file_cache_size)
+            if config.file_cache_dir
+            else None
+        )
+        stager = RemoteStager(
+            RetryPolicy(
+                retries=config.staging_retries,
+                delay=config.staging_retry_delay,
+                max_delay=config.staging_retry_max_delay,
+                timeout=config.staging_timeout,
+            ),
+            remote_copy_allowed_paths=config.remote_copy_allowed_paths,
+        )
         for manager_config in config.managers:
             backend_class = lookup("job manager type", MANAGERS, manager_config.type)
             backend_class.check_options(manager_config.name, manager_config.options)
@@ -40,9 +61,15 @@ class LwrApp:
                 staging_directory,
                 tool_dependency_dir=config.tool_dependency_dir,
                 maximum_stream_size=config.maximum_stream_size,
+                stager=stager,
             )
         if not self.managers:
             raise ConfigurationError("no job manager configured")
+        self.messaging: AmqpBinding | None = None
+        if config.message_queue_url:
+            from lwr.messaging import build_binding
+
+            self.messaging = build_binding(config, self.managers)
         self._started = False
 
     def start(self) -> None:
@@ -51,6 +78,8 @@ class LwrApp:
             return
         for manager in self.managers.values():
             manager.start()
+        if self.messaging is not None:
+            self.messaging.start()
         self._started = True
         log.info(
             "LWR %s started: managers %s, staging in %s, state in %s",
@@ -61,6 +90,8 @@ class LwrApp:
         )
 
     def stop(self) -> None:
+        if self.messaging is not None:
+            self.messaging.stop()
         for manager in self.managers.values():
             manager.stop()
         self.store.close()

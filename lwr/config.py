@@ -28,16 +28,38 @@ APP_DEFAULTS: Mapping[str, str] = {
     "assign_ids": "none",
     "tool_dependency_dir": "dependencies",
     "file_cache_dir": "",
+    "file_cache_size": "0",
+    "staging_retries": "3",
+    "staging_retry_delay": "1",
+    "staging_retry_max_delay": "30",
+    "staging_timeout": "60",
+    "remote_copy_allowed_paths": "",
     "ssl_pem": "",
     "max_upload_size": "0",
     "maximum_stream_size": "1048576",
     "message_queue_url": "",
+    "amqp_key_prefix": "",
+    "amqp_heartbeat": "580",
+    "amqp_acknowledge": "false",
+    "amqp_ack_republish_time": "30",
+    "amqp_publish_retry": "false",
+    "amqp_publish_retry_max_retries": "5",
+    "amqp_publish_retry_interval_start": "1",
+    "amqp_publish_retry_interval_step": "2",
+    "amqp_publish_retry_interval_max": "30",
+    "amqp_connect_ssl_ca_certs": "",
+    "amqp_connect_ssl_keyfile": "",
+    "amqp_connect_ssl_certfile": "",
+    "amqp_connect_ssl_cert_reqs": "",
 }
 
 #: keys PasteDeploy or our runners may put beside the app's own options
 _PASTE_KEYS = frozenset({"here", "__file__", "use", "paste.app_factory", "debug"})
 
 ASSIGN_IDS = ("none", "uuid")
+
+_CERT_REQS = ("cert_none", "cert_optional", "cert_required")
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0", "")
 
 
 @dataclass(frozen=True)
@@ -47,6 +69,19 @@ class ManagerConfig:
     name: str
     type: str = "queued_python"
     options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AmqpConfig:
+    """The ``amqp_*`` options: how each manager binds to the broker of ``message_queue_url``."""
+
+    key_prefix: str | None = None
+    heartbeat: int = 580
+    acknowledge: bool = False
+    ack_republish_time: float = 30.0
+    publish_retry: bool = False
+    publish_retry_policy: Mapping[str, float] = field(default_factory=dict)
+    ssl: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +101,14 @@ class AppConfig:
     maximum_stream_size: int
     message_queue_url: str | None
     managers: tuple[ManagerConfig, ...]
+    amqp: AmqpConfig = field(default_factory=AmqpConfig)
+    #: server-side staging and the file cache (lwr.staging.remote, lwr.cache)
+    file_cache_size: int | None = None
+    staging_retries: int = 3
+    staging_retry_delay: float = 1.0
+    staging_retry_max_delay: float = 30.0
+    staging_timeout: float = 60.0
+    remote_copy_allowed_paths: tuple[Path, ...] = ()
 
 
 def load_app_config(
@@ -110,10 +153,19 @@ def load_app_config(
         tool_dependency_dir=_path(base, values["tool_dependency_dir"]),
         file_cache_dir=_path(base, values["file_cache_dir"]),
         ssl_pem=values["ssl_pem"] or None,
-        max_upload_size=_int(values["max_upload_size"], "max_upload_size") or None,
-        maximum_stream_size=_int(values["maximum_stream_size"], "maximum_stream_size"),
+        max_upload_size=_size(values["max_upload_size"], "max_upload_size") or None,
+        maximum_stream_size=_size(values["maximum_stream_size"], "maximum_stream_size"),
         message_queue_url=values["message_queue_url"] or None,
         managers=managers,
+        amqp=_amqp_config(values),
+        file_cache_size=_size(values["file_cache_size"], "file_cache_size") or None,
+        staging_retries=_size(values["staging_retries"], "staging_retries"),
+        staging_retry_delay=parse_seconds(values["staging_retry_delay"], "staging_retry_delay"),
+        staging_retry_max_delay=parse_seconds(
+            values["staging_retry_max_delay"], "staging_retry_max_delay"
+        ),
+        staging_timeout=parse_seconds(values["staging_timeout"], "staging_timeout") or 60.0,
+        remote_copy_allowed_paths=_path_list(base, values["remote_copy_allowed_paths"]),
     )
 
 
@@ -139,6 +191,37 @@ def load_managers_ini(path: Path) -> tuple[ManagerConfig, ...]:
     if not managers:
         raise ConfigurationError(f"{path}: no [manager:NAME] section")
     return tuple(managers)
+
+
+def _amqp_config(values: Mapping[str, str]) -> AmqpConfig:
+    """The ``amqp_*`` options, typed; names and meanings follow Galaxy's ``pulsar.client``."""
+    policy = {
+        key: parse_seconds(values[f"amqp_publish_retry_{key}"], f"amqp_publish_retry_{key}")
+        for key in ("interval_start", "interval_step", "interval_max")
+    }
+    policy["max_retries"] = _size(
+        values["amqp_publish_retry_max_retries"], "amqp_publish_retry_max_retries"
+    )
+    ssl = {
+        key: values[f"amqp_connect_ssl_{key}"]
+        for key in ("ca_certs", "keyfile", "certfile", "cert_reqs")
+        if values[f"amqp_connect_ssl_{key}"]
+    }
+    if "cert_reqs" in ssl and ssl["cert_reqs"].lower() not in _CERT_REQS:
+        raise ConfigurationError(
+            f"amqp_connect_ssl_cert_reqs must be one of {_CERT_REQS}, not {ssl['cert_reqs']!r}"
+        )
+    return AmqpConfig(
+        key_prefix=values["amqp_key_prefix"] or None,
+        heartbeat=_size(values["amqp_heartbeat"], "amqp_heartbeat"),
+        acknowledge=_bool(values["amqp_acknowledge"], "amqp_acknowledge"),
+        ack_republish_time=parse_seconds(
+            values["amqp_ack_republish_time"], "amqp_ack_republish_time"
+        ),
+        publish_retry=_bool(values["amqp_publish_retry"], "amqp_publish_retry"),
+        publish_retry_policy=policy,
+        ssl=ssl or None,
+    )
 
 
 def parse_concurrency(value: str, cpu_count: int | None = None) -> int:
@@ -168,6 +251,28 @@ def _int(value: str, key: str) -> int:
         return int(value)
     except ValueError:
         raise ConfigurationError(f"{key} must be an integer, not {value!r}") from None
+
+
+def _size(value: str, key: str) -> int:
+    """A number of bytes: an integer that is not negative."""
+    number = _int(value, key)
+    if number < 0:
+        raise ConfigurationError(f"{key} must not be negative, not {value!r}")
+    return number
+
+
+def _bool(value: str, key: str) -> bool:
+    if value.lower() in _TRUE:
+        return True
+    if value.lower() in _FALSE:
+        return False
+    raise ConfigurationError(f"{key} must be true or false, not {value!r}")
+
+
+def _path_list(base: Path, value: str) -> tuple[Path, ...]:
+    """A comma- or newline-separated list of directories (``remote_copy_allowed_paths``)."""
+    items = [item.strip() for item in value.replace("\n", ",").split(",")]
+    return tuple(path for item in items if item and (path := _path(base, item)) is not None)
 
 
 def _path(base: Path, value: str) -> Path | None:

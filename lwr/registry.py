@@ -45,7 +45,6 @@ SCHEDULERS: Mapping[str, str] = {
 INSTALL_HINTS: Mapping[str, str] = {
     "drmaa": "pip install drmaa (and set DRMAA_LIBRARY_PATH in local_env.sh)",
     "kombu": "pip install kombu",
-    "paramiko": "pip install paramiko",
 }
 
 

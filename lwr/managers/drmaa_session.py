@@ -30,7 +30,7 @@ GONE = "gone"
 
 #: environment variables the DRMAA library needs; passed explicitly to the sudo-ed helper scripts
 DRMAA_ENVIRONMENT_PREFIXES = ("SGE_", "DRMAA_", "SLURM_", "PBS_", "LSF_")
-DRMAA_ENVIRONMENT_NAMES = frozenset({"GLIBC_TUNABLES", "LD_PRELOAD", "LD_LIBRARY_PATH", "PATH"})
+DRMAA_ENVIRONMENT_NAMES = frozenset({"GLIBC_TUNABLES", "LD_PRELOAD", "LD_LIBRARY_PATH"})
 
 #: how long a call may wait for the shared session's lock before giving up (never block forever)
 LOCK_TIMEOUT = 60.0
@@ -75,7 +75,7 @@ def import_drmaa() -> ModuleType:
     SGE's libdrmaa surface here, at start-up, with the variables that fix them.
     """
     try:
-        import drmaa  # noqa: PLC0415 - imported lazily on purpose, see the module docstring
+        import drmaa  # type: ignore[import-untyped]  # lazily, on purpose: see the docstring
     except ImportError as exc:
         raise ConfigurationError(
             "the DRMAA managers need the Python module 'drmaa': pip install drmaa "
@@ -92,7 +92,7 @@ def import_drmaa() -> ModuleType:
 
 
 def drmaa_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The part of ``environ`` a DRMAA client needs, to hand to a helper that sudo started afresh."""
+    """The part of ``environ`` a DRMAA client needs, for a helper that sudo started afresh."""
     return {
         key: value
         for key, value in environ.items()
@@ -104,7 +104,7 @@ _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def scheduler_job_name(name: str) -> str:
-    """``spec.name`` made safe for SGE (no ``/:@\\*?``, no leading digit), so orphans can be found."""
+    """``spec.name`` made safe for SGE (no ``/:@\\*?``, no leading digit) to find orphans by."""
     safe = _UNSAFE_NAME.sub("_", name)
     return safe if safe[:1].isalpha() else f"j{safe}"
 
@@ -238,8 +238,9 @@ class SharedSession:
                     self._session.deleteJobTemplate(template)
 
         try:
-            return call_with_retry(submit, f"DRMAA submit of {description.job_name}",
-                                   self.transient_errors, attempts=2)
+            return call_with_retry(
+                submit, f"DRMAA submit of {description.job_name}", self.transient_errors, attempts=2
+            )
         except self.drmaa.errors.DrmaaException as exc:
             raise SubmitError(f"DRMAA refused job {description.job_name}: {exc}") from exc
 
@@ -254,8 +255,9 @@ class SharedSession:
                     return GONE
 
         try:
-            return call_with_retry(status, f"DRMAA status of job {external_id}",
-                                   self.transient_errors)
+            return call_with_retry(
+                status, f"DRMAA status of job {external_id}", self.transient_errors
+            )
         except self.drmaa.errors.DrmaaException as exc:
             raise SubmitError(f"DRMAA status of job {external_id} failed: {exc}") from exc
 
@@ -270,8 +272,7 @@ class SharedSession:
                     log.debug("job %s already gone from the scheduler", external_id)
 
         try:
-            call_with_retry(control, f"DRMAA terminate of job {external_id}",
-                            self.transient_errors)
+            call_with_retry(control, f"DRMAA terminate of job {external_id}", self.transient_errors)
         except self.drmaa.errors.DrmaaException as exc:
             raise SubmitError(f"DRMAA terminate of job {external_id} failed: {exc}") from exc
 

@@ -299,7 +299,10 @@ class StatefulManager:
                 return
             record = self.store.put(current.evolve(launch_state=LAUNCHED, external_id=external_id))
         log.info("job %s/%s: started as %s", self.name, record.job_id, external_id)
-        self._poll_one(record)
+        try:
+            self._poll_one(record)
+        except LwrError as exc:  # the next monitor pass polls it again
+            log.warning("job %s/%s: first poll failed: %s", self.name, record.job_id, exc)
 
     def _poll(self) -> None:
         active = [r for r in self.store.in_states(self.name, _ACTIVE) if r.launch_state == LAUNCHED]

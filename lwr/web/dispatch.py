@@ -11,10 +11,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import re
 import time
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote_plus
 
 from webob import Request, Response
 
@@ -25,8 +25,6 @@ from lwr.web.request import Context
 
 log = logging.getLogger(__name__)
 access_log = logging.getLogger("lwr.access")
-
-_TOKEN_IN_QUERY = re.compile(r"(private_token=)[^&]*")
 
 
 class LwrWsgiApp:
@@ -44,13 +42,17 @@ class LwrWsgiApp:
             "%s %s %s %d %.1fms",
             request.client_addr,
             request.method,
-            redact(request.path_qs),
+            redact(_raw_path_qs(environ)),
             response.status_int,
             (time.perf_counter() - started) * 1000,
         )
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        try:
+            request.path_info, request.GET  # noqa: B018 - decode both once, here
+        except UnicodeDecodeError:
+            return error_response(400, "the request's path or query string is not valid UTF-8")
         try:
             route, args, allowed = routes.match(request.method, request.path_info)
             if route is None:
@@ -104,6 +106,29 @@ def error_response(status: int, message: str, allow: list[str] | None = None) ->
     return response
 
 
+def _raw_path_qs(environ: dict[str, Any]) -> str:
+    """The requested path and query as received (never fails to decode, unlike webob's)."""
+    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    return f"{path}?{query}" if query else path
+
+
+#: query parameters whose values are short, harmless and useful in an access line
+_LOGGED_VALUES = frozenset({"job_id", "name", "type", "tool_id", "tool_version"})
+
+
 def redact(text: str) -> str:
-    """Hide the private token in a logged URL."""
-    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", text)
+    """Keep a logged URL free of secrets: only a few known-harmless values are shown.
+
+    The private token is the obvious secret, but structured parameters carry others (Galaxy's
+    ``files_endpoint`` holds a per-job key inside ``remote_staging``), so every value but those in
+    ``_LOGGED_VALUES`` is replaced, however the client percent-encoded the parameter's name.
+    """
+    path, sep, query = text.partition("?")
+    if not sep:
+        return text
+    pairs = []
+    for pair in query.split("&"):
+        name = pair.partition("=")[0]
+        pairs.append(pair if unquote_plus(name) in _LOGGED_VALUES else f"{name}=[redacted]")
+    return f"{path}?{'&'.join(pairs)}"

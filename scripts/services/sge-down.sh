@@ -15,13 +15,23 @@ fi
 for pidfile in /var/spool/gridengine/execd/*/execd.pid /var/spool/gridengine/qmaster/qmaster.pid; do
     [ -s "$pidfile" ] || continue
     pid=$(cat "$pidfile")
-    kill -0 "$pid" 2>/dev/null || continue
-    kill -TERM "$pid"
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-    echo "sge-down: stopped $pidfile ($pid)" >&2
+    name=$(basename "$pidfile" .pid)
+    # only a live process with the daemon's name: a stale pid file may name a reused pid
+    if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "sge_$name" ]; then
+        kill -TERM "$pid"
+        for _ in $(seq 300); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            kill -KILL "$pid"
+            for _ in $(seq 50); do
+                kill -0 "$pid" 2>/dev/null || break
+                sleep 0.1
+            done
+        fi
+        echo "sge-down: stopped $pidfile ($pid)" >&2
+    fi
+    rm -f "$pidfile"
 done
 exit 0

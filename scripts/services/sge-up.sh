@@ -25,6 +25,14 @@ trap 'rm -rf "$WORK"' EXIT
 
 say() { echo "sge-up: $*" >&2; }
 
+# true if the pid file names a live process called $2 (a stale file may name a reused pid)
+running() {
+    local pid
+    [ -s "$1" ] || return 1
+    pid=$(cat "$1")
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
+
 install_packages() {
     dpkg -s "${PACKAGES[@]}" >/dev/null 2>&1 && return 0
     local pkg
@@ -49,7 +57,7 @@ fix_host_names() {
 }
 
 start_qmaster() {
-    if ! { [ -s "$QMASTER_PID" ] && kill -0 "$(cat "$QMASTER_PID")" 2>/dev/null; }; then
+    if ! running "$QMASTER_PID" sge_qmaster; then
         /usr/sbin/sge_qmaster
     fi
     local i
@@ -105,11 +113,11 @@ queue_ready() {
 
 start_execd() {
     queue_ready && return 0
-    local pidfile
-    pidfile=$(ls /var/spool/gridengine/execd/*/execd.pid 2>/dev/null | head -1 || true)
-    if ! { [ -n "$pidfile" ] && [ -s "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }; then
-        /usr/sbin/sge_execd
-    fi
+    local pidfile up=""
+    for pidfile in /var/spool/gridengine/execd/*/execd.pid; do
+        running "$pidfile" sge_execd && up=yes
+    done
+    [ -n "$up" ] || /usr/sbin/sge_execd
     local i
     for i in $(seq 150); do
         queue_ready && return 0

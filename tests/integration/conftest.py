@@ -25,6 +25,7 @@ def lwr_server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         server_options: dict[str, str] | None = None,
         start: bool = True,
         scheme: str = "http",
+        env: dict[str, str] | None = None,
     ) -> LwrServer:
         directory = tmp_path / f"server{len(servers)}"
         directory.mkdir()
@@ -32,7 +33,7 @@ def lwr_server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         write_server_ini(directory, port, app_options, server_options)
         if managers_ini is not None:
             (directory / "job_managers.ini").write_text(managers_ini)
-        server = LwrServer(directory, port, scheme=scheme)
+        server = LwrServer(directory, port, scheme=scheme, env=env)
         servers.append(server)
         return server.start() if start else server
 

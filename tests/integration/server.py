@@ -50,7 +50,14 @@ def write_server_ini(
 class LwrServer:
     """One LWR server process in ``directory``; restartable, killable."""
 
-    def __init__(self, directory: Path, port: int | None = None, scheme: str = "http") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        port: int | None = None,
+        scheme: str = "http",
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.env = env
         self.directory = directory
         self.port = port or free_port()
         self.scheme = scheme
@@ -69,6 +76,7 @@ class LwrServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=self.env,
         )
         log.close()
         self.wait_healthy(timeout)

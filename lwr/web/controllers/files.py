@@ -40,10 +40,21 @@ def upload(ctx: Context) -> dict[str, Any]:
     target = manager.directory(ctx.job_id).resolve(ctx.required("type"), ctx.required("name"))
     if target.is_dir():
         raise InvalidRequestError(f"{ctx.param('name')!r} names a directory")
-    written = receive(ctx, target)
+    token = ctx.param("cache_token")
+    if token:  # the file is in the file cache: link or copy it, there is no body
+        cache = ctx.app.file_cache
+        if cache is None:
+            raise NotFoundError("this server has no file cache (file_cache_dir is not set)")
+        written = cache.place(token, target)
+    else:
+        written = receive(ctx, target)
     log.info(
-        "job %s/%s: staged %s %s (%d bytes)", manager.name, ctx.job_id, ctx.param("type"),
-        ctx.param("name"), written,
+        "job %s/%s: staged %s %s (%d bytes)",
+        manager.name,
+        ctx.job_id,
+        ctx.param("type"),
+        ctx.param("name"),
+        written,
     )
     return {"path": str(target), "size": written}
 

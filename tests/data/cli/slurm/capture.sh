@@ -40,7 +40,8 @@ sbatch --parsable --job-name=x --partition=nosuchpartition "$W/ok/run.sh" \
     > "$OUT/sbatch_bad_partition.stdout.txt" 2> "$OUT/sbatch_bad_partition.stderr.txt"
 echo "$?" > "$OUT/sbatch_bad_partition.returncode.txt"
 echo "$OK" > "$OUT/sbatch_parsable.txt"
-sbatch "$W/held/run.sh" --hold > "$OUT/sbatch_plain.txt" 2>&1
+sbatch --hold --output=/dev/null "$W/held/run.sh" > "$OUT/sbatch_plain.txt" 2>&1
+PLAIN=$(grep -o '[0-9]*$' "$OUT/sbatch_plain.txt")
 
 sleep 5
 squeue -h -t all -j "$T,$OK,$FAIL,$HELD,$BUSY,$WAIT,$BROKEN" -o "$FMT" > "$OUT/squeue_mixed.txt"
@@ -57,17 +58,18 @@ echo "$?" > "$OUT/squeue_unknown_id.returncode.txt"
 scontrol show job "$OK" > "$OUT/scontrol_show_job_completed.txt"
 scontrol show job "$BROKEN" > "$OUT/scontrol_show_job_failed.txt"
 
-scancel "$HELD" "$BUSY" "$WAIT"; sleep 2
+scancel "$HELD" "$BUSY" "$WAIT" "$PLAIN"; sleep 2
 sq "$HELD" > "$OUT/squeue_cancelled_pending.txt"
 sq "$BUSY" > "$OUT/squeue_cancelled_running.txt"
 scancel "$OK"; echo "$?" > "$OUT/scancel_finished.returncode.txt"
 scancel 999999 > /dev/null 2>&1; echo "$?" > "$OUT/scancel_unknown.returncode.txt"
 
-# a running job that ignores SIGTERM shows its COMPLETING phase for KillWait seconds
+# a running job that ignores SIGTERM: squeue says CANCELLED at once, while slurmd still waits
+# KillWait seconds before its SIGKILL
 job stubborn "trap '' TERM; sleep 600"; STUB=$(submit stubborn)
 for _ in $(seq 50); do [ "$(squeue -h -j "$STUB" -o %T)" = RUNNING ] && break; sleep 0.2; done
 sleep 1; scancel "$STUB"; sleep 0.5
-sq "$STUB" > "$OUT/squeue_completing.txt"
+sq "$STUB" > "$OUT/squeue_cancelled_while_terminating.txt"
 
 for _ in $(seq 150); do [ "$(squeue -h -t all -j "$T" -o %T)" = TIMEOUT ] && break; sleep 1; done
 sq "$T" > "$OUT/squeue_timeout.txt"

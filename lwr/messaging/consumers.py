@@ -1,0 +1,282 @@
+"""Requests in: one thread per manager consuming its ``setup``, ``kill`` and ``status`` queues.
+
+Reliability rules, each the answer to a way Galaxy jobs get lost:
+
+* a message is acked only after what it asked for is durable (``StatefulManager.submit`` has
+  returned, so the job is in the job store); if LWR dies before the ack, the broker redelivers and
+  the duplicate submit is ignored by the manager;
+* a body that is not what the client sends is logged and rejected without requeueing, so one bad
+  message can neither stop the consumer nor loop forever; an unexpected error is requeued once and
+  rejected the second time;
+* when the connection drops the thread reconnects with exponential back-off and resumes (messages
+  not acked on the old channel are redelivered by the broker);
+* a message carrying ``acknowledge_uuid`` is answered on its ``<name>_ack`` queue after it was
+  handled, and remembered durably, so the client's resends are answered but not acted on again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import kombu
+from kombu.message import Message
+
+from lwr.errors import InvalidRequestError, LwrError, UnknownJobError
+from lwr.managers.base import JobState
+from lwr.messaging import messages
+from lwr.messaging.exchange import AmqpExchange, redact_url
+
+if TYPE_CHECKING:
+    from lwr.managers.stateful import StatefulManager
+    from lwr.messaging.publisher import StatusPublisher
+    from lwr.persistence.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+#: messages the broker hands over before they are acked
+PREFETCH = 16
+#: seconds one wait for messages lasts before heartbeats and the stop flag are checked
+DRAIN_TIMEOUT = 1.0
+#: reconnection back-off: first wait and ceiling, in seconds
+BACKOFF_START, BACKOFF_MAX = 1.0, 15.0
+#: how many failed message bodies are remembered to reject their redelivery
+FAILED_MEMORY = 1000
+
+
+class RequestConsumer:
+    """Consumes one manager's request queues and acts on them."""
+
+    def __init__(
+        self,
+        exchange: AmqpExchange,
+        manager: StatefulManager,
+        publisher: StatusPublisher,
+        outbox: Outbox,
+        consume_acks: bool = False,
+    ) -> None:
+        self.exchange = exchange
+        self.manager = manager
+        self.publisher = publisher
+        self.outbox = outbox
+        self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            "setup": self._setup,
+            "kill": self._kill,
+            "status": self._status,
+        }
+        if consume_acks:
+            self.handlers["status_update_ack"] = self._status_update_ack
+        self._by_key = {exchange.routing_key(name): name for name in self.handlers}
+        self.ready = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._connection: kombu.Connection | None = None
+        self._failed: OrderedDict[str, None] = OrderedDict()
+
+    # -- life cycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._run, name=f"lwr-amqp-consume-{self.exchange.manager}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- the thread --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        delay = BACKOFF_START
+        while not self._stopping.is_set():
+            try:
+                self._consume()
+                delay = BACKOFF_START
+            except Exception as exc:
+                self.ready.clear()
+                was_ready = delay == BACKOFF_START
+                log.log(
+                    logging.WARNING if was_ready else logging.INFO,
+                    "manager %s: broker %s unavailable (%s: %s); reconnecting in %.0fs",
+                    self.exchange.manager,
+                    redact_url(self.exchange.url),
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                self._stopping.wait(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
+
+    def _consume(self) -> None:
+        with self.exchange.connection() as connection:
+            connection.connect()
+            self._connection = connection
+            channel = connection.channel()
+            channel.basic_qos(0, PREFETCH, False)
+            queues = [self.exchange.queue(name) for name in self.handlers]
+            consumer = kombu.Consumer(
+                channel,
+                queues=queues,
+                callbacks=[self._on_message],
+                accept=["json"],
+                on_decode_error=self._on_decode_error,
+            )
+            with consumer:
+                self.ready.set()
+                log.info(
+                    "manager %s: consuming %s on %s",
+                    self.exchange.manager,
+                    ", ".join(q.name for q in queues),
+                    redact_url(self.exchange.url),
+                )
+                while not self._stopping.is_set():
+                    try:
+                        connection.drain_events(timeout=DRAIN_TIMEOUT)
+                    except TimeoutError:
+                        pass
+                    connection.heartbeat_check()
+            self.ready.clear()
+            self._connection = None
+
+    # -- one message -------------------------------------------------------------------------
+
+    def _on_decode_error(self, message: Message, exc: Exception) -> None:
+        log.warning(
+            "manager %s: rejecting undecodable message on %s (%s): %s",
+            self.exchange.manager,
+            message.delivery_info.get("routing_key"),
+            message.content_type,
+            exc,
+        )
+        message.reject()
+
+    def _on_message(self, body: Any, message: Message) -> None:
+        """Handle, then ack; reject what is malformed; requeue one unexpected failure."""
+        key = message.delivery_info.get("routing_key", "")
+        name = self._by_key.get(key)
+        outcome = "ack"
+        try:
+            if name is None:
+                raise InvalidRequestError(f"message for an unexpected routing key {key!r}")
+            body = messages.body_dict(body)
+            ack = messages.ack_request(body) if name != "status_update_ack" else None
+            if ack is not None and self.outbox.consumed_before(ack[0]):
+                log.info(
+                    "manager %s: %s message %s already handled; acknowledging it again",
+                    self.exchange.manager,
+                    name,
+                    ack[0],
+                )
+            else:
+                self.handlers[name](body)
+                if ack is not None:
+                    self.outbox.remember_consumed(ack[0], self.exchange.manager)
+            if ack is not None:
+                self._reply(ack[1], ack[0])
+        except InvalidRequestError as exc:
+            log.warning(
+                "manager %s: rejecting malformed %s message: %s",
+                self.exchange.manager,
+                name or key,
+                exc.message,
+            )
+            outcome = "reject"
+        except Exception:
+            retried = self._failed_before(message)
+            log.exception(
+                "manager %s: handling a %s message failed%s",
+                self.exchange.manager,
+                name,
+                "; rejecting it" if retried else "; requeueing it once",
+            )
+            outcome = "reject" if retried else "requeue"
+        # outside the try: a failure to settle means the connection is gone -> reconnect
+        if outcome == "ack":
+            message.ack()
+        elif outcome == "requeue":
+            message.requeue()
+        else:
+            message.reject()
+
+    def _failed_before(self, message: Message) -> bool:
+        """Whether this message already failed once (the broker's flag, or our own memory).
+
+        RabbitMQ marks a requeued message ``redelivered``; not every transport does, so the
+        consumer also remembers the digests of recently failed bodies.
+        """
+        body = message.body if isinstance(message.body, bytes) else str(message.body).encode()
+        digest = hashlib.sha256(body).hexdigest()
+        if message.delivery_info.get("redelivered") or digest in self._failed:
+            self._failed.pop(digest, None)
+            return True
+        self._failed[digest] = None
+        while len(self._failed) > FAILED_MEMORY:
+            self._failed.popitem(last=False)
+        return False
+
+    def _reply(self, ack_queue: str, uuid: str) -> None:
+        """Answer an acknowledgement request; a lost answer only makes the client resend."""
+        connection = self._connection
+        if connection is None:
+            return
+        try:
+            self.exchange.publish(connection, ack_queue, messages.ack_reply(uuid))
+        except Exception as exc:
+            log.warning(
+                "manager %s: could not acknowledge %s on %s: %s",
+                self.exchange.manager,
+                uuid,
+                ack_queue,
+                exc,
+            )
+
+    # -- the requests ------------------------------------------------------------------------
+
+    def _setup(self, body: dict[str, Any]) -> None:
+        """Set up and queue the job; one refused is reported ``failed`` so Galaxy stops waiting."""
+        job_id = messages.job_id_of(body)
+        try:
+            _, launch = messages.setup_launch(body)
+            self.manager.submit(job_id, launch)
+        except LwrError as exc:
+            log.warning(
+                "job %s/%s: setup message refused: %s", self.exchange.manager, job_id, exc.message
+            )
+            record = self.manager.find(job_id)
+            if record is None or record.state is JobState.SETUP:  # never touch a live job
+                reason = f"setup failed: {exc.message}"
+                self.publisher.enqueue(messages.failed_status(job_id, reason))
+            if isinstance(exc, InvalidRequestError):
+                raise
+
+    def _kill(self, body: dict[str, Any]) -> None:
+        job_id = messages.job_id_of(body)
+        try:
+            self.manager.cancel(job_id)
+        except UnknownJobError:
+            log.info("job %s/%s: kill for an unknown job ignored", self.exchange.manager, job_id)
+        except LwrError as exc:
+            log.warning("job %s/%s: kill failed: %s", self.exchange.manager, job_id, exc.message)
+
+    def _status(self, body: dict[str, Any]) -> None:
+        """Republish the job's status; an unknown job is ignored (its setup may be queued)."""
+        job_id = messages.job_id_of(body)
+        record = self.manager.find(job_id)
+        if record is None:
+            log.info("job %s/%s: status request for an unknown job", self.exchange.manager, job_id)
+            return
+        self.publisher.enqueue(self.manager.status_of(record))
+
+    def _status_update_ack(self, body: dict[str, Any]) -> None:
+        uuid = messages.ack_response(body)
+        if not self.outbox.acknowledge(uuid):
+            log.debug(
+                "manager %s: status update %s already acknowledged", self.exchange.manager, uuid
+            )

@@ -1,0 +1,184 @@
+"""The durable outbox: messages LWR owes the broker, kept until the broker has taken them.
+
+A status update is written here before anything tries to publish it and removed only after the
+broker confirmed it (or, with application-level acknowledgements, after the client acknowledged
+it). So a broker that is down, a connection that drops mid-publish or an LWR restart delays an
+update but never loses it. The same database remembers the ``acknowledge_uuid`` of every message
+consumed, so a message the client resends is answered again but not acted on twice.
+
+It is its own SQLite file beside the job store (``outbox.sqlite3``) with its own connection and
+schema version, so the two evolve independently and a busy outbox never blocks a job transition.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lwr.errors import ConfigurationError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq       INTEGER PRIMARY KEY AUTOINCREMENT,
+    manager   TEXT NOT NULL,
+    queue     TEXT NOT NULL,
+    body      TEXT NOT NULL,
+    ack_uuid  TEXT UNIQUE,
+    published REAL,
+    created   REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (manager, published, seq);
+CREATE TABLE IF NOT EXISTS consumed (
+    uuid    TEXT PRIMARY KEY,
+    manager TEXT NOT NULL,
+    seen    REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consumed_seen ON consumed (seen);
+"""
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One message waiting for the broker (``published`` is None) or for the client's ack."""
+
+    seq: int
+    manager: str
+    queue: str
+    body: dict[str, Any]
+    ack_uuid: str | None
+    published: float | None
+
+
+class Outbox:
+    """Thread-safe access to ``outbox.sqlite3``; one instance per server process."""
+
+    def __init__(self, directory: Path) -> None:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / "outbox.sqlite3"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        with self._lock:
+            (version,) = self._db.execute("PRAGMA user_version").fetchone()
+            if version > SCHEMA_VERSION:
+                self._db.close()
+                raise ConfigurationError(
+                    f"{self.path} was written by a newer LWR (schema {version} > {SCHEMA_VERSION})"
+                )
+            if version < SCHEMA_VERSION:
+                self._db.executescript(
+                    f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+                )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # -- messages to publish ----------------------------------------------------------------
+
+    def put(
+        self, manager: str, queue: str, body: Mapping[str, Any], ack_uuid: str | None = None
+    ) -> int:
+        """Store a message to publish on ``queue`` (an unprefixed name: ``status_update``)."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO outbox (manager, queue, body, ack_uuid, published, created) "
+                "VALUES (?,?,?,?,NULL,?)",
+                (manager, queue, json.dumps(body), ack_uuid, time.time()),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def unpublished(self, manager: str, limit: int = 100) -> list[OutboxEntry]:
+        """Messages of ``manager`` the broker has not taken yet, oldest first."""
+        return self._select(
+            "WHERE manager=? AND published IS NULL ORDER BY seq LIMIT ?", (manager, limit)
+        )
+
+    def unacknowledged(
+        self, manager: str, published_before: float, limit: int = 100
+    ) -> list[OutboxEntry]:
+        """Published messages still waiting for the client's acknowledgement since before then."""
+        return self._select(
+            "WHERE manager=? AND published IS NOT NULL AND published < ? ORDER BY seq LIMIT ?",
+            (manager, published_before, limit),
+        )
+
+    def published(self, entry: OutboxEntry, when: float | None = None) -> None:
+        """The broker took ``entry``: forget it, or keep it until acknowledged if it asks to be."""
+        with self._transaction() as db:
+            if entry.ack_uuid is None:
+                db.execute("DELETE FROM outbox WHERE seq=?", (entry.seq,))
+            else:
+                db.execute(
+                    "UPDATE outbox SET published=? WHERE seq=?",
+                    (time.time() if when is None else when, entry.seq),
+                )
+
+    def acknowledge(self, ack_uuid: str) -> bool:
+        """The client acknowledged ``ack_uuid``; False when it was not (or no longer) waiting."""
+        with self._transaction() as db:
+            cursor = db.execute("DELETE FROM outbox WHERE ack_uuid=?", (ack_uuid,))
+        return cursor.rowcount > 0
+
+    def count(self, manager: str | None = None, *, unpublished_only: bool = False) -> int:
+        where, args = "WHERE 1=1", []
+        if manager is not None:
+            where += " AND manager=?"
+            args.append(manager)
+        if unpublished_only:
+            where += " AND published IS NULL"
+        with self._lock:
+            (n,) = self._db.execute(f"SELECT COUNT(*) FROM outbox {where}", args).fetchone()
+        return int(n)
+
+    # -- messages consumed ------------------------------------------------------------------
+
+    def consumed_before(self, ack_uuid: str) -> bool:
+        """Whether a message carrying ``ack_uuid`` was already acted on."""
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM consumed WHERE uuid=?", (ack_uuid,)).fetchone()
+        return row is not None
+
+    def remember_consumed(self, ack_uuid: str, manager: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO consumed VALUES (?,?,?)", (ack_uuid, manager, time.time())
+            )
+
+    def forget_consumed(self, older_than: float) -> int:
+        """Forget uuids seen before ``older_than``; a client stops resending long before that."""
+        with self._transaction() as db:
+            cursor = db.execute("DELETE FROM consumed WHERE seen < ?", (older_than,))
+        return cursor.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _select(self, where: str, args: tuple[Any, ...]) -> list[OutboxEntry]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT seq, manager, queue, body, ack_uuid, published FROM outbox {where}", args
+            ).fetchall()
+        return [
+            OutboxEntry(seq, manager, queue, json.loads(body), ack_uuid, published)
+            for seq, manager, queue, body, ack_uuid, published in rows
+        ]

@@ -1,0 +1,260 @@
+"""HTTP file transfers for server-side staging: fetch (GET) and push (POST multipart or PUT).
+
+Both directions stream in large chunks (never a whole file in memory), retry with exponential
+backoff on what can heal by itself (connection errors, timeouts, truncated bodies, 5xx answers) and
+give up at once on what cannot (4xx). A fetch lands in a temporary file beside its target and is
+renamed into place only once its size is checked, so a broken download never leaves a half file a
+job could read. Every failure is a :class:`~lwr.errors.StagingError` naming the URL (tokens
+redacted), the file and what went wrong, because "staging failed" alone helps nobody.
+
+Standard library only (``http.client``): the transfers are simple, and this keeps the server and
+our client free of an HTTP dependency.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import os
+import re
+import socket
+import ssl
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from lwr.errors import StagingError
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+
+#: query parameters whose values never appear in a message or a log line
+_SECRET_PARAMS = re.compile(r"(token|key|secret|password|auth|signature)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: ``retries`` extra attempts, waiting ``delay``, doubling to ``max_delay``."""
+
+    retries: int = 3
+    delay: float = 1.0
+    max_delay: float = 30.0
+    timeout: float = 60.0
+    chunk_size: int = MIB
+
+    def delays(self) -> Iterator[float]:
+        """The waits before each retry."""
+        wait = self.delay
+        for _ in range(self.retries):
+            yield min(wait, self.max_delay)
+            wait *= 2
+
+
+class _Transient(Exception):
+    """A failure worth retrying."""
+
+
+class _Permanent(Exception):
+    """A failure retrying cannot fix (the peer refused the request)."""
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the values of token-like query parameters replaced by ``[redacted]``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "[unparsable URL]"
+    if not parts.query:
+        return url
+    query = [
+        (k, "[redacted]" if _SECRET_PARAMS.search(k) else v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    netloc = parts.netloc.rpartition("@")[2]  # never show user:password@
+    return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="[]/")))
+
+
+def fetch(
+    url: str,
+    target: Path,
+    policy: RetryPolicy = RetryPolicy(),
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Download ``url`` into ``target`` atomically; return the number of bytes written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return _with_retries("GET", url, target, policy, sleep, lambda: _get_once(url, target, policy))
+
+
+def push(
+    url: str,
+    source: Path,
+    policy: RetryPolicy = RetryPolicy(),
+    method: str = "POST",
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Upload ``source``: ``POST`` as multipart field ``file``, or ``PUT`` as the raw body."""
+    if method not in ("POST", "PUT"):
+        raise ValueError(f"push supports POST and PUT, not {method}")
+    if not source.is_file():
+        raise StagingError(f"cannot send {source}: it does not exist or is not a file")
+    return _with_retries(
+        method, url, source, policy, sleep, lambda: _send_once(method, url, source, policy)
+    )
+
+
+def _with_retries(
+    method: str,
+    url: str,
+    path: Path,
+    policy: RetryPolicy,
+    sleep: Callable[[float], None],
+    attempt: Callable[[], int],
+) -> int:
+    delays = policy.delays()
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            return attempt()
+        except _Permanent as exc:
+            raise StagingError(f"{method} {redact_url(url)} for {path} failed: {exc}") from None
+        except (_Transient, OSError, http.client.HTTPException) as exc:
+            cause = _describe(exc)
+            wait = next(delays, None)
+            if wait is None:
+                raise StagingError(
+                    f"{method} {redact_url(url)} for {path} failed after {tries} attempt(s): "
+                    f"{cause}"
+                ) from None
+            log.warning(
+                "%s %s for %s failed (%s); retry %d in %.1fs",
+                method,
+                redact_url(url),
+                path,
+                cause,
+                tries,
+                wait,
+            )
+            sleep(wait)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, _Transient):
+        return str(exc)
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"connection closed after {len(exc.partial)} bytes of the body"
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
+
+
+def _connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _Permanent(f"not an http(s) URL: {redact_url(url)}")
+    port = parts.port
+    if parts.scheme == "https":
+        context = ssl.create_default_context()
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
+            parts.hostname, port, timeout=timeout, context=context
+        )
+    else:
+        conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return conn, path
+
+
+def _check_status(response: http.client.HTTPResponse) -> None:
+    if 200 <= response.status < 300:
+        return
+    said = response.read(2048).decode("utf-8", errors="replace").strip()
+    detail = f"HTTP {response.status} {response.reason}" + (f": {said}" if said else "")
+    if response.status >= 500 or response.status in (408, 429):
+        raise _Transient(detail)
+    raise _Permanent(detail)
+
+
+def _get_once(url: str, target: Path, policy: RetryPolicy) -> int:
+    conn, path = _connect(url, policy.timeout)
+    try:
+        conn.request("GET", path, headers={"Accept-Encoding": "identity"})
+        response = conn.getresponse()
+        _check_status(response)
+        length = response.getheader("Content-Length")
+        expected = int(length) if length is not None and length.isdigit() else None
+        fd, tmp_name = tempfile.mkstemp(prefix=".fetch-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                received = 0
+                while True:
+                    chunk = response.read(policy.chunk_size)
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    received += len(chunk)
+                out.flush()
+                written = os.fstat(out.fileno()).st_size
+            if expected is not None and received != expected:
+                raise _Transient(f"received {received} of the {expected} bytes announced")
+            if written != received:
+                raise _Transient(f"wrote {written} bytes to disk but received {received}")
+            os.replace(tmp_name, target)
+        except BaseException:
+            _unlink(tmp_name)
+            raise
+        return received
+    finally:
+        conn.close()
+
+
+def _send_once(method: str, url: str, source: Path, policy: RetryPolicy) -> int:
+    conn, path = _connect(url, policy.timeout)
+    try:
+        with open(source, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if method == "POST":
+                boundary = uuid.uuid4().hex
+                filename = source.name.replace('"', "%22").replace("\r", "").replace("\n", "")
+                head = (
+                    f"--{boundary}\r\n"
+                    f'Content-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                    "Content-Type: application/octet-stream\r\n\r\n"
+                ).encode()
+                tail = f"\r\n--{boundary}--\r\n".encode()
+                content_type = f"multipart/form-data; boundary={boundary}"
+            else:
+                head, tail, content_type = b"", b"", "application/octet-stream"
+            conn.putrequest(method, path)
+            conn.putheader("Content-Type", content_type)
+            conn.putheader("Content-Length", str(len(head) + size + len(tail)))
+            conn.endheaders()
+            conn.send(head)
+            sent = 0
+            while sent < size:
+                chunk = handle.read(min(policy.chunk_size, size - sent))
+                if not chunk:
+                    raise _Transient(f"{source} shrank to {sent} bytes while being sent")
+                conn.send(chunk)
+                sent += len(chunk)
+            conn.send(tail)
+        response = conn.getresponse()
+        _check_status(response)
+        response.read()
+        return sent
+    finally:
+        conn.close()
+
+
+def _unlink(name: str) -> None:
+    try:
+        os.unlink(name)
+    except OSError:
+        pass

@@ -1,0 +1,64 @@
+"""The durable outbox: nothing owed to the broker is lost, across reopening the database."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from lwr.errors import ConfigurationError
+from lwr.persistence.outbox import Outbox
+
+
+def test_messages_stay_until_published_in_order(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path)
+    for status in ("queued", "running", "complete"):
+        outbox.put("m", "status_update", {"status": status})
+    outbox.put("other", "status_update", {"status": "queued"})
+    outbox.close()
+
+    outbox = Outbox(tmp_path)  # a restart keeps everything
+    entries = outbox.unpublished("m")
+    assert [e.body["status"] for e in entries] == ["queued", "running", "complete"]
+    outbox.published(entries[0])
+    assert [e.body["status"] for e in outbox.unpublished("m")] == ["running", "complete"]
+    assert outbox.count("m") == 2
+    assert outbox.count() == 3
+
+
+def test_acknowledged_messages_wait_for_their_ack(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path)
+    outbox.put("m", "status_update", {"status": "complete"}, ack_uuid="u1")
+    (entry,) = outbox.unpublished("m")
+    outbox.published(entry, when=100.0)
+    assert outbox.unpublished("m") == []
+    assert outbox.count("m", unpublished_only=True) == 0
+    assert [e.ack_uuid for e in outbox.unacknowledged("m", published_before=200.0)] == ["u1"]
+    assert outbox.unacknowledged("m", published_before=50.0) == []
+    assert outbox.acknowledge("u1") is True
+    assert outbox.acknowledge("u1") is False
+    assert outbox.count() == 0
+
+
+def test_consumed_uuids_are_remembered_and_forgotten(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path)
+    assert not outbox.consumed_before("u")
+    outbox.remember_consumed("u", "m")
+    outbox.remember_consumed("u", "m")
+    outbox.close()
+    outbox = Outbox(tmp_path)
+    assert outbox.consumed_before("u")
+    assert outbox.forget_consumed(time.time() - 60) == 0
+    assert outbox.forget_consumed(time.time() + 1) == 1
+    assert not outbox.consumed_before("u")
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    Outbox(tmp_path).close()
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "outbox.sqlite3") as db:
+        db.execute("PRAGMA user_version=99")
+    with pytest.raises(ConfigurationError, match="newer LWR"):
+        Outbox(tmp_path)

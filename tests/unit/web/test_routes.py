@@ -1,0 +1,112 @@
+"""The explicit route table and its matcher."""
+
+from __future__ import annotations
+
+import pytest
+
+from lwr.web import routes
+from lwr.web.controllers import cache, files, jobs
+from lwr.web.routes import ROUTES, match
+
+# the URLs pulsar.client calls, with the handler each must reach
+PROTOCOL = [
+    ("POST", "/jobs", jobs.setup, {}),
+    ("POST", "/jobs/42/submit", jobs.submit, {"job_id": "42"}),
+    ("GET", "/jobs/42/status", jobs.status, {"job_id": "42"}),
+    ("PUT", "/jobs/42/cancel", jobs.cancel, {"job_id": "42"}),
+    ("DELETE", "/jobs/42", jobs.clean, {"job_id": "42"}),
+    ("POST", "/jobs/42/files", files.upload, {"job_id": "42"}),
+    ("PUT", "/jobs/42/files", files.upload, {"job_id": "42"}),
+    ("GET", "/jobs/42/files/path", files.path, {"job_id": "42"}),
+    ("GET", "/jobs/42/files", files.download, {"job_id": "42"}),
+    ("GET", "/cache/status", cache.status, {}),
+    ("PUT", "/cache", cache.required, {}),
+    ("POST", "/cache", cache.insert, {}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "handler", "args"), PROTOCOL)
+def test_protocol_urls_reach_their_handlers(
+    method: str, path: str, handler: object, args: dict[str, str]
+) -> None:
+    route, found, allowed = match(method, path)
+    assert route is not None and route.handler is handler
+    assert found == args
+    assert allowed == []
+
+
+@pytest.mark.parametrize(("method", "path", "handler", "args"), PROTOCOL)
+def test_every_route_also_lives_under_a_named_manager(
+    method: str, path: str, handler: object, args: dict[str, str]
+) -> None:
+    route, found, _ = match(method, f"/managers/slurm_1{path}")
+    assert route is not None and route.handler is handler
+    assert found == {"manager": "slurm_1", **args}
+
+
+@pytest.mark.parametrize(("method", "path", "handler", "args"), PROTOCOL)
+def test_a_trailing_slash_is_accepted(
+    method: str, path: str, handler: object, args: dict[str, str]
+) -> None:
+    route, found, _ = match(method, path + "/")
+    assert route is not None and route.handler is handler and found == args
+
+
+def test_healthz_is_public_and_only_at_the_root() -> None:
+    route, _, _ = match("GET", "/healthz")
+    assert route is not None and route.public
+    assert match("GET", "/managers/x/healthz")[0] is None
+    assert [r for r in ROUTES if r.public] == [route]
+
+
+def test_head_is_served_by_get() -> None:
+    route, found, _ = match("HEAD", "/jobs/7/status")
+    assert route is not None and route.handler is jobs.status and found == {"job_id": "7"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("GET", "/jobs", ["POST"]),
+        ("DELETE", "/jobs/1/files", ["GET", "POST", "PUT"]),
+        ("POST", "/jobs/1", ["DELETE"]),
+        ("GET", "/cache", ["POST", "PUT"]),
+        ("POST", "/managers/m/jobs/1/status", ["GET"]),
+    ],
+)
+def test_wrong_method_lists_the_allowed_ones(method: str, path: str, allowed: list[str]) -> None:
+    route, found, methods = match(method, path)
+    assert route is None and found == {}
+    assert sorted(set(methods)) == allowed
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "",
+        "/job",
+        "/jobs/1/2/status",
+        "/jobs//status",
+        "/jobs/1/statusx",
+        "/managers/jobs",
+        "/managers//jobs",
+        "/jobs/1/files/path/extra",
+        "/JOBS",
+    ],
+)
+def test_unknown_paths_match_nothing(path: str) -> None:
+    assert match("GET", path) == (None, {}, [])
+    assert match("POST", path) == (None, {}, [])
+
+
+def test_a_job_id_is_exactly_one_segment() -> None:
+    route, found, _ = match("GET", "/jobs/a.b-c_d/status")
+    assert route is not None and found == {"job_id": "a.b-c_d"}
+    assert match("GET", "/jobs/a/b/status")[0] is None
+
+
+def test_each_method_and_pattern_is_declared_once() -> None:
+    keys = [(r.method, r.pattern) for r in ROUTES]
+    assert len(keys) == len(set(keys))
+    assert len(routes.COMPILED) == sum(2 if r.per_manager else 1 for r in ROUTES)
