@@ -75,7 +75,7 @@ def helper_python(user: str, env: dict[str, str]) -> str:
 
     In production LWR lives in a venv every job user can read. A developer's interpreter may sit
     in root's home (pyenv under /root, mode 0700); then a venv from Debian's python3 is made once
-    in /var/tmp with drmaa from PyPI and a .pth pointing at this checkout.
+    in /var/tmp with drmaa from PyPI and a fresh copy of this checkout's lwr package.
     """
     if _can_import(sys.executable, user, env):
         return sys.executable
@@ -94,7 +94,10 @@ def helper_python(user: str, env: dict[str, str]) -> str:
         check=True,
         timeout=30,
     ).stdout.strip()
-    Path(site, "lwr-checkout.pth").write_text(f"{REPO}\n")
+    # a copy, not a .pth into the checkout: the checkout may sit where the user cannot read
+    Path(site, "lwr-checkout.pth").unlink(missing_ok=True)
+    shutil.rmtree(Path(site, "lwr"), ignore_errors=True)
+    shutil.copytree(REPO / "lwr", Path(site, "lwr"), ignore=shutil.ignore_patterns("__pycache__"))
     if not _can_import(str(python), user, env):
         unavailable(f"{python} cannot import lwr and drmaa as {user}")
     return str(python)
