@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,8 +22,9 @@ from typing import Any, Protocol
 
 from lwr.errors import InvalidJobStateError, LwrError, UnknownJobError
 from lwr.managers import dependencies, script
-from lwr.managers.base import ActiveJob, ExternalStatus, JobState, LaunchSpec, Manager
+from lwr.managers.base import ActiveJob, JobState, LaunchSpec, Manager
 from lwr.managers.directory import JobDirectory, check_job_id
+from lwr.managers.monitor import ACTIVE, Monitor
 from lwr.managers.status import completion
 from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, JobRecord, JobStore
 
@@ -53,11 +53,10 @@ class Stager(Protocol):
     ) -> None: ...
 
 
-_ACTIVE = (JobState.QUEUED, JobState.RUNNING)
-_UNFINISHED = (JobState.SETUP, JobState.PREPROCESSING, *_ACTIVE, JobState.POSTPROCESSING)
+_UNFINISHED = (JobState.SETUP, JobState.PREPROCESSING, *ACTIVE, JobState.POSTPROCESSING)
 
 
-class StatefulManager:
+class StatefulManager(Monitor):
     """A named job manager as the web and messaging layers see it."""
 
     def __init__(
@@ -249,148 +248,6 @@ class StatefulManager:
         if not record.state.is_final:
             return {"complete": "false", "status": record.state.wire, "job_id": record.job_id}
         return completion(record, self.directory(record.job_id), self.maximum_stream_size)
-
-    # -- monitor ----------------------------------------------------------------------------
-
-    def _monitor(self) -> None:
-        while not self._stopping.is_set():
-            self._wakeup.wait(self.backend.poll_interval)
-            self._wakeup.clear()
-            if self._stopping.is_set():
-                break
-            try:
-                self._dispatch()
-                self._poll()
-            except Exception:
-                log.exception("manager %s: monitor pass failed; retrying", self.name)
-                time.sleep(min(5.0, self.backend.poll_interval))
-
-    def _dispatch(self) -> None:
-        """Hand queued jobs to the backend while it has capacity, oldest first."""
-        limit = self.backend.max_concurrent_jobs
-        while not self._stopping.is_set():
-            with self._lock:
-                queued = self.store.in_states(self.name, _ACTIVE)
-                launched = sum(1 for r in queued if r.launch_state != PENDING)
-                waiting = [r for r in queued if r.launch_state == PENDING]
-                if not waiting or (limit is not None and launched >= limit):
-                    return
-                record = self.store.put(waiting[0].evolve(launch_state=LAUNCHING))
-            self._launch(record)
-
-    def _launch(self, record: JobRecord) -> None:
-        spec = self._spec(record)
-        try:
-            external_id = self.backend.launch(spec)
-        except LwrError as exc:
-            self._finish(record, JobState.FAILED, reason=f"launch failed: {exc}")
-            return
-        except Exception as exc:
-            log.exception("job %s/%s: launch raised", self.name, record.job_id)
-            self._finish(record, JobState.FAILED, reason=f"launch failed: {exc}")
-            return
-        with self._lock:
-            current = self.store.get(self.name, record.job_id)
-            if current is None or current.attempt != record.attempt or current.state.is_final:
-                log.info(
-                    "job %s/%s: cancelled while launching; stopping it", self.name, record.job_id
-                )
-                self.backend.cancel(ActiveJob(spec, external_id))
-                return
-            record = self.store.put(current.evolve(launch_state=LAUNCHED, external_id=external_id))
-        log.info("job %s/%s: started as %s", self.name, record.job_id, external_id)
-        try:
-            self._poll_one(record)
-        except LwrError as exc:  # the next monitor pass polls it again
-            log.warning("job %s/%s: first poll failed: %s", self.name, record.job_id, exc)
-
-    def _poll(self) -> None:
-        active = [r for r in self.store.in_states(self.name, _ACTIVE) if r.launch_state == LAUNCHED]
-        if not active:
-            return
-        jobs = [self._active(r) for r in active]
-        statuses = self.backend.poll(jobs)
-        for record in active:
-            status = statuses.get(record.external_id or "")
-            if status is None:
-                log.warning(
-                    "job %s/%s: backend gave no status for %s",
-                    self.name,
-                    record.job_id,
-                    record.external_id,
-                )
-                continue
-            self._apply(record, status)
-
-    def _poll_one(self, record: JobRecord) -> None:
-        status = self.backend.poll([self._active(record)]).get(record.external_id or "")
-        if status is not None:
-            self._apply(record, status)
-
-    def _apply(self, record: JobRecord, status: ExternalStatus) -> None:
-        """Turn one backend status into a persisted state change."""
-        if status.state.is_final:
-            self._finish(record, status.state, status.reason, status.native_state)
-            return
-        if status.state != record.state or status.native_state != record.native_state:
-            with self._lock:
-                current = self.store.get(self.name, record.job_id)
-                if current is None or current.attempt != record.attempt or current.state.is_final:
-                    return
-                updated = self.store.put(
-                    current.evolve(state=status.state, native_state=status.native_state)
-                )
-            if status.state != record.state:
-                log.info("job %s/%s: %s", self.name, record.job_id, status.state.value)
-                self._notify(updated)
-
-    def _finish(
-        self,
-        record: JobRecord,
-        state: JobState,
-        reason: str | None = None,
-        native: str | None = None,
-    ) -> None:
-        """Record a final state; the return code recorded by the job script decides completion."""
-        directory = self.directory(record.job_id)
-        return_code = directory.return_code()
-        if return_code is not None and state is not JobState.CANCELLED:
-            state, reason = JobState.COMPLETE, None
-        elif state is JobState.COMPLETE:
-            state = JobState.LOST
-            reason = reason or "the job ended without recording a return code"
-        launch = record.launch or {}
-        stage_out = (
-            state is JobState.COMPLETE
-            and self.stager is not None
-            and self.stager.needs_stage_out(launch)
-        )
-        with self._lock:
-            current = self.store.get(self.name, record.job_id)
-            if current is None or current.attempt != record.attempt or current.state.is_final:
-                return
-            final = self.store.put(
-                current.evolve(
-                    state=JobState.POSTPROCESSING if stage_out else state,
-                    reason=reason,
-                    return_code=return_code,
-                    native_state=native or current.native_state,
-                )
-            )
-        if stage_out:
-            log.info("job %s/%s: postprocessing (staging outputs)", self.name, record.job_id)
-            self._notify(final)
-            self._in_background(self._stage_out, final)
-            return
-        log.info(
-            "job %s/%s: finished %s (return code %s)%s",
-            self.name,
-            record.job_id,
-            state.value,
-            return_code,
-            f": {reason}" if reason else "",
-        )
-        self._notify(final)
 
     # -- recovery ---------------------------------------------------------------------------
 
