@@ -29,6 +29,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--pid-file", default="paster.pid")
     serve.add_argument("--log-file", default="paster.log")
     serve.set_defaults(func=_serve)
+    submit = commands.add_parser("submit", help="run one command on an LWR server")
+    from lwr.client import submit as client_submit
+
+    client_submit.add_arguments(submit)
+    submit.set_defaults(func=client_submit.main)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

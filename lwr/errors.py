@@ -101,6 +101,12 @@ class MessagingError(LwrError):
     status = 500
 
 
+class ServerUnavailableError(LwrError):
+    """A client gave up on a server that stayed unreachable or kept answering 5xx."""
+
+    status = 503
+
+
 class PayloadTooLargeError(LwrError):
     """An upload is larger than the server accepts (``max_upload_size``)."""
 
