@@ -1,11 +1,13 @@
 """The job script: the one file that turns a submitted command line into a recorded result.
 
 The script runs the command in the job's working directory, exports the client's environment,
-sources resolved tool dependencies, and records the command's stdout, stderr and — last,
-atomically — its return code in the job directory. Because the result is on disk rather than in
-the server's memory, a server restart (even ``kill -9``) loses nothing, and cluster backends on a
-shared filesystem need no extra plumbing. Rendered with ``string.Template.substitute`` so a
-missing key is an error, never a half-written script.
+sources resolved tool dependencies, and records the command's stdout, stderr and — last, in one
+write by a shell builtin — its return code in the job directory. Readers only trust that file once
+the script has exited, so no rename (an extra process per job) is needed, and the script starts no
+process but the command's own. Because the result is on disk rather than in the server's memory, a
+server restart (even ``kill -9``) loses nothing, and cluster backends on a shared filesystem need no
+extra plumbing. Rendered with ``string.Template.substitute`` so a missing key is an error, never a
+half-written script.
 """
 
 from __future__ import annotations
@@ -39,16 +41,16 @@ _GALAXY_JOB_DIR=$working_directory
 _GALAXY_JOB_HOME_DIR=$home_directory
 _GALAXY_JOB_TMP_DIR=$tmp_directory
 export _GALAXY_JOB_DIR _GALAXY_JOB_HOME_DIR _GALAXY_JOB_TMP_DIR
-mkdir -p "$$_GALAXY_JOB_HOME_DIR" "$$_GALAXY_JOB_TMP_DIR"
+[ -d "$$_GALAXY_JOB_HOME_DIR" ] || mkdir -p "$$_GALAXY_JOB_HOME_DIR"
+[ -d "$$_GALAXY_JOB_TMP_DIR" ] || mkdir -p "$$_GALAXY_JOB_TMP_DIR"
 TMPDIR="$${TMPDIR:-$$_GALAXY_JOB_TMP_DIR}"
 TMP="$${TMP:-$$_GALAXY_JOB_TMP_DIR}"
 TEMP="$${TEMP:-$$_GALAXY_JOB_TMP_DIR}"
 export TMPDIR TMP TEMP
-rm -f "$$_lwr_job_directory/$return_code_name"
+[ ! -e "$$_lwr_job_directory/$return_code_name" ] || rm -f "$$_lwr_job_directory/$return_code_name"
 cd "$$_GALAXY_JOB_DIR" || {
     echo "LWR: cannot enter the working directory $$_GALAXY_JOB_DIR" >&2
-    echo 127 > "$$_lwr_job_directory/$return_code_name.tmp"
-    mv -f "$$_lwr_job_directory/$return_code_name.tmp" "$$_lwr_job_directory/$return_code_name"
+    echo 127 > "$$_lwr_job_directory/$return_code_name"
     exit 127
 }
 $environment
@@ -57,8 +59,7 @@ $dependencies
 $command_line
 ) > "$$_lwr_job_directory/$stdout_name" 2> "$$_lwr_job_directory/$stderr_name"
 _lwr_return_code=$$?
-echo "$$_lwr_return_code" > "$$_lwr_job_directory/$return_code_name.tmp"
-mv -f "$$_lwr_job_directory/$return_code_name.tmp" "$$_lwr_job_directory/$return_code_name"
+echo "$$_lwr_return_code" > "$$_lwr_job_directory/$return_code_name"
 exit 0
 """
 )
