@@ -61,6 +61,7 @@ class LwrApp:
                 staging_directory,
                 tool_dependency_dir=config.tool_dependency_dir,
                 maximum_stream_size=config.maximum_stream_size,
+                retention=config.finished_job_retention,
                 stager=stager,
             )
         if not self.managers:

@@ -37,6 +37,7 @@ APP_DEFAULTS: Mapping[str, str] = {
     "ssl_pem": "",
     "max_upload_size": "0",
     "maximum_stream_size": "1048576",
+    "finished_job_retention": "0",
     "message_queue_url": "",
     "amqp_key_prefix": "",
     "amqp_heartbeat": "580",
@@ -99,6 +100,7 @@ class AppConfig:
     ssl_pem: str | None
     max_upload_size: int | None
     maximum_stream_size: int
+    finished_job_retention: float
     message_queue_url: str | None
     managers: tuple[ManagerConfig, ...]
     amqp: AmqpConfig = field(default_factory=AmqpConfig)
@@ -155,6 +157,9 @@ def load_app_config(
         ssl_pem=values["ssl_pem"] or None,
         max_upload_size=_size(values["max_upload_size"], "max_upload_size") or None,
         maximum_stream_size=_size(values["maximum_stream_size"], "maximum_stream_size"),
+        finished_job_retention=parse_seconds(
+            values["finished_job_retention"], "finished_job_retention"
+        ),
         message_queue_url=values["message_queue_url"] or None,
         managers=managers,
         amqp=_amqp_config(values),

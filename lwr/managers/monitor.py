@@ -37,6 +37,8 @@ class Monitor:
     _lock: threading.RLock
     _wakeup: threading.Event
     _stopping: threading.Event
+    retention: float
+    _next_expiry: float = 0.0
 
     def directory(self, job_id: str) -> JobDirectory:
         raise NotImplementedError
@@ -65,9 +67,27 @@ class Monitor:
             try:
                 self._dispatch()
                 self._poll()
+                self._expire()
             except Exception:
                 log.exception("manager %s: monitor pass failed; retrying", self.name)
                 time.sleep(min(5.0, self.backend.poll_interval))
+
+    def _expire(self) -> None:
+        """Delete finished jobs older than the retention time (at most once a minute)."""
+        if self.retention <= 0 or time.monotonic() < self._next_expiry:
+            return
+        self._next_expiry = time.monotonic() + 60.0
+        for record in self.store.finished_before(self.name, time.time() - self.retention):
+            log.info(
+                "job %s/%s: %s for longer than finished_job_retention; deleting it",
+                self.name,
+                record.job_id,
+                record.state.value,
+            )
+            self.clean(record.job_id)
+
+    def clean(self, job_id: str) -> None:
+        raise NotImplementedError
 
     def _dispatch(self) -> None:
         """Hand queued jobs to the backend while it has capacity, oldest first."""

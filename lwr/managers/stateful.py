@@ -67,6 +67,7 @@ class StatefulManager(Monitor):
         tool_dependency_dir: Path | None = None,
         maximum_stream_size: int = 1024 * 1024,
         stager: Stager | None = None,
+        retention: float = 0.0,
         staging_threads: int = 4,
     ) -> None:
         self.backend = backend
@@ -77,6 +78,7 @@ class StatefulManager(Monitor):
         self.maximum_stream_size = maximum_stream_size
         self.listeners: list[Listener] = []
         self.stager = stager
+        self.retention = retention
         self._staging_threads = staging_threads
         self._staging: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()

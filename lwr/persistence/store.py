@@ -156,6 +156,16 @@ class JobStore:
             ).fetchall()
         return [_record(row) for row in rows]
 
+    def finished_before(self, manager: str, cutoff: float, limit: int = 100) -> list[JobRecord]:
+        """Finished records of ``manager`` last changed before ``cutoff`` (for retention)."""
+        finals = ("complete", "failed", "cancelled", "lost")
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE manager=? AND state IN (?,?,?,?) AND updated<? LIMIT ?",
+                (manager, *finals, cutoff, limit),
+            ).fetchall()
+        return [_record(row) for row in rows]
+
     def count(self, manager: str | None = None) -> int:
         with self._lock:
             if manager is None:
