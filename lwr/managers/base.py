@@ -117,6 +117,8 @@ class Manager(ABC):
     known_options: frozenset[str] = frozenset()
     #: option prefixes accepted wholesale (e.g. the CLI manager's ``job_*`` directives)
     option_prefixes: tuple[str, ...] = ()
+    #: launches are cheap and local: start queued jobs in the submitting request's thread
+    launch_inline: bool = False
 
     @classmethod
     def check_options(cls, name: str, options: Mapping[str, str]) -> None:

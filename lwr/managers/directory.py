@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -143,6 +144,21 @@ class JobDirectory:
     def delete(self) -> None:
         """Remove the whole job directory (clean)."""
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def retire(self) -> JobDirectory:
+        """Move the directory out of the job's way at once; return it for a slower delete.
+
+        After this the job id is free (a new setup starts from an empty directory) even though
+        the files may take a while to delete.
+        """
+        if not self.root.exists():
+            return self
+        doomed = self.root.with_name(f".deleting-{self.root.name}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.rename(self.root, doomed)
+        except OSError:
+            return self
+        return JobDirectory(doomed)
 
     def exists(self) -> bool:
         return self.root.is_dir()

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 class _LocalManager(Manager):
     """Shared code of the local backends."""
 
+    launch_inline = True
+
     def __init__(self, name: str, options: Mapping[str, str]) -> None:
         super().__init__(name, options)
         self.poll_interval = parse_seconds(

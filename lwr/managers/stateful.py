@@ -96,6 +96,9 @@ class StatefulManager(Monitor):
             max_workers=self._staging_threads, thread_name_prefix=f"lwr-staging-{self.name}"
         )
         self._recover()
+        for leftover in self.staging_directory.glob(".deleting-*"):
+            # directories a crash left half-deleted by clean(); finish the job quietly
+            self._staging.submit(JobDirectory(leftover).delete)
         self._thread = threading.Thread(
             target=self._monitor, name=f"lwr-monitor-{self.name}", daemon=True
         )
@@ -201,9 +204,21 @@ class StatefulManager(Monitor):
         self._notify(record)
         if stage_in:
             self._in_background(self._stage_in, record)
+        elif self.backend.launch_inline:
+            self._dispatch_now()
         else:
             self._wakeup.set()
         return record
+
+    def _dispatch_now(self) -> None:
+        """Start queued jobs in the caller's thread (cheap local launches): saves a hand-off."""
+        try:
+            self._dispatch()
+        except Exception:
+            log.exception(
+                "manager %s: dispatch after submit failed; the monitor retries", self.name
+            )
+            self._wakeup.set()
 
     def cancel(self, job_id: str) -> JobRecord:
         """Dequeue a waiting job or kill a running one; a finished job is left as it is."""
@@ -234,8 +249,9 @@ class StatefulManager(Monitor):
         if record is not None and not record.state.is_final:
             self.cancel(job_id)
         with self._lock:
-            self.directory(job_id).delete()
+            doomed = self.directory(job_id).retire()
             self.store.delete(self.name, job_id)
+        doomed.delete()  # outside the lock: rmtree of a big job must not stall other requests
         log.info("job %s/%s: cleaned", self.name, job_id)
 
     # -- status -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 from lwr.errors import ConfigurationError
 from lwr.managers.base import JobState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     PRIMARY KEY (manager, job_id)
 );
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs (manager, state, seq);
+CREATE INDEX IF NOT EXISTS jobs_seq ON jobs (seq);
 """
 
 #: launch_state values: not handed to the backend yet / hand-over in progress / handed over

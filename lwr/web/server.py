@@ -20,6 +20,7 @@ from typing import Any
 from cheroot import wsgi
 
 from lwr.errors import ConfigurationError
+from lwr.web.sendfile import SendfileGateway
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ def build_server(
         timeout=int(timeout),
         server_name="lwr",
     )
+    server.gateway = SendfileGateway
     if ssl_pem:
         from cheroot.ssl.builtin import BuiltinSSLAdapter
 

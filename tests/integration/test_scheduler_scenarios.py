@@ -190,3 +190,25 @@ def test_check_scenario_on_sge_as_real_user(
         server.url + "managers/sge_user/", job_id="sge-user-1", user=user, test_requirement=True
     )
     assert "job sge_user/sge-user-1: finished complete (return code 4)" in server.log()
+
+
+@pytest.mark.sge
+def test_sge_time_limit_kill_ends_the_job_with_a_reason(
+    sge_env: dict[str, str], lwr_server_factory: ServerFactory, shared_staging: Path
+) -> None:
+    """SGE kills a job past its hard run-time limit (``h_rt``): LWR reports it, with why."""
+    server = lwr_server_factory(
+        app_options={"staging_directory": str(shared_staging / "jobs")},
+        managers_ini=(
+            "[manager:sge_short]\ntype = queued_drmaa\nmin_polling_interval = 0.5\n"
+            "native_specification = -l h_rt=0:0:3\n"
+        ),
+        env=sge_env,
+    )
+    client = client_for(server, "sge-h-rt", url=server.url + "managers/sge_short/")
+    client.setup("t", "1")
+    client.launch("sleep 120; echo never")
+    status = wait_status(client, FINAL, timeout=120)
+    assert status["status"] in ("failed", "lost"), status
+    assert status["returncode"] is None
+    assert "LWR: job" in status["stderr"] and status.get("reason"), status

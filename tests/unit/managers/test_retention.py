@@ -60,3 +60,26 @@ def test_zero_retention_keeps_everything(tmp_path: Path) -> None:
         assert manager.find("kept") is not None
     finally:
         manager.stop()
+
+
+def test_clean_frees_the_job_id_at_once_and_leftovers_are_removed_on_start(
+    tmp_path: Path,
+) -> None:
+    manager = _manager(tmp_path, retention=0)
+    try:
+        manager.setup("big")
+        (manager.directory("big").sub("working") / "data").write_bytes(b"x" * 1000)
+        manager.clean("big")
+        assert manager.find("big") is None
+        assert not manager.directory("big").exists()
+        assert not list(manager.staging_directory.glob(".deleting-*"))
+    finally:
+        manager.stop()
+    # a crash between the rename and the delete leaves a .deleting-* directory behind
+    leftover = manager.staging_directory / ".deleting-old-1234abcd"
+    (leftover / "working").mkdir(parents=True)
+    restarted = _manager(tmp_path, retention=0)
+    try:
+        _wait(lambda: not leftover.exists())
+    finally:
+        restarted.stop()

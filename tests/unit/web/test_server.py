@@ -9,6 +9,7 @@ import ssl
 import stat
 import tempfile
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,39 @@ def test_serve_forever_runs_until_stopped(
     thread.join(timeout=10)
     assert not thread.is_alive()
     assert f"serving on http://127.0.0.1:{port}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ssl_pem", [None, "*"])
+def test_downloads_by_sendfile_or_tls_keep_the_connection_usable(
+    lwr_app: LwrWsgiApp, serve: Serve, ssl_pem: str | None
+) -> None:
+    """Plain HTTP downloads go through sendfile, TLS ones through cheroot's writer; both must
+    deliver the exact bytes and leave a keep-alive connection ready for the next request."""
+    base = serve(lwr_app, **({"ssl_pem": ssl_pem} if ssl_pem else {}))
+    params = {"private_token": TOKEN}
+    with requests.Session() as session:
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify=False
+        session.verify = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+            config = session.post(f"{base}/jobs", params={**params, "job_id": "dl"}, timeout=10)
+            outputs = Path(config.json()["outputs_directory"])
+            payloads = {"a.bin": os.urandom(5 * 1024 * 1024 + 3), "empty.bin": b""}
+            for name, payload in payloads.items():
+                (outputs / name).write_bytes(payload)
+            for _ in range(2):
+                for name, payload in payloads.items():
+                    response = session.get(
+                        f"{base}/jobs/dl/files",
+                        params={**params, "type": "output", "name": name},
+                        timeout=30,
+                    )
+                    assert response.status_code == 200
+                    assert response.content == payload
+            head = session.head(
+                f"{base}/jobs/dl/files",
+                params={**params, "type": "output", "name": "a.bin"},
+                timeout=10,
+            )
+            assert head.headers["Content-Length"] == str(len(payloads["a.bin"]))
+            assert session.get(f"{base}/healthz", timeout=10).json()["status"] == "ok"

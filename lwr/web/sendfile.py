@@ -1,0 +1,85 @@
+"""``wsgi.file_wrapper`` for LWR's cheroot server: downloads go from disk to socket in the kernel.
+
+cheroot offers no file wrapper, so a download would otherwise be read into Python in chunks and
+written through cheroot's pure-Python buffered writer — the bottleneck of output staging. This
+gateway hands the application a :class:`FileWrapper` and, when it comes back as the response with
+a known length over a plain (non-TLS) socket, sends it with ``socket.sendfile`` (``os.sendfile``
+underneath). Any other response, and every response over TLS, takes cheroot's ordinary path.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Iterator
+from typing import IO, Any
+
+from cheroot import wsgi
+
+log = logging.getLogger(__name__)
+
+
+class FileWrapper:
+    """PEP 3333's file wrapper: iterable in blocks, and recognisable by :class:`SendfileGateway`."""
+
+    def __init__(self, handle: IO[bytes], block_size: int = 4 * 1024 * 1024) -> None:
+        self.handle = handle
+        self.block_size = block_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            block = self.handle.read(self.block_size)
+            if not block:
+                return
+            yield block
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class SendfileGateway(wsgi.Gateway_10):
+    """cheroot's WSGI 1.0 gateway, plus zero-copy sending of :class:`FileWrapper` responses."""
+
+    def get_environ(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environ()
+        environ["wsgi.file_wrapper"] = FileWrapper
+        return environ
+
+    def respond(self) -> None:
+        response = self.req.server.wsgi_app(self.env, self.start_response)
+        if not isinstance(response, FileWrapper) or not self._can_sendfile():
+            self._respond_with(response)
+            return
+        try:
+            self.req.ensure_headers_sent()
+            self.req.conn.wfile.flush()
+            count = self.remaining_bytes_out
+            sent = self.req.conn.socket.sendfile(response.handle, 0, count) if count else 0
+            if sent != count:
+                raise ConnectionError(f"sent {sent} of {count} bytes")
+            self.remaining_bytes_out = 0
+        finally:
+            response.close()
+
+    def _can_sendfile(self) -> bool:
+        sock = getattr(self.req.conn, "socket", None)
+        return (
+            self.remaining_bytes_out is not None
+            and not self.req.sent_headers
+            and not self.req.chunked_write
+            and sock is not None
+            and not isinstance(sock, ssl.SSLSocket)
+            and hasattr(sock, "sendfile")
+        )
+
+    def _respond_with(self, response: Any) -> None:
+        """cheroot's own respond(), for a response already obtained from the application."""
+        try:
+            for chunk in filter(None, response):
+                if not isinstance(chunk, bytes):
+                    raise ValueError("WSGI applications must yield bytes")
+                self.write(chunk)
+        finally:
+            self.req.ensure_headers_sent()
+            if hasattr(response, "close"):
+                response.close()
