@@ -119,6 +119,8 @@ class Manager(ABC):
     option_prefixes: tuple[str, ...] = ()
     #: launches are cheap and local: start queued jobs in the submitting request's thread
     launch_inline: bool = False
+    #: a launched job is running at once (no scheduler queue) and its end calls :meth:`wake`
+    starts_immediately: bool = False
 
     @classmethod
     def check_options(cls, name: str, options: Mapping[str, str]) -> None:

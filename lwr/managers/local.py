@@ -27,6 +27,7 @@ class _LocalManager(Manager):
     """Shared code of the local backends."""
 
     launch_inline = True
+    starts_immediately = True
 
     def __init__(self, name: str, options: Mapping[str, str]) -> None:
         super().__init__(name, options)

@@ -121,8 +121,15 @@ class Monitor:
                 )
                 self.backend.cancel(ActiveJob(spec, external_id))
                 return
-            record = self.store.put(current.evolve(launch_state=LAUNCHED, external_id=external_id))
+            changes: dict[str, Any] = {"launch_state": LAUNCHED, "external_id": external_id}
+            if self.backend.starts_immediately:
+                changes["state"] = JobState.RUNNING
+            record = self.store.put(current.evolve(**changes))
         log.info("job %s/%s: started as %s", self.name, record.job_id, external_id)
+        if self.backend.starts_immediately:
+            # its end wakes the monitor; one write instead of launched-then-running
+            self._notify(record)
+            return
         try:
             self._poll_one(record)
         except LwrError as exc:  # the next monitor pass polls it again

@@ -251,7 +251,11 @@ class StatefulManager(Monitor):
         with self._lock:
             doomed = self.directory(job_id).retire()
             self.store.delete(self.name, job_id)
-        doomed.delete()  # outside the lock: rmtree of a big job must not stall other requests
+        if doomed.root != self.directory(job_id).root and self._staging is not None:
+            # already out of the job's way: delete in the background, the answer need not wait
+            self._staging.submit(doomed.delete)
+        else:
+            doomed.delete()
         log.info("job %s/%s: cleaned", self.name, job_id)
 
     # -- status -----------------------------------------------------------------------------

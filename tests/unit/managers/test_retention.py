@@ -72,7 +72,7 @@ def test_clean_frees_the_job_id_at_once_and_leftovers_are_removed_on_start(
         manager.clean("big")
         assert manager.find("big") is None
         assert not manager.directory("big").exists()
-        assert not list(manager.staging_directory.glob(".deleting-*"))
+        _wait(lambda: not list(manager.staging_directory.glob(".deleting-*")))  # in background
     finally:
         manager.stop()
     # a crash between the rename and the delete leaves a .deleting-* directory behind
