@@ -11,7 +11,7 @@ if [ ! -x "$venv/bin/python" ]; then
     "${PYTHON:-python3}" -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --upgrade pip
-"$venv/bin/pip" install --quiet -e '.[test,docs]'
+"$venv/bin/pip" install --quiet -e '.[test,docs,bench]'
 export PATH="$PWD/$venv/bin:$PATH"
 
 # Real schedulers and sshd for the integration tests (each script is idempotent).

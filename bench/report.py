@@ -1,0 +1,241 @@
+"""Ratios against the targets: the table printed, the rows stored in JSON, the PNG.
+
+Every ratio is LWR's *advantage*: how many times better LWR is than Pulsar on that metric (above
+1 means LWR is better, whichever direction "better" is), so the table and the plot read the same
+way for latencies, rates and memory alike. Targets are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+#: a metric grows by at most this factor from the smallest to the largest N to count as flat
+FLAT = 1.5
+
+
+@dataclass(frozen=True)
+class Row:
+    metric: str
+    unit: str
+    lwr: float | None
+    pulsar: float | None
+    advantage: float | None
+    target: str
+    met: bool | None
+
+
+Getter = Callable[[dict[str, Any]], float | None]
+
+
+def _get(*keys: str | int) -> Getter:
+    def getter(data: dict[str, Any]) -> float | None:
+        value: Any = data
+        for key in keys:
+            try:
+                value = value[key]
+            except (KeyError, IndexError, TypeError):
+                return None
+        return float(value) if isinstance(value, int | float) else None
+
+    return getter
+
+
+def _row(
+    doc: dict[str, Any],
+    metric: str,
+    unit: str,
+    get: Getter,
+    higher_better: bool,
+    target: float | None = None,
+) -> Row:
+    lwr, pulsar = get(doc["results"]["lwr"]), get(doc["results"]["pulsar"])
+    advantage = None
+    if lwr and pulsar:
+        advantage = round(lwr / pulsar if higher_better else pulsar / lwr, 2)
+    met = None if target is None or advantage is None else advantage >= target
+    text = "" if target is None else (f">= {target:g}x" if target != 1 else "> 1x")
+    if target == 1 and advantage is not None:
+        met = advantage > 1
+    return Row(metric, unit, lwr, pulsar, advantage, text, met)
+
+
+def rows(doc: dict[str, Any]) -> list[Row]:
+    """The table: one row per compared metric, then LWR against cp, then flatness in N."""
+    out = [
+        _row(doc, "latency median", "ms", _get("latency", "median_ms"), False, 3),
+        _row(doc, "latency p90", "ms", _get("latency", "p90_ms"), False),
+        _row(doc, "throughput (8 threads)", "jobs/s", _get("throughput", "jobs_per_s"), True, 3),
+    ]
+    for transport, target in (("curl", 10.0), ("urllib", None), ("curl-cli", None)):
+        for way in ("up", "down"):
+            label = "curl program" if transport == "curl-cli" else f"client {transport}"
+            out.append(
+                _row(
+                    doc,
+                    f"staging {way} ({label})",
+                    "MiB/s",
+                    _get("staging", transport, f"{way}_mib_per_s"),
+                    True,
+                    target,
+                )
+            )
+    out += [
+        _row(doc, "memory idle", "MiB", _get("rss_idle_mib"), False, 1),
+        _row(doc, "memory after throughput", "MiB", _get("rss_after_throughput_mib"), False),
+        _row(doc, "first start", "s", _get("first_start_s"), False),
+    ]
+    out += _mq_rows(doc)
+    out += _cp_rows(doc)
+    out += _scale_rows(doc)
+    return out
+
+
+def _mq_rows(doc: dict[str, Any]) -> list[Row]:
+    """Message-queue mode, when it was measured (a job without files, publish to final status)."""
+    mq = doc.get("mq_mode") or {}
+    if not mq.get("measured"):
+        return []
+    lwr, pulsar = _get("lwr", "median_ms")(mq), _get("pulsar", "median_ms")(mq)
+    advantage = round(pulsar / lwr, 2) if lwr and pulsar else None
+    return [Row("MQ latency median (true, no files)", "ms", lwr, pulsar, advantage, "", None)]
+
+
+def _cp_rows(doc: dict[str, Any]) -> list[Row]:
+    """LWR's curl staging as a fraction of ``cp`` on the same disk (target: within 2x)."""
+    cp = _get("cp", "mib_per_s")(doc["results"].get("reference", {}))
+    out = []
+    for way in ("up", "down"):
+        lwr = _get("staging", "curl", f"{way}_mib_per_s")(doc["results"]["lwr"])
+        pulsar = _get("staging", "curl", f"{way}_mib_per_s")(doc["results"]["pulsar"])
+        fraction = round(lwr / cp, 2) if lwr and cp else None
+        out.append(
+            Row(
+                f"staging {way} (client curl) / cp ({cp:g} MiB/s)",
+                "fraction of cp",
+                fraction,
+                round(pulsar / cp, 2) if pulsar and cp else None,
+                None,
+                ">= 0.5 (LWR)",
+                None if fraction is None else fraction >= 0.5,
+            )
+        )
+    return out
+
+
+def _scale_rows(doc: dict[str, Any]) -> list[Row]:
+    lwr_levels = doc["results"]["lwr"].get("scale") or []
+    out = []
+    for index, level in enumerate(lwr_levels):
+        n = level["finished_jobs"]
+        out.append(
+            _row(
+                doc,
+                f"status, {n} finished jobs",
+                "ms",
+                _get("scale", index, "status", "median_ms"),
+                False,
+            )
+        )
+        out.append(
+            _row(doc, f"restart, {n} finished jobs", "s", _get("scale", index, "restart_s"), False)
+        )
+    if len(lwr_levels) >= 2:
+        first, last = lwr_levels[0]["finished_jobs"], lwr_levels[-1]["finished_jobs"]
+        for what, keys in (("status", ("status", "median_ms")), ("restart", ("restart_s",))):
+            growth = {
+                name: _growth(doc["results"][name].get("scale") or [], keys)
+                for name in ("lwr", "pulsar")
+            }
+            out.append(
+                Row(
+                    f"{what} growth N={first}->{last}",
+                    "x (1 = flat)",
+                    growth["lwr"],
+                    growth["pulsar"],
+                    None,
+                    f"<= {FLAT:g} (LWR)",
+                    None if growth["lwr"] is None else growth["lwr"] <= FLAT,
+                )
+            )
+    return out
+
+
+def _growth(levels: list[dict[str, Any]], keys: tuple[str, ...]) -> float | None:
+    if len(levels) < 2:
+        return None
+    first, last = _get(*keys)(levels[0]), _get(*keys)(levels[-1])
+    return round(last / first, 2) if first and last else None
+
+
+def table(table_rows: list[Row]) -> str:
+    """A fixed-width text table (also valid as the body of a Markdown table)."""
+    header = ("metric", "unit", "LWR", "Pulsar 0.16", "LWR advantage", "target", "met")
+    lines = [header] + [
+        (
+            r.metric,
+            r.unit,
+            _fmt(r.lwr),
+            _fmt(r.pulsar),
+            "" if r.advantage is None else f"{r.advantage:g}x",
+            r.target,
+            "" if r.met is None else ("yes" if r.met else "NO"),
+        )
+        for r in table_rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    rendered = [
+        "| " + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) + " |"
+        for line in lines
+    ]
+    rendered.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(rendered)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:g}" if abs(value) < 10000 else f"{value:.0f}"
+
+
+def as_dicts(table_rows: list[Row]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in table_rows]
+
+
+def plot(table_rows: list[Row], path: Path, title: str) -> None:
+    """Horizontal bars of LWR's advantage per metric (log scale), target marked on each bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = [r for r in table_rows if r.advantage is not None]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(shown) + 1.5))
+    labels = [r.metric for r in shown]
+    values = [r.advantage or 0.0 for r in shown]
+    colors = ["tab:gray" if r.met is None else ("tab:green" if r.met else "tab:red") for r in shown]
+    ax.barh(labels, values, color=colors)
+    for index, r in enumerate(shown):
+        goal = _target_value(r.target)
+        if goal is not None:
+            ax.plot([goal, goal], [index - 0.4, index + 0.4], color="black", linewidth=2)
+        ax.text(values[index], index, f" {values[index]:g}x", va="center", fontsize=8)
+    ax.axvline(1.0, color="black", linewidth=0.8, linestyle=":")
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_xlabel("LWR advantage over Pulsar 0.16 (x, log scale; black tick = target)")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _target_value(text: str) -> float | None:
+    if text.startswith(">= ") and text.endswith("x"):
+        return float(text[3:-1])
+    if text == "> 1x":
+        return 1.0
+    return None

@@ -1,0 +1,317 @@
+"""One benchmark run: both servers up side by side, every measurement, both servers down."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import measure, mq
+from bench.client import Driver, Poll
+from bench.measure import MIB, Failures
+from bench.profile import ProfiledLwr, lifecycle_times, route_times, summarize
+from bench.servers import BenchServer, LwrBench, PulsarBench
+
+TRANSPORTS = ("curl", "urllib")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of everything to do; ``--quick`` is the CI smoke test's smaller plan."""
+
+    mode: str
+    latency_jobs: int
+    throughput_jobs: int
+    threads: int
+    staging_bytes: int
+    scale_levels: tuple[int, ...]
+    status_repeats: int
+    restarts: int
+    throughput_rounds: int
+    mq_jobs: int
+    latency_poll: float = 0.005
+    # Eight polling threads at 100 Hz would spend the two cores on status requests.
+    throughput_poll: float = 0.02
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls("full", 60, 200, 8, 1024 * MIB, (100, 1000, 10000), 60, 3, 2, 30)
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls("quick", 15, 32, 8, 64 * MIB, (100, 1000), 20, 1, 1, 5)
+
+
+def run(plan: Plan) -> dict[str, Any]:
+    """Run ``plan`` against freshly configured servers; return the whole result document."""
+    began = time.time()
+    concurrency = os.cpu_count() or 1
+    failures = Failures()
+    with tempfile.TemporaryDirectory(prefix="lwr-bench-") as tmp:
+        scratch = Path(tmp)
+        servers: dict[str, BenchServer] = {
+            "lwr": LwrBench(scratch / "lwr", concurrency),
+            "pulsar": PulsarBench(scratch / "pulsar", concurrency),
+        }
+        results: dict[str, dict[str, Any]] = {name: {} for name in servers}
+        try:
+            for name, server in servers.items():
+                server.configure()
+                results[name]["first_start_s"] = round(server.start(), 3)
+            _phases(plan, servers, results, scratch, failures)
+        finally:
+            for server in servers.values():
+                server.stop()
+        # After the HTTP servers are gone: two more, configured for the message queue.
+        _step("message-queue mode")
+        mq_mode = mq.measure(plan.mq_jobs, concurrency, scratch, failures)
+        versions = {name: server.versions() for name, server in servers.items()}
+    return {
+        "meta": _meta(plan, began, concurrency, versions),
+        "results": results,
+        "mq_mode": mq_mode,
+        "failures": failures.by_server,
+        "failed_jobs": failures.count(),
+        "peer_retries": failures.retried,
+    }
+
+
+def _phases(
+    plan: Plan,
+    servers: dict[str, BenchServer],
+    results: dict[str, dict[str, Any]],
+    scratch: Path,
+    failures: Failures,
+) -> None:
+    time.sleep(1.0)  # let both settle before calling them idle
+    for name, server in servers.items():
+        results[name]["rss_idle_mib"] = measure.rss_mib(server)
+    _step("latency")
+    drivers = {n: Driver(s.url, "urllib", Poll(plan.latency_poll)) for n, s in servers.items()}
+    for name, summary in measure.latency(drivers, plan.latency_jobs, scratch, failures).items():
+        results[name]["latency"] = summary
+    _throughput(plan, servers, results, scratch, failures)
+    _staging(plan, servers, results, scratch, failures)
+    _scale(plan, servers, results, failures)
+
+
+def _throughput(
+    plan: Plan,
+    servers: dict[str, BenchServer],
+    results: dict[str, dict[str, Any]],
+    scratch: Path,
+    failures: Failures,
+) -> None:
+    """Alternating rounds, the best kept: a burst of other work on this shared machine then
+    costs a round, not the result. Every round is kept in the document."""
+    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
+    for round_ in range(plan.throughput_rounds):
+        for name, server in servers.items():
+            _step(f"throughput {name} (round {round_ + 1}/{plan.throughput_rounds})")
+            driver = Driver(server.url, "urllib", Poll(plan.throughput_poll))
+            rounds[name].append(
+                measure.throughput(
+                    driver, plan.throughput_jobs, plan.threads, scratch, failures, name
+                )
+            )
+    for name, server in servers.items():
+        best = max(rounds[name], key=lambda r: r["jobs_per_s"])
+        results[name]["throughput"] = {**best, "rounds": [r["jobs_per_s"] for r in rounds[name]]}
+        results[name]["rss_after_throughput_mib"] = measure.rss_mib(server)
+
+
+def _staging(
+    plan: Plan,
+    servers: dict[str, BenchServer],
+    results: dict[str, dict[str, Any]],
+    scratch: Path,
+    failures: Failures,
+) -> None:
+    """One file up and down per transport, then with the curl program; cp as the reference."""
+    _step(f"staging {plan.staging_bytes // MIB} MiB")
+    source = scratch / "staging_input.dat"
+    digest = measure.make_file(source, plan.staging_bytes)
+    results["reference"] = {"cp": measure.cp_reference(source, scratch)}
+    for name, server in servers.items():
+        results[name]["staging"] = {}
+        for transport in TRANSPORTS:
+            driver = Driver(server.url, transport, Poll(plan.latency_poll, timeout=600))
+            results[name]["staging"][transport] = measure.staging(
+                driver, source, digest, scratch, failures, name
+            )
+        # The curl program, no pulsar.client in the data path: the server's own ceiling.
+        # A host without it skips this reference rather than failing the run.
+        results[name]["staging"]["curl-cli"] = (
+            measure.staging(driver, source, digest, scratch, failures, name, cli=True)
+            if shutil.which("curl")
+            else {"transport": "curl-cli", "skipped": "no curl program on PATH"}
+        )
+    source.unlink()
+
+
+def _scale(
+    plan: Plan,
+    servers: dict[str, BenchServer],
+    results: dict[str, dict[str, Any]],
+    failures: Failures,
+) -> None:
+    """Status and restart times as the number of persisted finished jobs grows."""
+    for name in servers:
+        results[name]["scale"] = []
+    created = 0
+    for level in plan.scale_levels:
+        _step(f"scale: creating finished jobs up to N={level} on both servers")
+        _create_history(plan, servers, created, level, failures, results)
+        created = level
+        time.sleep(1.0)  # let the last jobs' bookkeeping finish before timing status
+        for name, server in servers.items():
+            _step(f"scale {name} N={level}")
+            results[name]["scale"][-1].update(_scale_level(plan, name, server, level, failures))
+
+
+def _create_history(
+    plan: Plan,
+    servers: dict[str, BenchServer],
+    first: int,
+    last: int,
+    failures: Failures,
+    results: dict[str, dict[str, Any]],
+) -> None:
+    """Finished jobs ``first``..``last - 1`` on both servers at once.
+
+    Creating them is not measured, so both servers fill at the same time, and the client polls
+    every 50 ms: fewer status requests leave the two cores to the jobs being created.
+    """
+    threads = plan.threads
+    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+        futures = {
+            name: pool.submit(
+                measure.create_finished,
+                Driver(server.url, "urllib", Poll(0.05)),
+                first,
+                last,
+                threads,
+                failures,
+                name,
+            )
+            for name, server in servers.items()
+        }
+    for name, future in futures.items():
+        results[name]["scale"].append({"finished_jobs": last, "creation": future.result()})
+
+
+def _scale_level(
+    plan: Plan, name: str, server: BenchServer, level: int, failures: Failures
+) -> dict[str, Any]:
+    """Status time, restart time and status time after the restart, at ``level`` jobs."""
+    driver = Driver(server.url, "urllib", Poll(plan.throughput_poll))
+    probes = [f"hist{i}" for i in (0, level // 2, level - 1)]
+    before = measure.status_time(driver, probes, plan.status_repeats, failures, name)
+    restarts = [server.restart() for _ in range(plan.restarts)]
+    after = measure.status_time(driver, probes, plan.status_repeats, failures, name)
+    return {
+        "status": before,
+        "status_after_restart": after,
+        "restart_s": round(statistics.median(restarts), 3),
+        "restarts_s": [round(r, 3) for r in restarts],
+    }
+
+
+def profile_lwr(plan: Plan, out_dir: Path) -> dict[str, Any]:
+    """Run the latency, throughput and staging workloads each against a fresh LWR under py-spy."""
+    concurrency = os.cpu_count() or 1
+    failures = Failures()
+    summaries: dict[str, Any] = {}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lwr-bench-profile-") as tmp:
+        scratch = Path(tmp)
+        workloads = {
+            "latency": lambda d: measure.latency({"lwr": d}, plan.latency_jobs, scratch, failures),
+            "throughput": lambda d: measure.throughput(
+                d, plan.throughput_jobs, plan.threads, scratch, failures, "lwr"
+            ),
+            "staging_curl": lambda d: _staging_once(d, plan, scratch, failures),
+        }
+        for phase, workload in workloads.items():
+            _step(f"profile LWR: {phase}")
+            raw = out_dir / f"profile-lwr-{phase}.raw"
+            server = ProfiledLwr(scratch / phase, concurrency, raw)
+            server.configure()
+            server.start()
+            transport = "curl" if phase.startswith("staging") else "urllib"
+            poll = plan.latency_poll if phase == "latency" else plan.throughput_poll
+            try:
+                result = workload(Driver(server.url, transport, Poll(poll, timeout=600)))
+            finally:
+                server.stop()
+            summaries[phase] = {
+                "workload": result,
+                "server_ms_per_route": route_times(server.log_path),
+                "job_lifecycle_ms": lifecycle_times(server.log_path),
+                "profile": summarize(raw),
+            }
+    return {"plan": asdict(plan), "phases": summaries, "failures": failures.by_server}
+
+
+def _staging_once(driver: Driver, plan: Plan, scratch: Path, failures: Failures) -> Any:
+    source = scratch / "staging_input.dat"
+    digest = measure.make_file(source, plan.staging_bytes)
+    try:
+        return measure.staging(driver, source, digest, scratch, failures, "lwr")
+    finally:
+        source.unlink()
+
+
+def _step(text: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+def _meta(
+    plan: Plan, began: float, concurrency: int, versions: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    import pulsar
+
+    return {
+        "mode": plan.mode,
+        "started": datetime.datetime.fromtimestamp(began, datetime.timezone.utc).isoformat(),
+        "duration_s": round(time.time() - began, 1),
+        "plan": asdict(plan),
+        "concurrency": concurrency,
+        "machine": {
+            "nproc": os.cpu_count(),
+            "memory_gib": round(_memory_bytes() / 1024**3, 1),
+            "cpu": _cpu_model(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+        "versions": {
+            **versions,
+            "client": f"pulsar-galaxy-lib {pulsar.__version__}",
+            "python_executable": sys.executable,
+        },
+    }
+
+
+def _memory_bytes() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().total)
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
