@@ -72,7 +72,12 @@ class JobRecord:
 
 
 class JobStore:
-    """Thread-safe access to the jobs table; one instance per server process."""
+    """Thread-safe access to the jobs table; one instance per server process.
+
+    Writes go through one connection behind a lock (SQLite has one writer anyway); reads use a
+    connection per thread, which WAL mode lets run beside a write, so status requests never
+    queue behind the monitor's or another request's transaction.
+    """
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -82,7 +87,20 @@ class JobStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=10000")
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
         self._migrate()
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (made on first use, closed by :meth:`close`)."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA busy_timeout=10000")
+            self._local.db = db
+            with self._lock:
+                self._readers.append(db)
+        return db
 
     def _migrate(self) -> None:
         with self._lock:
@@ -109,10 +127,11 @@ class JobStore:
             self._db.execute("COMMIT")
 
     def get(self, manager: str, job_id: str) -> JobRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM jobs WHERE manager=? AND job_id=?", (manager, job_id)
-            ).fetchone()
+        row = (
+            self._reader()
+            .execute("SELECT * FROM jobs WHERE manager=? AND job_id=?", (manager, job_id))
+            .fetchone()
+        )
         return _record(row) if row else None
 
     def put(self, record: JobRecord) -> JobRecord:
@@ -150,35 +169,42 @@ class JobStore:
         """Records of ``manager`` in any of ``states``, oldest submit first (queue order)."""
         values = [state.value for state in states]
         marks = ",".join("?" * len(values))
-        with self._lock:
-            rows = self._db.execute(
+        rows = (
+            self._reader()
+            .execute(
                 f"SELECT * FROM jobs WHERE manager=? AND state IN ({marks}) ORDER BY seq",
                 (manager, *values),
-            ).fetchall()
+            )
+            .fetchall()
+        )
         return [_record(row) for row in rows]
 
     def finished_before(self, manager: str, cutoff: float, limit: int = 100) -> list[JobRecord]:
         """Finished records of ``manager`` last changed before ``cutoff`` (for retention)."""
         finals = ("complete", "failed", "cancelled", "lost")
-        with self._lock:
-            rows = self._db.execute(
+        rows = (
+            self._reader()
+            .execute(
                 "SELECT * FROM jobs WHERE manager=? AND state IN (?,?,?,?) AND updated<? LIMIT ?",
                 (manager, *finals, cutoff, limit),
-            ).fetchall()
+            )
+            .fetchall()
+        )
         return [_record(row) for row in rows]
 
     def count(self, manager: str | None = None) -> int:
-        with self._lock:
-            if manager is None:
-                (n,) = self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()
-            else:
-                (n,) = self._db.execute(
-                    "SELECT COUNT(*) FROM jobs WHERE manager=?", (manager,)
-                ).fetchone()
+        db = self._reader()
+        if manager is None:
+            (n,) = db.execute("SELECT COUNT(*) FROM jobs").fetchone()
+        else:
+            (n,) = db.execute("SELECT COUNT(*) FROM jobs WHERE manager=?", (manager,)).fetchone()
         return int(n)
 
     def close(self) -> None:
         with self._lock:
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
             self._db.close()
 
 
