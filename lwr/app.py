@@ -11,6 +11,7 @@ from lwr import __version__
 from lwr.cache import FileCache
 from lwr.config import DEFAULT_MANAGER, AppConfig
 from lwr.errors import ConfigurationError, NotFoundError
+from lwr.managers.base import Manager
 from lwr.managers.stateful import StatefulManager
 from lwr.persistence.store import JobStore
 from lwr.registry import MANAGERS, lookup
@@ -46,7 +47,7 @@ class LwrApp:
             remote_copy_allowed_paths=config.remote_copy_allowed_paths,
         )
         for manager_config in config.managers:
-            backend_class = lookup("job manager type", MANAGERS, manager_config.type)
+            backend_class: type[Manager] = lookup("job manager type", MANAGERS, manager_config.type)
             backend_class.check_options(manager_config.name, manager_config.options)
             backend = backend_class(manager_config.name, manager_config.options)
             staging = manager_config.options.get("staging_directory")

@@ -1,10 +1,16 @@
-"""``wsgi.file_wrapper`` for LWR's cheroot server: downloads go from disk to socket in the kernel.
+"""Fast bodies for LWR's cheroot server: downloads by ``sendfile``, uploads by ``recv_into``.
 
 cheroot offers no file wrapper, so a download would otherwise be read into Python in chunks and
 written through cheroot's pure-Python buffered writer — the bottleneck of output staging. This
 gateway hands the application a :class:`FileWrapper` and, when it comes back as the response with
 a known length over a plain (non-TLS) socket, sends it with ``socket.sendfile`` (``os.sendfile``
 underneath). Any other response, and every response over TLS, takes cheroot's ordinary path.
+
+Uploads likewise: cheroot reads request bodies through a pure-Python buffered reader that
+allocates a new ``bytes`` per chunk. For a plain-socket request with a Content-Length the gateway
+wraps ``wsgi.input`` in a :class:`BodyReader` whose ``readinto`` fills the caller's buffer straight
+from the socket once cheroot's own buffer is drained, keeping cheroot's byte count right so the
+connection stays usable for the next request.
 """
 
 from __future__ import annotations
@@ -37,12 +43,53 @@ class FileWrapper:
         self.handle.close()
 
 
+class BodyReader:
+    """``wsgi.input`` with a ``readinto`` that bypasses cheroot's Python buffer when it is empty."""
+
+    def __init__(self, known_length: Any, sock: Any) -> None:
+        self._body = known_length  # cheroot's KnownLengthRFile: keeps ``remaining`` for cheroot
+        self._sock = sock
+
+    def read(self, size: int | None = None) -> bytes:
+        data: bytes = self._body.read(size)
+        return data
+
+    def readline(self, size: int | None = None) -> bytes:
+        data: bytes = self._body.readline(size)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` with up to its length of body bytes; 0 at the end of the body."""
+        view = memoryview(buffer).cast("B")
+        wanted = min(len(view), self._body.remaining)
+        if wanted <= 0:
+            return 0
+        stream = self._body.rfile
+        if stream.has_data():
+            data = stream.read1(wanted)
+            got = len(data)
+            view[:got] = data
+        else:
+            got = self._sock.recv_into(view[:wanted])
+        self._body.remaining -= got
+        return got
+
+
 class SendfileGateway(wsgi.Gateway_10):
     """cheroot's WSGI 1.0 gateway, plus zero-copy sending of :class:`FileWrapper` responses."""
 
-    def get_environ(self) -> dict[str, Any]:
+    def get_environ(self) -> dict[str, Any]:  # type: ignore[override]
         environ: dict[str, Any] = super().get_environ()
         environ["wsgi.file_wrapper"] = FileWrapper
+        body = environ.get("wsgi.input")
+        sock = getattr(self.req.conn, "socket", None)
+        if (
+            hasattr(body, "remaining")
+            and hasattr(getattr(body, "rfile", None), "has_data")
+            and sock is not None
+            and not isinstance(sock, ssl.SSLSocket)
+        ):
+            environ["wsgi.input"] = BodyReader(body, sock)
         return environ
 
     def respond(self) -> None:

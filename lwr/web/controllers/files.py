@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +76,8 @@ def receive(ctx: Context, target: Path) -> int:
     fd, tmp_name = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
     written = 0
     try:
-        with os.fdopen(fd, "wb") as out:
-            while remaining is None or remaining > 0:
-                chunk = stream.read(CHUNK if remaining is None else min(CHUNK, remaining))
-                if not chunk:
-                    break
+        with os.fdopen(fd, "wb", buffering=0) as out:
+            for chunk in _chunks(stream, remaining):
                 out.write(chunk)
                 written += len(chunk)
                 if remaining is not None:
@@ -96,6 +94,26 @@ def receive(ctx: Context, target: Path) -> int:
             pass
         raise
     return written
+
+
+def _chunks(stream: Any, remaining: int | None) -> Iterator[memoryview | bytes]:
+    """The body in chunks: one reused buffer when the server's input offers ``readinto``."""
+    if remaining is not None and hasattr(stream, "readinto"):
+        buffer = memoryview(bytearray(CHUNK))
+        while remaining > 0:
+            got = stream.readinto(buffer[: min(CHUNK, remaining)])
+            if not got:
+                return
+            remaining -= got
+            yield buffer[:got]
+        return
+    while remaining is None or remaining > 0:
+        chunk = stream.read(CHUNK if remaining is None else min(CHUNK, remaining))
+        if not chunk:
+            return
+        if remaining is not None:
+            remaining -= len(chunk)
+        yield chunk
 
 
 def path(ctx: Context) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from lwr.web.request import Context
 log = logging.getLogger(__name__)
 
 #: JSON-string parameters of submit, and the type each must decode to
-_SUBMIT_JSON = {
+_SUBMIT_JSON: dict[str, type | tuple[type, ...]] = {
     "params": dict,
     "env": list,
     "dependencies_description": dict,

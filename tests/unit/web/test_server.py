@@ -250,3 +250,28 @@ def test_downloads_by_sendfile_or_tls_keep_the_connection_usable(
             )
             assert head.headers["Content-Length"] == str(len(payloads["a.bin"]))
             assert session.get(f"{base}/healthz", timeout=10).json()["status"] == "ok"
+
+
+def test_uploads_read_from_the_socket_keep_the_connection_usable(
+    lwr_app: LwrWsgiApp, serve: Serve
+) -> None:
+    """Known-length uploads bypass cheroot's reader (readinto); bodies small enough to arrive
+    with the headers, empty ones and multi-chunk ones must all land intact, one after another on
+    one keep-alive connection, and leave it ready for the next request."""
+    base = serve(lwr_app)
+    params = {"private_token": TOKEN}
+    with requests.Session() as session:
+        session.trust_env = False
+        session.post(f"{base}/jobs", params={**params, "job_id": "up"}, timeout=10)
+        for index, payload in enumerate(
+            [b"tiny", b"", os.urandom(9 * 1024 * 1024 + 5), b"x" * 70_000, b"after"]
+        ):
+            response = session.put(
+                f"{base}/jobs/up/files",
+                params={**params, "type": "input", "name": f"f{index}"},
+                data=payload,
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+            assert Path(response.json()["path"]).read_bytes() == payload
+        assert session.get(f"{base}/healthz", timeout=10).json()["status"] == "ok"
