@@ -97,6 +97,7 @@ class JobStore:
         if db is None:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA busy_timeout=10000")
+            db.execute("PRAGMA cache_size=-512")  # 512 KiB: readers only need a few pages each
             self._local.db = db
             with self._lock:
                 self._readers.append(db)
