@@ -16,13 +16,13 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lwr.errors import ConfigurationError
+from lwr.persistence import sqlite
 
 SCHEMA_VERSION = 1
 
@@ -65,32 +65,12 @@ class Outbox:
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / "outbox.sqlite3"
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db = sqlite.connect(self.path)
         with self._lock:
-            (version,) = self._db.execute("PRAGMA user_version").fetchone()
-            if version > SCHEMA_VERSION:
-                self._db.close()
-                raise ConfigurationError(
-                    f"{self.path} was written by a newer LWR (schema {version} > {SCHEMA_VERSION})"
-                )
-            if version < SCHEMA_VERSION:
-                self._db.executescript(
-                    f"BEGIN; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
-                )
+            sqlite.migrate(self._db, self.path, _SCHEMA, SCHEMA_VERSION)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return sqlite.transaction(self._db, self._lock)
 
     # -- messages to publish ----------------------------------------------------------------
 
