@@ -46,7 +46,7 @@ from lwr.errors import (
     ServerUnavailableError,
     StagingError,
 )
-from lwr.staging.transfer import MIB, RetryPolicy, redact_url
+from lwr.staging.transfer import MIB, RetryPolicy, TransientError, describe_error, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class TransportOptions:
     verify_tls: bool = True
 
 
-class _Transient(Exception):
+class _Transient(TransientError):
     """A failure another attempt may not meet."""
 
 
@@ -227,7 +227,7 @@ class HttpTransport:
             conn.connect()
         except OSError as exc:
             conn.close()
-            raise _ConnectFailed(f"cannot connect: {_describe(exc)}") from None
+            raise _ConnectFailed(f"cannot connect: {describe_error(exc)}") from None
         if conn.sock is not None:
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._local.conn = conn
@@ -265,7 +265,8 @@ class HttpTransport:
                         body.seek(0)
                     continue
                 if not safe:
-                    raise _Refused(0, f"connection lost after sending: {_describe(exc)}") from None
+                    cause = describe_error(exc)
+                    raise _Refused(0, f"connection lost after sending: {cause}") from None
                 raise
             except BaseException:
                 conn.close()
@@ -371,7 +372,7 @@ class HttpTransport:
                 cls = _STATUS_ERRORS.get(exc.status, error)
                 raise cls(f"{method} {self.describe_target(target)}: {exc}") from None
             except (_Transient, OSError, http.client.HTTPException) as exc:
-                cause = _describe(exc)
+                cause = describe_error(exc)
                 retriable = safe or isinstance(exc, _ConnectFailed)
                 wait = next(delays, None) if retriable else None
                 if wait is None:
@@ -412,17 +413,6 @@ def _check(response: http.client.HTTPResponse) -> None:
     if response.status >= 500 or response.status in _RETRIED_STATUSES:
         raise _Transient(detail)
     raise _Refused(response.status, detail)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, _Transient):
-        return str(exc)
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "timed out"
-    if isinstance(exc, http.client.IncompleteRead):
-        return f"connection closed after {len(exc.partial)} bytes of the body"
-    text = str(exc) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
 
 
 def _kernel_timeout(sock: socket.socket, option: int, seconds: float | None) -> None:

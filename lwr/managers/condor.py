@@ -9,13 +9,13 @@ fake ``condor_submit``: HTCondor has no Debian package and cannot run on our bui
 from __future__ import annotations
 
 import logging
-import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lwr.errors import ConfigurationError, InvalidRequestError, SubmitError
 from lwr.managers.base import ActiveJob, ExternalStatus, JobState, LaunchSpec, Manager
+from lwr.managers.commands import run_checked
 from lwr.managers.condor_log import LogEvent, job_status, parse_events, parse_submit_output
 
 log = logging.getLogger(__name__)
@@ -158,23 +158,7 @@ class CondorManager(Manager):
             log.warning("could not remove held cluster %s: %s", job.external_id, exc)
 
     def _run(self, argv: list[str], what: str) -> str:
-        try:
-            result = subprocess.run(
-                argv, capture_output=True, text=True, check=False, timeout=self.command_timeout
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise SubmitError(f"{what} timed out after {self.command_timeout}s", argv=argv) from exc
-        except OSError as exc:
-            raise SubmitError(f"{what} could not be run: {exc}", argv=argv) from exc
-        if result.returncode != 0:
-            raise SubmitError(
-                f"{what} failed",
-                argv=argv,
-                returncode=result.returncode,
-                stdout=result.stdout,
-                stderr=result.stderr,
-            )
-        return result.stdout
+        return run_checked(argv, what, self.command_timeout)
 
 
 def _submit_keys(

@@ -15,12 +15,12 @@ import logging
 import os
 import pwd
 import shlex
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
 from lwr.errors import ConfigurationError, SubmitError
 from lwr.managers.base import ActiveJob, ExternalStatus, JobState, LaunchSpec, Manager
+from lwr.managers.commands import run_checked
 from lwr.managers.drmaa_session import (
     GONE,
     JobDescription,
@@ -242,29 +242,7 @@ class ExternalDrmaaManager(DrmaaManager):
         return [*self.sudo, "-u", user] if user != "root" else list(self.sudo)
 
     def _run(self, argv: list[str], stdin: str | None, what: str) -> str:
-        try:
-            result = subprocess.run(
-                argv,
-                input=stdin or "",
-                capture_output=True,
-                text=True,
-                timeout=self.helper_timeout,
-                cwd="/",
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise SubmitError(f"{what} timed out after {self.helper_timeout}s", argv=argv) from exc
-        except OSError as exc:
-            raise SubmitError(f"{what} could not be started: {exc}", argv=argv) from exc
-        if result.returncode != 0:
-            raise SubmitError(
-                f"{what} failed",
-                argv=argv,
-                returncode=result.returncode,
-                stdout=result.stdout,
-                stderr=result.stderr,
-            )
-        return result.stdout
+        return run_checked(argv, what, self.helper_timeout, stdin=stdin or "", cwd="/")
 
 
 def _command(options: Mapping[str, str], key: str, module: str) -> list[str]:

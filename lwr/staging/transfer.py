@@ -55,8 +55,8 @@ class RetryPolicy:
             wait *= 2
 
 
-class _Transient(Exception):
-    """A failure worth retrying."""
+class TransientError(Exception):
+    """A transfer failure worth retrying (shared with the client's transport)."""
 
 
 class _Permanent(Exception):
@@ -123,8 +123,8 @@ def _with_retries(
             return attempt()
         except _Permanent as exc:
             raise StagingError(f"{method} {redact_url(url)} for {path} failed: {exc}") from None
-        except (_Transient, OSError, http.client.HTTPException) as exc:
-            cause = _describe(exc)
+        except (TransientError, OSError, http.client.HTTPException) as exc:
+            cause = describe_error(exc)
             wait = next(delays, None)
             if wait is None:
                 raise StagingError(
@@ -143,8 +143,9 @@ def _with_retries(
             sleep(wait)
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, _Transient):
+def describe_error(exc: BaseException) -> str:
+    """A short, readable cause for a failed transfer, for error messages and logs."""
+    if isinstance(exc, TransientError):
         return str(exc)
     if isinstance(exc, socket.timeout | TimeoutError):
         return "timed out"
@@ -178,7 +179,7 @@ def _check_status(response: http.client.HTTPResponse) -> None:
     said = response.read(2048).decode("utf-8", errors="replace").strip()
     detail = f"HTTP {response.status} {response.reason}" + (f": {said}" if said else "")
     if response.status >= 500 or response.status in (408, 429):
-        raise _Transient(detail)
+        raise TransientError(detail)
     raise _Permanent(detail)
 
 
@@ -203,9 +204,9 @@ def _get_once(url: str, target: Path, policy: RetryPolicy) -> int:
                 out.flush()
                 written = os.fstat(out.fileno()).st_size
             if expected is not None and received != expected:
-                raise _Transient(f"received {received} of the {expected} bytes announced")
+                raise TransientError(f"received {received} of the {expected} bytes announced")
             if written != received:
-                raise _Transient(f"wrote {written} bytes to disk but received {received}")
+                raise TransientError(f"wrote {written} bytes to disk but received {received}")
             os.replace(tmp_name, target)
         except BaseException:
             _unlink(tmp_name)
@@ -241,7 +242,7 @@ def _send_once(method: str, url: str, source: Path, policy: RetryPolicy) -> int:
             while sent < size:
                 chunk = handle.read(min(policy.chunk_size, size - sent))
                 if not chunk:
-                    raise _Transient(f"{source} shrank to {sent} bytes while being sent")
+                    raise TransientError(f"{source} shrank to {sent} bytes while being sent")
                 conn.send(chunk)
                 sent += len(chunk)
             conn.send(tail)
