@@ -7,11 +7,14 @@ the run, they are reported against their targets.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+from bench import WORKLOADS
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -48,6 +51,12 @@ def main(argv: list[str] | None = None) -> int:
         help="instead of comparing, profile LWR alone under py-spy per workload",
     )
     parser.add_argument(
+        "--only",
+        action="append",
+        choices=WORKLOADS,
+        help="run only this workload (repeatable); the default runs them all",
+    )
+    parser.add_argument(
         "--results",
         type=Path,
         default=RESULTS,
@@ -59,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench import report, run
 
     plan = run.Plan.quick() if args.quick else run.Plan.full()
+    if args.only:
+        plan = dataclasses.replace(plan, workloads=tuple(args.only))
     args.results.mkdir(parents=True, exist_ok=True)
     if args.profile:
         document = run.profile_lwr(plan, args.results)

@@ -13,6 +13,7 @@ import shlex
 import subprocess
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,13 @@ class Poll:
 
     interval: float = 0.01
     timeout: float = 120.0
+
+
+Settle = Callable[[Path], None]
+
+
+def _no_settle(path: Path) -> None:
+    """No preparation before a timed transfer."""
 
 
 class Driver:
@@ -58,20 +66,7 @@ class Driver:
 
     def wait(self, client: Any) -> dict[str, Any]:
         """Poll until the job is complete; fail unless it ended ``complete`` with code 0."""
-        deadline = time.monotonic() + self.poll.timeout
-        while True:
-            status = client.raw_check_complete()
-            if str(status.get("complete")).lower() == "true":
-                break
-            if time.monotonic() > deadline:
-                raise JobFailed(f"job {client.job_id} not complete after {self.poll.timeout}s")
-            time.sleep(self.poll.interval)
-        if status.get("status") != "complete" or str(status.get("returncode")) != "0":
-            raise JobFailed(
-                f"job {client.job_id} ended {status.get('status')!r} "
-                f"(return code {status.get('returncode')!r}): {status.get('stderr')!r}"
-            )
-        return status
+        return wait_complete(client.raw_check_complete, client.job_id, self.poll)
 
     def copy_job(
         self, job_id: str, source: Path, destination: Path, *, clean: bool = True
@@ -124,25 +119,34 @@ class Driver:
             raise JobFailed(f"job {job_id} should be complete, is {status.get('status')!r}")
         return elapsed
 
-    def staged_job(self, job_id: str, source: Path, destination: Path) -> tuple[float, float]:
-        """Upload ``source``, link it to an output remotely, download it: (up s, down s)."""
+    def staged_job(
+        self, job_id: str, source: Path, destination: Path, settle: Settle = _no_settle
+    ) -> tuple[float, float]:
+        """Upload ``source``, link it to an output remotely, download it: (up s, down s).
+
+        ``settle(path)`` runs, untimed, before each transfer with the file it is about to read.
+        """
         client = self.client(job_id)
         answer = self.setup(client)
         remote_in = f"{answer['inputs_directory']}/{source.name}"
         remote_out = f"{answer['outputs_directory']}/{destination.name}"
+        settle(source)
         started = time.perf_counter()
         client.put_file(str(source), "input")
         up = time.perf_counter() - started
         # A hard link, not a copy: the job's own time is not what we measure.
         client.launch(f"ln {shlex.quote(remote_in)} {shlex.quote(remote_out)}")
         self.wait(client)
+        settle(Path(remote_out))
         started = time.perf_counter()
         client.fetch_output(str(destination), destination.name, None, "transfer", "output")
         down = time.perf_counter() - started
         client.clean()
         return up, down
 
-    def cli_staged_job(self, job_id: str, source: Path, destination: Path) -> tuple[float, float]:
+    def cli_staged_job(
+        self, job_id: str, source: Path, destination: Path, settle: Settle = _no_settle
+    ) -> tuple[float, float]:
         """As :meth:`staged_job`, but the bytes move with the ``curl`` program, not the client.
 
         The same routes and parameters, without ``pulsar.client`` in the data path: what the
@@ -151,6 +155,7 @@ class Driver:
         client = self.client(job_id)
         answer = self.setup(client)
         base = f"{self.url}jobs/{urllib.parse.quote(job_id)}/files?"
+        settle(source)
         started = time.perf_counter()
         # -T streams the file from disk (PUT-style), -X POST keeps the protocol's method.
         _curl(
@@ -162,6 +167,7 @@ class Driver:
         remote_out = f"{answer['outputs_directory']}/{destination.name}"
         client.launch(f"ln {shlex.quote(remote_in)} {shlex.quote(remote_out)}")
         self.wait(client)
+        settle(Path(remote_out))
         started = time.perf_counter()
         _curl(
             ["-o", str(destination)],
@@ -178,3 +184,63 @@ def _curl(args: list[str], url: str) -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
+
+
+class OwnClientDriver:
+    """Staging through LWR's own client (:mod:`lwr.client`), against either server.
+
+    Only what the staging measurement needs: the same job as :meth:`Driver.staged_job`, with
+    the bytes moved by :class:`lwr.client.api.JobClient` (kept-alive connection, ``sendfile``
+    up, ``splice`` down).
+    """
+
+    transport = "lwr-client"
+
+    def __init__(self, url: str, poll: Poll) -> None:
+        self.url = url
+        self.poll = poll
+
+    def staged_job(
+        self, job_id: str, source: Path, destination: Path, settle: Settle = _no_settle
+    ) -> tuple[float, float]:
+        from lwr.client.api import JobClient
+
+        client = JobClient(self.url, job_id)
+        try:
+            answer = client.setup(TOOL_ID, TOOL_VERSION)
+            remote_in = f"{answer['inputs_directory']}/{source.name}"
+            remote_out = f"{answer['outputs_directory']}/{destination.name}"
+            settle(source)
+            started = time.perf_counter()
+            client.upload(source, "input", source.name)
+            up = time.perf_counter() - started
+            client.submit(f"ln {shlex.quote(remote_in)} {shlex.quote(remote_out)}")
+            wait_complete(client.status, client.job_id, self.poll)
+            settle(Path(remote_out))
+            started = time.perf_counter()
+            client.download("output", destination.name, destination)
+            down = time.perf_counter() - started
+            client.clean()
+        finally:
+            client.close()
+        return up, down
+
+
+def wait_complete(
+    status_of: Callable[[], dict[str, Any]], job_id: str, poll: Poll
+) -> dict[str, Any]:
+    """Ask ``status_of()`` until the job is complete; fail unless it ended with code 0."""
+    deadline = time.monotonic() + poll.timeout
+    while True:
+        status = status_of()
+        if str(status.get("complete")).lower() == "true":
+            break
+        if time.monotonic() > deadline:
+            raise JobFailed(f"job {job_id} not complete after {poll.timeout}s")
+        time.sleep(poll.interval)
+    if status.get("status") != "complete" or str(status.get("returncode")) != "0":
+        raise JobFailed(
+            f"job {job_id} ended {status.get('status')!r} "
+            f"(return code {status.get('returncode')!r}): {status.get('stderr')!r}"
+        )
+    return status

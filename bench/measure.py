@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.client import Driver
 from bench.servers import BenchServer
@@ -179,56 +179,153 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cp_reference(source: Path, scratch: Path, repeats: int = 3) -> dict[str, Any]:
-    """MiB/s of ``cp`` of the staging file on this disk: the physical reference."""
+#: the physical reference: the kernel copies (copy_file_range), no user-space buffer
+CP = ("cp", "{src}", "{dst}")
+#: a user-space copy in 16 KiB pieces: what any client that writes as libcurl delivers
+#: (16 KiB write callbacks) can reach on this machine, with no network at all
+DD_16K = ("dd", "if={src}", "of={dst}", "bs=16K", "status=none")
+
+
+class Settle:
+    """The same starting point for every timed transfer and every ``cp``, plus a paired ``cp``.
+
+    On this VM a page freed for more than a few seconds goes back to the host, and the next
+    write that needs it pays a fault per page: a 1 GiB file write runs at 450-750 MiB/s after a
+    pause of 3 s and at 4-5 GiB/s right after another write (measured 2026-11-22), and even
+    prepared alike, three ``cp`` of the same 1 GiB in a row ran at 3.8, 1.7 and 1.0 GiB/s.
+    Which of these a transfer meets would otherwise depend on what ran just before it. So
+    before each timed step, untimed: ``sync`` (no dirty pages of earlier steps left to throttle
+    this one), one write and delete of a scratch file as large as the transfer (freshly freed
+    pages to write into) and one read of the file the step is about to read (in the page cache).
+
+    With ``paired_cp`` a ``cp`` of that same file into the scratch directory is then timed and
+    recorded in :attr:`paired` (and the preparation repeated), so each transfer has a ``cp`` of
+    its own bytes, made moments before under the same preparation, to be compared with: the
+    download's ``cp`` reads the server's output file, as the download does.
+    """
+
+    def __init__(self, scratch: Path, size: int, paired_cp: bool = False) -> None:
+        self.scratch = scratch
+        self.size = size
+        self.paired_cp = paired_cp
+        #: seconds of each paired ``cp``, in the order of the steps
+        self.paired: list[float] = []
+
+    def __call__(self, path: Path) -> None:
+        self.prepare(path)
+        if self.paired_cp:
+            self.paired.append(self.time_cp(path))
+            self.prepare(path)
+
+    def prepare(self, path: Path) -> None:
+        os.sync()
+        warm = self.scratch / "settle_warm.dat"
+        block = bytes(_BLOCK)
+        with open(warm, "wb", buffering=0) as handle:
+            left = self.size
+            while left > 0:
+                left -= handle.write(block[: min(left, _BLOCK)])
+        warm.unlink()  # deleted before writeback: the pages return to the free pool, no disk I/O
+        with open(path, "rb", buffering=0) as handle:
+            while handle.read(_BLOCK):
+                pass
+
+    def time_cp(self, path: Path, command: tuple[str, ...] = CP) -> float:
+        """Seconds of one copy of ``path`` into the scratch directory by ``command``."""
+        destination = self.scratch / "cp_copy.dat"
+        argv = [part.format(src=path, dst=destination) for part in command]
+        started = time.perf_counter()
+        subprocess.run(argv, check=True)
+        elapsed = time.perf_counter() - started
+        destination.unlink()
+        return elapsed
+
+
+def cp_reference(
+    source: Path, settle: Settle, command: tuple[str, ...] = CP, repeats: int = 3
+) -> dict[str, Any]:
+    """MiB/s of a local copy of the staging file (``cp`` by default), prepared as transfers are."""
     size = source.stat().st_size
-    destination = scratch / "cp_copy.dat"
     times = []
     for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run(["cp", str(source), str(destination)], check=True)
-        times.append(time.perf_counter() - started)
-        destination.unlink()
+        settle.prepare(source)
+        times.append(settle.time_cp(source, command))
     return {
+        "command": " ".join(command),
         "bytes": size,
+        "runs_mib_per_s": [round(size / MIB / t, 1) for t in times],
         "median_s": round(statistics.median(times), 4),
         "mib_per_s": round(size / MIB / statistics.median(times), 1),
     }
 
 
+class StagingDriver(Protocol):
+    transport: str
+
+    def staged_job(
+        self, job_id: str, source: Path, destination: Path, settle: Settle
+    ) -> tuple[float, float]: ...
+
+
 def staging(
-    driver: Driver,
+    driver: StagingDriver | Driver,
     source: Path,
     digest: str,
-    scratch: Path,
+    settle: Settle,
     failures: Failures,
     name: str,
+    run: int = 0,
     cli: bool = False,
 ) -> dict[str, Any]:
-    """MiB/s of one upload of ``source`` and one download of the same bytes as an output.
+    """Seconds of one upload of ``source`` and one download of the same bytes as an output.
 
-    With ``cli`` the bytes move with the curl program instead of ``pulsar.client``.
+    With ``cli`` the bytes move with the curl program instead of the driver's client.
     """
-    size = source.stat().st_size
     label = "curl-cli" if cli else driver.transport
-    destination = scratch / f"staged_{name}_{label}.dat"
-    job = driver.cli_staged_job if cli else driver.staged_job
+    destination = settle.scratch / f"staged_{name}_{label}.dat"
+    job = driver.cli_staged_job if cli and isinstance(driver, Driver) else driver.staged_job
+    before = len(settle.paired)
     try:
-        up, down = job(f"stage_{label.replace('-', '_')}", source, destination)
-        if destination.stat().st_size != size or sha256(destination) != digest:
+        up, down = job(f"stage_{label.replace('-', '_')}_{run}", source, destination, settle)
+        if destination.stat().st_size != source.stat().st_size or sha256(destination) != digest:
             raise RuntimeError("the downloaded output differs from the uploaded input")
     except Exception as exc:
         failures.add(name, f"staging with {label}", exc)
         return {"transport": label, "failed": True}
     finally:
         destination.unlink(missing_ok=True)
+    timings = {"up_s": up, "down_s": down}
+    paired = settle.paired[before:]
+    if len(paired) == 2:
+        timings.update(cp_up_s=paired[0], cp_down_s=paired[1])
+    return timings
+
+
+def staging_summary(label: str, size: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median MiB/s of the runs of one transport (every run's figures kept beside it)."""
+    done = [r for r in runs if not r.get("failed")]
+    if not done:
+        return {"transport": label, "failed": True}
+    up = statistics.median(r["up_s"] for r in done)
+    down = statistics.median(r["down_s"] for r in done)
     return {
         "transport": label,
         "bytes": size,
+        "runs": len(done),
         "up_s": round(up, 3),
         "down_s": round(down, 3),
         "up_mib_per_s": round(size / MIB / up, 1),
         "down_mib_per_s": round(size / MIB / down, 1),
+        "runs_up_mib_per_s": [round(size / MIB / r["up_s"], 1) for r in done],
+        "runs_down_mib_per_s": [round(size / MIB / r["down_s"], 1) for r in done],
+        **{
+            # a transfer's MiB/s over its paired cp's: cp seconds / transfer seconds
+            f"{way}_cp_fraction": round(
+                statistics.median(r[f"cp_{way}_s"] / r[f"{way}_s"] for r in done), 2
+            )
+            for way in ("up", "down")
+            if all(f"cp_{way}_s" in r for r in done)
+        },
     }
 
 

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import measure, mq
-from bench.client import Driver, Poll
+from bench import WORKLOADS, measure, mq
+from bench.client import Driver, OwnClientDriver, Poll
 from bench.measure import MIB, Failures
 from bench.profile import ProfiledLwr, lifecycle_times, route_times, summarize
 from bench.servers import BenchServer, LwrBench, PulsarBench
@@ -38,17 +38,20 @@ class Plan:
     restarts: int
     throughput_rounds: int
     mq_jobs: int
+    staging_runs: int
+    #: the workloads to run (``--only`` narrows it); memory is measured whenever latency is
+    workloads: tuple[str, ...] = WORKLOADS
     latency_poll: float = 0.005
     # Eight polling threads at 100 Hz would spend the two cores on status requests.
     throughput_poll: float = 0.02
 
     @classmethod
     def full(cls) -> Plan:
-        return cls("full", 60, 200, 8, 1024 * MIB, (100, 1000, 10000), 60, 3, 2, 30)
+        return cls("full", 60, 200, 8, 1024 * MIB, (100, 1000, 10000), 60, 3, 2, 30, 3)
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls("quick", 15, 32, 8, 64 * MIB, (100, 1000), 20, 1, 1, 5)
+        return cls("quick", 15, 32, 8, 64 * MIB, (100, 1000), 20, 1, 1, 5, 1)
 
 
 def run(plan: Plan) -> dict[str, Any]:
@@ -73,7 +76,11 @@ def run(plan: Plan) -> dict[str, Any]:
                 server.stop()
         # After the HTTP servers are gone: two more, configured for the message queue.
         _step("message-queue mode")
-        mq_mode = mq.measure(plan.mq_jobs, concurrency, scratch, failures)
+        mq_mode = (
+            mq.measure(plan.mq_jobs, concurrency, scratch, failures)
+            if "mq" in plan.workloads
+            else {"measured": False, "note": "not measured", "reason": "left out by --only"}
+        )
         versions = {name: server.versions() for name, server in servers.items()}
     return {
         "meta": _meta(plan, began, concurrency, versions),
@@ -95,13 +102,17 @@ def _phases(
     time.sleep(1.0)  # let both settle before calling them idle
     for name, server in servers.items():
         results[name]["rss_idle_mib"] = measure.rss_mib(server)
-    _step("latency")
-    drivers = {n: Driver(s.url, "urllib", Poll(plan.latency_poll)) for n, s in servers.items()}
-    for name, summary in measure.latency(drivers, plan.latency_jobs, scratch, failures).items():
-        results[name]["latency"] = summary
-    _throughput(plan, servers, results, scratch, failures)
-    _staging(plan, servers, results, scratch, failures)
-    _scale(plan, servers, results, failures)
+    if "latency" in plan.workloads:
+        _step("latency")
+        drivers = {n: Driver(s.url, "urllib", Poll(plan.latency_poll)) for n, s in servers.items()}
+        for name, summary in measure.latency(drivers, plan.latency_jobs, scratch, failures).items():
+            results[name]["latency"] = summary
+    if "throughput" in plan.workloads:
+        _throughput(plan, servers, results, scratch, failures)
+    if "staging" in plan.workloads:
+        _staging(plan, servers, results, scratch, failures)
+    if "scale" in plan.workloads:
+        _scale(plan, servers, results, failures)
 
 
 def _throughput(
@@ -136,25 +147,47 @@ def _staging(
     scratch: Path,
     failures: Failures,
 ) -> None:
-    """One file up and down per transport, then with the curl program; cp as the reference."""
-    _step(f"staging {plan.staging_bytes // MIB} MiB")
+    """One file up and down with every client, ``staging_runs`` times; ``cp`` as the reference.
+
+    Runs alternate server by server and client by client, so a burst of other work on this
+    shared machine lands on both; each figure is the median of its runs.
+    """
+    _step(f"staging {plan.staging_bytes // MIB} MiB x {plan.staging_runs}")
     source = scratch / "staging_input.dat"
     digest = measure.make_file(source, plan.staging_bytes)
-    results["reference"] = {"cp": measure.cp_reference(source, scratch)}
-    for name, server in servers.items():
-        results[name]["staging"] = {}
-        for transport in TRANSPORTS:
-            driver = Driver(server.url, transport, Poll(plan.latency_poll, timeout=600))
-            results[name]["staging"][transport] = measure.staging(
-                driver, source, digest, scratch, failures, name
-            )
-        # The curl program, no pulsar.client in the data path: the server's own ceiling.
-        # A host without it skips this reference rather than failing the run.
-        results[name]["staging"]["curl-cli"] = (
-            measure.staging(driver, source, digest, scratch, failures, name, cli=True)
-            if shutil.which("curl")
-            else {"transport": "curl-cli", "skipped": "no curl program on PATH"}
-        )
+    settle = measure.Settle(scratch, plan.staging_bytes, paired_cp=True)
+    results["reference"] = {
+        "cp": measure.cp_reference(source, settle),
+        "dd_16k": measure.cp_reference(source, settle, measure.DD_16K),
+    }
+    labels = (*TRANSPORTS, "lwr-client", "curl-cli")
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        name: {label: [] for label in labels} for name in servers
+    }
+    for index in range(plan.staging_runs):
+        for name, server in servers.items():
+            poll = Poll(plan.latency_poll, timeout=600)
+            for label in labels:
+                if label == "curl-cli" and not shutil.which("curl"):
+                    continue
+                driver: Driver | OwnClientDriver = (
+                    OwnClientDriver(server.url, poll)
+                    if label == "lwr-client"
+                    else Driver(server.url, "curl" if label == "curl-cli" else label, poll)
+                )
+                runs[name][label].append(
+                    measure.staging(
+                        driver, source, digest, settle, failures, name, index, label == "curl-cli"
+                    )
+                )
+    for name in servers:
+        results[name]["staging"] = {
+            label: measure.staging_summary(label, plan.staging_bytes, runs[name][label])
+            if runs[name][label]
+            # a host without the curl program skips that reference rather than failing the run
+            else {"transport": label, "skipped": "no curl program on PATH"}
+            for label in labels
+        }
     source.unlink()
 
 
@@ -266,7 +299,9 @@ def _staging_once(driver: Driver, plan: Plan, scratch: Path, failures: Failures)
     source = scratch / "staging_input.dat"
     digest = measure.make_file(source, plan.staging_bytes)
     try:
-        return measure.staging(driver, source, digest, scratch, failures, "lwr")
+        settle = measure.Settle(scratch, plan.staging_bytes)
+        run = measure.staging(driver, source, digest, settle, failures, "lwr")
+        return measure.staging_summary(driver.transport, plan.staging_bytes, [run])
     finally:
         source.unlink()
 

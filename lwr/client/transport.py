@@ -46,6 +46,7 @@ from lwr.errors import (
     ServerUnavailableError,
     StagingError,
 )
+from lwr.staging import splice
 from lwr.staging.transfer import MIB, RetryPolicy, TransientError, describe_error, redact_url
 
 log = logging.getLogger(__name__)
@@ -332,6 +333,8 @@ class HttpTransport:
         received = 0
         try:
             with os.fdopen(fd, "wb", buffering=0) as out:
+                if expected and self.scheme == "http" and splice.available():
+                    received = self._splice_body(response, out, progress)
                 while True:
                     count = response.readinto(view)
                     if not count:
@@ -351,6 +354,40 @@ class HttpTransport:
             raise
         finally:
             progress.close()
+        return received
+
+    def _splice_body(self, response: http.client.HTTPResponse, out: Any, progress: Progress) -> int:
+        """Move a plain-HTTP body with a known length to ``out`` inside the kernel.
+
+        http.client may already hold the first bytes of the body in its buffer: those are
+        written first, then the rest is spliced from the socket and the response told it is
+        consumed, so the kept-alive connection stays usable. Returns the bytes moved; whatever
+        is left (nothing, unless splice is refused here) the caller reads the ordinary way.
+        """
+        fp = response.fp
+        if fp is None or response.length is None:
+            return 0
+        head = response.read(min(len(fp.peek(1)), response.length))
+        out.write(head)
+        progress.update(len(head))
+        if not response.length:  # a small body arrives whole with the headers
+            return len(head)
+        try:
+            moved = splice.receive_into_file(
+                response.fileno(),
+                out.fileno(),
+                response.length,
+                self.options.retry.timeout,
+                progress.update,
+            )
+        except splice.SpliceUnavailable as exc:
+            log.debug("downloading without splice: %s", exc)
+            return len(head)
+        response.length -= moved
+        received = len(head) + moved
+        if response.length:
+            expected = received + response.length
+            raise _Transient(f"received {received} of the {expected} bytes announced")
         return received
 
     def _retrying(

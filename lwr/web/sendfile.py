@@ -9,18 +9,22 @@ underneath). Any other response, and every response over TLS, takes cheroot's or
 Uploads likewise: cheroot reads request bodies through a pure-Python buffered reader that
 allocates a new ``bytes`` per chunk. For a plain-socket request with a Content-Length the gateway
 wraps ``wsgi.input`` in a :class:`BodyReader` whose ``readinto`` fills the caller's buffer straight
-from the socket once cheroot's own buffer is drained, keeping cheroot's byte count right so the
+from the socket once cheroot's own buffer is drained, and whose ``splice_into`` moves the body to
+a file inside the kernel (:mod:`lwr.staging.splice`); both keep cheroot's byte count right so the
 connection stays usable for the next request.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import ssl
 from collections.abc import Iterator
 from typing import IO, Any
 
 from cheroot import wsgi
+
+from lwr.staging import splice
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,40 @@ class BodyReader:
             got = self._sock.recv_into(view[:wanted])
         self._body.remaining -= got
         return got
+
+    def splice_into(self, fd: int) -> int:
+        """Move the rest of the body to ``fd`` (Linux ``splice``); return the bytes moved.
+
+        Whatever cheroot already buffered is written first. Fewer bytes than the body's length
+        mean the client closed early, or that the kernel refused splice before taking any byte
+        from the socket: either way the caller reads whatever is left the ordinary way.
+        """
+        moved = 0
+        stream = self._body.rfile
+        while self._body.remaining > 0 and stream.has_data():
+            data = stream.read1(self._body.remaining)
+            if not data:
+                break
+            _write_all(fd, data)
+            self._body.remaining -= len(data)
+            moved += len(data)
+        if self._body.remaining > 0:
+            try:
+                spliced = splice.receive_into_file(
+                    self._sock.fileno(), fd, self._body.remaining, self._sock.gettimeout()
+                )
+            except splice.SpliceUnavailable as exc:
+                log.debug("upload read without splice: %s", exc)
+                return moved
+            self._body.remaining -= spliced
+            moved += spliced
+        return moved
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class SendfileGateway(wsgi.Gateway_10):

@@ -23,6 +23,7 @@ from lwr.errors import (
     PayloadTooLargeError,
 )
 from lwr.managers.directory import INPUT_TYPES, OUTPUT_TYPES
+from lwr.staging import splice
 from lwr.web.request import Context
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ def receive(ctx: Context, target: Path) -> int:
     written = 0
     try:
         with os.fdopen(fd, "wb", buffering=0) as out:
+            if remaining and splice.available() and hasattr(stream, "splice_into"):
+                moved = stream.splice_into(out.fileno())
+                written += moved
+                remaining -= moved
             for chunk in _chunks(stream, remaining):
                 out.write(chunk)
                 written += len(chunk)

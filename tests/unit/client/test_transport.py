@@ -75,10 +75,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         if "files" in self.path:
             self.send_response(200)
-            size = len(PAYLOAD) + (100 if step == "short" else 0)
+            payload = PAYLOAD[:100] if step == "small" else PAYLOAD
+            size = len(payload) + (100 if step == "short" else 0)
             self.send_header("Content-Length", str(size))
             self.end_headers()
-            self.wfile.write(PAYLOAD)
+            self.wfile.write(payload)
             if step == "short":
                 self.close_connection = True
             return
@@ -201,7 +202,25 @@ def test_upload_streams_and_checks_size(server: tuple[str, State], tmp_path: Pat
     assert len(sleeps) == 1
 
 
-def test_download_is_checked_and_atomic(server: tuple[str, State], tmp_path: Path) -> None:
+def test_downloads_keep_the_connection_alive(
+    server: tuple[str, State], tmp_path: Path, body_path: tuple[str, list[int]]
+) -> None:
+    url, state = server
+    client = transport(url)
+    state.steps = ["ok", "ok", "small", "ok", "ok", "ok"]  # a small body comes with the headers
+    for index, expected in enumerate([PAYLOAD, PAYLOAD[:100], PAYLOAD]):
+        target = tmp_path / f"out{index}.dat"
+        assert client.download("jobs/1/files", {"name": "o"}, target) == len(expected)
+        assert target.read_bytes() == expected
+        assert client.call("GET", "jobs/1/status")["status"] == "running"
+    assert len(state.connections) == 1
+    mode, moved = body_path
+    assert (sum(moved) > MIB) == (mode == "splice")  # a refusal moves nothing
+
+
+def test_download_is_checked_and_atomic(
+    server: tuple[str, State], tmp_path: Path, body_path: tuple[str, list[int]]
+) -> None:
     url, state = server
     target = tmp_path / "sub" / "out.dat"
     sleeps: list[float] = []
@@ -213,7 +232,9 @@ def test_download_is_checked_and_atomic(server: tuple[str, State], tmp_path: Pat
     assert [p.name for p in target.parent.iterdir()] == ["out.dat"]  # no temporary left
 
 
-def test_download_failure_is_a_staging_error(server: tuple[str, State], tmp_path: Path) -> None:
+def test_download_failure_is_a_staging_error(
+    server: tuple[str, State], tmp_path: Path, body_path: tuple[str, list[int]]
+) -> None:
     url, state = server
     state.steps = ["short"] * 5
     with pytest.raises(StagingError, match="bytes announced"):

@@ -253,11 +253,12 @@ def test_downloads_by_sendfile_or_tls_keep_the_connection_usable(
 
 
 def test_uploads_read_from_the_socket_keep_the_connection_usable(
-    lwr_app: LwrWsgiApp, serve: Serve
+    lwr_app: LwrWsgiApp, serve: Serve, body_path: tuple[str, list[int]]
 ) -> None:
-    """Known-length uploads bypass cheroot's reader (readinto); bodies small enough to arrive
-    with the headers, empty ones and multi-chunk ones must all land intact, one after another on
-    one keep-alive connection, and leave it ready for the next request."""
+    """Known-length uploads bypass cheroot's reader (splice, or readinto where splice is absent
+    or refused); bodies small enough to arrive with the headers, empty ones and multi-chunk ones
+    must all land intact, one after another on one keep-alive connection, and leave it ready for
+    the next request."""
     base = serve(lwr_app)
     params = {"private_token": TOKEN}
     with requests.Session() as session:
@@ -275,3 +276,6 @@ def test_uploads_read_from_the_socket_keep_the_connection_usable(
             assert response.status_code == 200, response.text
             assert Path(response.json()["path"]).read_bytes() == payload
         assert session.get(f"{base}/healthz", timeout=10).json()["status"] == "ok"
+    # the multi-MiB body went through the kernel copy only where splice works
+    mode, spliced = body_path
+    assert (sum(spliced) > 8 * 1024 * 1024) == (mode == "splice")
