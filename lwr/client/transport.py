@@ -3,8 +3,9 @@
 Speed comes from three choices. Each thread keeps one keep-alive ``http.client`` connection to the
 server, so the dozens of small calls of a job pay for one TCP (or TLS) handshake. Uploads go out
 with ``socket.sendfile`` in large pieces (the kernel copies file pages to the socket, no Python
-buffer in between), and downloads are read with ``readinto`` into one reused buffer. Nothing ever
-holds a whole file in memory.
+buffer in between), and downloads of plain-HTTP bodies with a known length are moved from the
+socket to the file by ``splice`` (:mod:`lwr.staging.splice`; elsewhere ``readinto`` into one
+reused buffer). Nothing ever holds a whole file in memory.
 
 Robustness: connection errors, timeouts, truncated bodies and HTTP 5xx/408/429 are retried with
 exponential backoff (the policy of :mod:`lwr.staging.transfer`); any other 4xx is not, and becomes
@@ -25,8 +26,6 @@ import logging
 import os
 import socket
 import ssl
-import struct
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -46,8 +45,9 @@ from lwr.errors import (
     ServerUnavailableError,
     StagingError,
 )
-from lwr.staging import splice
-from lwr.staging.transfer import MIB, RetryPolicy, TransientError, describe_error, redact_url
+from lwr.staging import bodies
+from lwr.staging.bodies import TransientError
+from lwr.staging.transfer import MIB, RetryPolicy, describe_error, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,21 @@ class HttpTransport:
 
         def attempt() -> int:
             response = self._send("GET", target)
-            return self._receive(response, target_path, label)
+            progress = self._progress(label, bodies.announced(response) or 0)
+            try:
+                return bodies.receive_file(
+                    response,
+                    target_path,
+                    self._chunk,
+                    self.options.retry.timeout,
+                    progress.update,
+                    splice_ok=self.scheme == "http",
+                )
+            except BaseException:
+                self.close()  # the connection is mid-body: never reuse it
+                raise
+            finally:
+                progress.close()
 
         return self._retrying("GET", target, attempt, safe=True, error=StagingError)
 
@@ -199,6 +213,11 @@ class HttpTransport:
             query["private_token"] = self.private_token
         path = self.prefix + route.lstrip("/")
         return path + ("?" + urlencode(query) if query else "")
+
+    @property
+    def _chunk(self) -> int:
+        """Bytes per piece when a body must pass through Python (TLS, no splice)."""
+        return max(self.options.retry.chunk_size, MIB)
 
     def _progress(self, label: str, total: int) -> Progress:
         return Progress(
@@ -255,7 +274,10 @@ class HttpTransport:
                     conn.putheader("Content-Type", "application/octet-stream")
                 conn.endheaders()
                 if body is not None:
-                    self._send_body(conn, body, size, progress)
+                    assert conn.sock is not None
+                    bodies.send_file(
+                        conn.sock, body, size, self._chunk, progress.update if progress else _quiet
+                    )
                 response = conn.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 conn.close()
@@ -279,117 +301,6 @@ class HttpTransport:
             return response
         raise AssertionError("unreachable")
 
-    def _send_body(
-        self, conn: http.client.HTTPConnection, body: Any, size: int, progress: Progress | None
-    ) -> None:
-        """Stream the file: kernel ``sendfile`` on plain sockets, ``sendall`` of chunks on TLS.
-
-        A socket with a Python timeout is non-blocking underneath, and ``socket.sendfile`` then
-        polls between every few hundred KiB: measured here at less than half the speed of a
-        blocking send. So the socket blocks while the body goes out, and the kernel enforces the
-        timeout instead (``SO_SNDTIMEO``).
-        """
-        sock = conn.sock
-        assert sock is not None
-        chunk = max(self.options.retry.chunk_size, MIB)
-        if isinstance(sock, ssl.SSLSocket) or not hasattr(os, "sendfile"):
-            buffer = memoryview(bytearray(chunk))
-            offset = 0
-            while offset < size:
-                count = body.readinto(buffer[: min(chunk, size - offset)])
-                if not count:
-                    raise _Transient(f"file shrank to {offset} bytes while being sent")
-                sock.sendall(buffer[:count])
-                offset += count
-                if progress is not None:
-                    progress.update(count)
-            return
-        timeout = sock.gettimeout()
-        sock.settimeout(None)
-        _kernel_timeout(sock, socket.SO_SNDTIMEO, timeout)
-        try:
-            offset = 0
-            while offset < size:
-                try:
-                    sent = os.sendfile(sock.fileno(), body.fileno(), offset, size - offset)
-                except BlockingIOError:
-                    raise TimeoutError("timed out sending the body") from None
-                if sent <= 0:
-                    raise _Transient(f"file shrank to {offset} bytes while being sent")
-                offset += sent
-                if progress is not None:
-                    progress.update(sent)
-        finally:
-            _kernel_timeout(sock, socket.SO_SNDTIMEO, 0)
-            sock.settimeout(timeout)
-
-    def _receive(self, response: http.client.HTTPResponse, target: Path, label: str) -> int:
-        length = response.getheader("Content-Length")
-        expected = int(length) if length is not None and length.isdigit() else None
-        progress = self._progress(label, expected or 0)
-        buffer = bytearray(max(self.options.retry.chunk_size, MIB))
-        view = memoryview(buffer)
-        fd, tmp_name = tempfile.mkstemp(prefix=".lwr-download-", dir=target.parent)
-        received = 0
-        try:
-            with os.fdopen(fd, "wb", buffering=0) as out:
-                if expected and self.scheme == "http" and splice.available():
-                    received = self._splice_body(response, out, progress)
-                while True:
-                    count = response.readinto(view)
-                    if not count:
-                        break
-                    out.write(view[:count])
-                    received += count
-                    progress.update(count)
-                written = os.fstat(out.fileno()).st_size
-            if expected is not None and received != expected:
-                raise _Transient(f"received {received} of the {expected} bytes announced")
-            if written != received:
-                raise _Transient(f"wrote {written} bytes to disk but received {received}")
-            os.replace(tmp_name, target)
-        except BaseException:
-            _unlink(tmp_name)
-            self.close()  # the connection is mid-body: never reuse it
-            raise
-        finally:
-            progress.close()
-        return received
-
-    def _splice_body(self, response: http.client.HTTPResponse, out: Any, progress: Progress) -> int:
-        """Move a plain-HTTP body with a known length to ``out`` inside the kernel.
-
-        http.client may already hold the first bytes of the body in its buffer: those are
-        written first, then the rest is spliced from the socket and the response told it is
-        consumed, so the kept-alive connection stays usable. Returns the bytes moved; whatever
-        is left (nothing, unless splice is refused here) the caller reads the ordinary way.
-        """
-        fp = response.fp
-        if fp is None or response.length is None:
-            return 0
-        head = response.read(min(len(fp.peek(1)), response.length))
-        out.write(head)
-        progress.update(len(head))
-        if not response.length:  # a small body arrives whole with the headers
-            return len(head)
-        try:
-            moved = splice.receive_into_file(
-                response.fileno(),
-                out.fileno(),
-                response.length,
-                self.options.retry.timeout,
-                progress.update,
-            )
-        except splice.SpliceUnavailable as exc:
-            log.debug("downloading without splice: %s", exc)
-            return len(head)
-        response.length -= moved
-        received = len(head) + moved
-        if response.length:
-            expected = received + response.length
-            raise _Transient(f"received {received} of the {expected} bytes announced")
-        return received
-
     def _retrying(
         self,
         method: str,
@@ -408,7 +319,7 @@ class HttpTransport:
             except _Refused as exc:
                 cls = _STATUS_ERRORS.get(exc.status, error)
                 raise cls(f"{method} {self.describe_target(target)}: {exc}") from None
-            except (_Transient, OSError, http.client.HTTPException) as exc:
+            except (TransientError, OSError, http.client.HTTPException) as exc:
                 cause = describe_error(exc)
                 retriable = safe or isinstance(exc, _ConnectFailed)
                 wait = next(delays, None) if retriable else None
@@ -452,16 +363,5 @@ def _check(response: http.client.HTTPResponse) -> None:
     raise _Refused(response.status, detail)
 
 
-def _kernel_timeout(sock: socket.socket, option: int, seconds: float | None) -> None:
-    """Set a kernel send/receive timeout (0 or None: none) on a blocking socket."""
-    whole = int(seconds or 0)
-    sock.setsockopt(
-        socket.SOL_SOCKET, option, struct.pack("ll", whole, int(((seconds or 0) - whole) * 1e6))
-    )
-
-
-def _unlink(name: str) -> None:
-    try:
-        os.unlink(name)
-    except OSError:
-        pass
+def _quiet(count: int) -> None:
+    """Progress of a body nobody watches."""

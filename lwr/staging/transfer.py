@@ -19,7 +19,6 @@ import os
 import re
 import socket
 import ssl
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -28,6 +27,8 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from lwr.errors import StagingError
+from lwr.staging import bodies
+from lwr.staging.bodies import TransientError
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,6 @@ class RetryPolicy:
         for _ in range(self.retries):
             yield min(wait, self.max_delay)
             wait *= 2
-
-
-class TransientError(Exception):
-    """A transfer failure worth retrying (shared with the client's transport)."""
 
 
 class _Permanent(Exception):
@@ -189,29 +186,13 @@ def _get_once(url: str, target: Path, policy: RetryPolicy) -> int:
         conn.request("GET", path, headers={"Accept-Encoding": "identity"})
         response = conn.getresponse()
         _check_status(response)
-        length = response.getheader("Content-Length")
-        expected = int(length) if length is not None and length.isdigit() else None
-        fd, tmp_name = tempfile.mkstemp(prefix=".fetch-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                received = 0
-                while True:
-                    chunk = response.read(policy.chunk_size)
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    received += len(chunk)
-                out.flush()
-                written = os.fstat(out.fileno()).st_size
-            if expected is not None and received != expected:
-                raise TransientError(f"received {received} of the {expected} bytes announced")
-            if written != received:
-                raise TransientError(f"wrote {written} bytes to disk but received {received}")
-            os.replace(tmp_name, target)
-        except BaseException:
-            _unlink(tmp_name)
-            raise
-        return received
+        return bodies.receive_file(
+            response,
+            target,
+            max(policy.chunk_size, 64 * 1024),
+            policy.timeout,
+            splice_ok=not isinstance(conn, http.client.HTTPSConnection),
+        )
     finally:
         conn.close()
 
@@ -238,24 +219,12 @@ def _send_once(method: str, url: str, source: Path, policy: RetryPolicy) -> int:
             conn.putheader("Content-Length", str(len(head) + size + len(tail)))
             conn.endheaders()
             conn.send(head)
-            sent = 0
-            while sent < size:
-                chunk = handle.read(min(policy.chunk_size, size - sent))
-                if not chunk:
-                    raise TransientError(f"{source} shrank to {sent} bytes while being sent")
-                conn.send(chunk)
-                sent += len(chunk)
+            assert conn.sock is not None  # endheaders() connected it
+            bodies.send_file(conn.sock, handle, size, max(policy.chunk_size, 64 * 1024))
             conn.send(tail)
         response = conn.getresponse()
         _check_status(response)
         response.read()
-        return sent
+        return size
     finally:
         conn.close()
-
-
-def _unlink(name: str) -> None:
-    try:
-        os.unlink(name)
-    except OSError:
-        pass

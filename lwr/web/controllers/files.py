@@ -23,7 +23,7 @@ from lwr.errors import (
     PayloadTooLargeError,
 )
 from lwr.managers.directory import INPUT_TYPES, OUTPUT_TYPES
-from lwr.staging import splice
+from lwr.staging import bodies, splice
 from lwr.web.request import Context
 
 log = logging.getLogger(__name__)
@@ -93,10 +93,7 @@ def receive(ctx: Context, target: Path) -> int:
             raise InvalidRequestError(f"upload ended {remaining} bytes short of its Content-Length")
         os.replace(tmp_name, target)
     except BaseException:
-        try:
-            os.unlink(tmp_name)
-        except OSError:
-            pass
+        bodies.discard(tmp_name)
         raise
     return written
 
