@@ -191,8 +191,8 @@ class Settle:
 
     On this VM a page freed for more than a few seconds goes back to the host, and the next
     write that needs it pays a fault per page: a 1 GiB file write runs at 450-750 MiB/s after a
-    pause of 3 s and at 4-5 GiB/s right after another write (measured 2026-11-22), and even
-    prepared alike, three ``cp`` of the same 1 GiB in a row ran at 3.8, 1.7 and 1.0 GiB/s.
+    pause of 3 s and at 3,670-5,010 MiB/s right after another write (measured 2026-11-22), and
+    even prepared alike, three ``cp`` of the same 1 GiB in a row ran at 3,758, 1,668 and 984 MiB/s.
     Which of these a transfer meets would otherwise depend on what ran just before it. So
     before each timed step, untimed: ``sync`` (no dirty pages of earlier steps left to throttle
     this one), one write and delete of a scratch file as large as the transfer (freshly freed
