@@ -45,7 +45,7 @@ from lwr.errors import (
     ServerUnavailableError,
     StagingError,
 )
-from lwr.staging import bodies
+from lwr.staging import bodies, digest
 from lwr.staging.bodies import TransientError
 from lwr.staging.transfer import MIB, RetryPolicy, describe_error, redact_url
 
@@ -71,7 +71,10 @@ class TransportOptions:
     ``retry`` holds the retry count, the first backoff delay (doubling up to ``max_delay``), the
     socket timeout and the transfer chunk size. ``progress`` forces the progress bar on or off
     (``None``: on when stderr is a terminal) for files of at least ``progress_threshold`` bytes.
-    ``verify_tls`` may be turned off for a server with a self-signed certificate.
+    ``verify_tls`` may be turned off for a server with a self-signed certificate. ``checksum``
+    asks the server for the SHA-256 of every file moved and compares it with the local one
+    (:mod:`lwr.staging.digest`): a full extra read of each file on both sides, so off by default;
+    a server that offers no checksum (Pulsar) is checked by size only.
     """
 
     retry: RetryPolicy = field(
@@ -82,6 +85,7 @@ class TransportOptions:
     progress: bool | None = None
     progress_threshold: int = 8 * MIB
     verify_tls: bool = True
+    checksum: bool = False
 
 
 class _Transient(TransientError):
@@ -151,15 +155,24 @@ class HttpTransport:
         size = os.path.getsize(source)
         progress = self._progress(f"up {label or source.name}", size)
 
+        local = digest.sha256_file(source).hex() if self.options.checksum else None
+
         def attempt() -> dict[str, Any]:
             progress.reset()
             with open(source, "rb") as handle:
-                response = self._send("POST", target, body=handle, size=size, progress=progress)
+                response = self._send(
+                    "POST", target, body=handle, size=size, progress=progress, **self._want()
+                )
                 answer = json.loads(response.read() or b"{}")
-            stored = answer.get("size") if isinstance(answer, dict) else None
+            if not isinstance(answer, dict):
+                return {}
+            stored = answer.get("size")
             if isinstance(stored, int) and stored != size:
                 raise _Transient(f"server stored {stored} of the {size} bytes sent")
-            return answer if isinstance(answer, dict) else {}
+            stored_sha = answer.get("sha256")
+            if local is not None and isinstance(stored_sha, str) and stored_sha != local:
+                raise _Transient("the SHA-256 of the stored file differs from the one sent")
+            return answer
 
         try:
             return self._retrying("POST", target, attempt, safe=True, error=StagingError)
@@ -175,8 +188,9 @@ class HttpTransport:
         label = f"down {label or target_path.name}"
 
         def attempt() -> int:
-            response = self._send("GET", target)
+            response = self._send("GET", target, **self._want())
             progress = self._progress(label, bodies.announced(response) or 0)
+            offered = digest.parse_sha256(response.getheader("Repr-Digest"))
             try:
                 return bodies.receive_file(
                     response,
@@ -185,6 +199,7 @@ class HttpTransport:
                     self.options.retry.timeout,
                     progress.update,
                     splice_ok=self.scheme == "http",
+                    sha256=offered if self.options.checksum else None,
                 )
             except BaseException:
                 self.close()  # the connection is mid-body: never reuse it
@@ -213,6 +228,12 @@ class HttpTransport:
             query["private_token"] = self.private_token
         path = self.prefix + route.lstrip("/")
         return path + ("?" + urlencode(query) if query else "")
+
+    def _want(self) -> dict[str, Any]:
+        """Extra ``_send`` arguments: ask for the file's checksum when checking them."""
+        if not self.options.checksum:
+            return {}
+        return {"headers": {"Want-Repr-Digest": digest.WANT_SHA256}}
 
     @property
     def _chunk(self) -> int:
@@ -262,6 +283,7 @@ class HttpTransport:
         size: int = 0,
         progress: Progress | None = None,
         safe: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> http.client.HTTPResponse:
         """One request on this thread's connection; a stale kept-alive one is replaced once."""
         for fresh_try in (False, True):
@@ -272,6 +294,8 @@ class HttpTransport:
                 conn.putheader("Content-Length", str(size))
                 if body is not None:
                     conn.putheader("Content-Type", "application/octet-stream")
+                for name, value in (headers or {}).items():
+                    conn.putheader(name, value)
                 conn.endheaders()
                 if body is not None:
                     assert conn.sock is not None

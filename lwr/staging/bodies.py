@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lwr.staging import splice
+from lwr.staging import digest, splice
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +91,13 @@ def receive_file(
     progress: Progress = _no_progress,
     *,
     splice_ok: bool,
+    sha256: bytes | None = None,
 ) -> int:
     """Store the body of ``response`` at ``target`` atomically; return its size.
 
-    ``splice_ok`` says the connection is plain TCP. The caller must not reuse the connection
-    when this raises: it may be mid-body.
+    ``splice_ok`` says the connection is plain TCP; ``sha256``, when given, is what the received
+    bytes must hash to before they may replace ``target``. The caller must not reuse the
+    connection when this raises: it may be mid-body.
     """
     expected = announced(response)
     fd, tmp_name = tempfile.mkstemp(prefix=".lwr-download-", dir=target.parent)
@@ -117,6 +119,8 @@ def receive_file(
             raise TransientError(f"received {received} of the {expected} bytes announced")
         if written != received:
             raise TransientError(f"wrote {written} bytes to disk but received {received}")
+        if sha256 is not None and digest.sha256_file(tmp_name) != sha256:
+            raise TransientError("the SHA-256 of the received file differs from the server's")
         os.replace(tmp_name, target)
     except BaseException:
         discard(tmp_name)

@@ -18,6 +18,7 @@ import pytest
 from lwr.client import JobClient, TransportOptions
 from lwr.client.runner import JobResult
 from lwr.client.sanity import Check, Scenario
+from lwr.staging import digest
 from tests.conftest import require_service
 from tests.integration.conftest import ServerFactory
 from tests.integration.files_endpoint import FilesEndpoint
@@ -33,7 +34,11 @@ def run_scenario(url: str, root: Path, action: str, **kwargs: object) -> tuple[J
     prepare = kwargs.pop("prepare", None)
     if callable(prepare):
         prepare(scenario)
-    client = JobClient(url, scenario.job_id, options=TransportOptions(progress=False))
+    checksum = bool(kwargs.pop("checksum", False))
+    token = kwargs.pop("private_token", None)
+    assert token is None or isinstance(token, str)
+    options = TransportOptions(progress=False, checksum=checksum)
+    client = JobClient(url, scenario.job_id, options=options, private_token=token)
     result, checks = scenario.run(client, action, **kwargs)  # type: ignore[arg-type]
     assert_passed(checks)
     assert result is not None
@@ -53,6 +58,26 @@ def actions_of(result: JobResult, file_type: str) -> set[str]:
 @pytest.fixture
 def server(lwr_server_factory: ServerFactory, tmp_path: Path) -> LwrServer:
     return lwr_server_factory(app_options={"remote_copy_allowed_paths": str(tmp_path)})
+
+
+def test_transfer_with_checksums(
+    server: LwrServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``checksum`` on, the server offers SHA-256 for every file and the client checks it."""
+    hashed: list[str] = []
+    real = digest.sha256_file
+
+    def spy(path: Path | str) -> bytes:
+        hashed.append(Path(path).name)
+        return real(path)
+
+    monkeypatch.setattr(digest, "sha256_file", spy)
+    result, _ = run_scenario(server.url, tmp_path / "job", "transfer", checksum=True)
+    assert actions_of(result, "input") == {"transfer"}
+    # downloads are hashed before they replace their target: only when the server offered one
+    assert any(name.startswith(".lwr-download-") for name in hashed)
+    uploads = [f for f in result.staged.files if f.action == "transfer"]
+    assert len(hashed) >= len(uploads)
 
 
 @pytest.mark.parametrize("action", ["transfer", "copy", "symlink", "none"])
@@ -186,6 +211,10 @@ def pulsar(pulsar_venv: Path, tmp_path: Path) -> Iterator[PulsarServer]:
 def test_against_real_pulsar(pulsar: PulsarServer, tmp_path: Path) -> None:
     done = run_client_tests(pulsar.url, "--private_token", "pulsar-tok")
     assert done.returncode == 0, done.stdout + done.stderr + pulsar.log()[-3000:]
+    # Pulsar offers no checksum: asking for one must not break anything
+    run_scenario(
+        pulsar.url, tmp_path / "checked", "transfer", checksum=True, private_token="pulsar-tok"
+    )
     for action in ("copy", "symlink"):
         scenario = Scenario(tmp_path / action)
         scenario.prepare()

@@ -23,7 +23,7 @@ from lwr.errors import (
     PayloadTooLargeError,
 )
 from lwr.managers.directory import INPUT_TYPES, OUTPUT_TYPES
-from lwr.staging import bodies, splice
+from lwr.staging import bodies, digest, splice
 from lwr.web.request import Context
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,11 @@ def upload(ctx: Context) -> dict[str, Any]:
         ctx.param("name"),
         written,
     )
-    return {"path": str(target), "size": written}
+    answer: dict[str, Any] = {"path": str(target), "size": written}
+    if digest.wants_sha256(ctx.request.headers.get("Want-Repr-Digest")):
+        # asked for: the client compares it with its own (lwr.staging.digest)
+        answer["sha256"] = digest.sha256_file(target).hex()
+    return answer
 
 
 def receive(ctx: Context, target: Path) -> int:
@@ -148,6 +152,8 @@ def download(ctx: Context) -> Response:
     size = os.fstat(handle.fileno()).st_size
     response = Response(content_type="application/octet-stream")
     wrapper = ctx.request.environ.get("wsgi.file_wrapper")
+    if digest.wants_sha256(ctx.request.headers.get("Want-Repr-Digest")):
+        response.headers["Repr-Digest"] = digest.repr_digest(digest.sha256_file(target))
     response.app_iter = wrapper(handle, CHUNK) if wrapper else _iterate(handle)
     response.content_length = size
     return response

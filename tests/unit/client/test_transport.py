@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -14,6 +15,7 @@ import pytest
 
 from lwr.client.transport import HttpTransport, TransportOptions
 from lwr.errors import AuthorizationError, InvalidRequestError, LwrError, StagingError
+from lwr.staging import digest
 from lwr.staging.transfer import MIB, RetryPolicy
 
 PAYLOAD = os.urandom(2 * MIB + 777)
@@ -27,6 +29,7 @@ class State:
         self.requests: list[tuple[str, str]] = []
         self.connections: set[int] = set()
         self.bodies: list[int] = []
+        self.wanted: list[str | None] = []
 
     def step(self) -> str:
         return self.steps.pop(0) if self.steps else "ok"
@@ -53,12 +56,15 @@ class Handler(BaseHTTPRequestHandler):
         step = self.state.step()
         length = int(self.headers.get("Content-Length") or 0)
         received = 0
+        self.body_sha256 = hashlib.sha256()
         while received < length:
             chunk = self.rfile.read(min(MIB, length - received))
             if not chunk:
                 break
             received += len(chunk)
+            self.body_sha256.update(chunk)
         self.state.bodies.append(received)
+        self.state.wanted.append(self.headers.get("Want-Repr-Digest"))
         if step == "500":
             self._json(500, {"error": "busy"})
         elif step == "403":
@@ -78,6 +84,9 @@ class Handler(BaseHTTPRequestHandler):
             payload = PAYLOAD[:100] if step == "small" else PAYLOAD
             size = len(payload) + (100 if step == "short" else 0)
             self.send_header("Content-Length", str(size))
+            if step in ("digest", "baddigest"):
+                offered = hashlib.sha256(payload + (b"!" if step == "baddigest" else b"")).digest()
+                self.send_header("Repr-Digest", digest.repr_digest(offered))
             self.end_headers()
             self.wfile.write(payload)
             if step == "short":
@@ -90,7 +99,12 @@ class Handler(BaseHTTPRequestHandler):
         if step in ("500", "403", "400", "close"):
             return
         size = self.state.bodies[-1] - (1 if step == "wrongsize" else 0)
-        self._json(200, {"path": "/remote/x", "size": size})
+        answer: dict[str, Any] = {"path": "/remote/x", "size": size}
+        if digest.wants_sha256(self.headers.get("Want-Repr-Digest")):
+            if step == "badsha":
+                self.body_sha256.update(b"!")
+            answer["sha256"] = self.body_sha256.hexdigest()
+        self._json(200, answer)
 
     def do_PUT(self) -> None:
         self.do_POST()
@@ -109,12 +123,13 @@ def server() -> Iterator[tuple[str, State]]:
     httpd.server_close()
 
 
-def transport(url: str, sleeps: list[float] | None = None, retries: int = 3) -> HttpTransport:
+def transport(
+    url: str, sleeps: list[float] | None = None, retries: int = 3, checksum: bool = False
+) -> HttpTransport:
     policy = RetryPolicy(retries=retries, delay=0.5, max_delay=1.0, timeout=5, chunk_size=MIB)
     record = sleeps if sleeps is not None else []
-    return HttpTransport(
-        url, "s3cret", TransportOptions(retry=policy, progress=False), sleep=record.append
-    )
+    options = TransportOptions(retry=policy, progress=False, checksum=checksum)
+    return HttpTransport(url, "s3cret", options, sleep=record.append)
 
 
 def test_token_and_manager_prefix_in_query(server: tuple[str, State]) -> None:
@@ -240,3 +255,42 @@ def test_download_failure_is_a_staging_error(
     with pytest.raises(StagingError, match="bytes announced"):
         transport(url, retries=1).download("jobs/1/files", {}, tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def test_checksums_are_asked_for_and_checked(
+    server: tuple[str, State], tmp_path: Path, body_path: tuple[str, list[int]]
+) -> None:
+    """A wrong checksum is a transfer to retry; the right one lets the file land."""
+    url, state = server
+    sleeps: list[float] = []
+    client = transport(url, sleeps, checksum=True)
+    state.steps = ["baddigest", "digest"]
+    target = tmp_path / "out.dat"
+    assert client.download("jobs/1/files", {"name": "o"}, target) == len(PAYLOAD)
+    assert target.read_bytes() == PAYLOAD
+    assert len(sleeps) == 1
+    source = tmp_path / "in.dat"
+    source.write_bytes(PAYLOAD)
+    state.steps = ["badsha", "ok"]
+    assert client.upload("jobs/1/files", {"name": "in.dat"}, source)["sha256"]
+    assert len(sleeps) == 2
+    assert state.wanted == [digest.WANT_SHA256] * 4
+
+
+def test_a_checksum_that_never_matches_fails_and_leaves_nothing(
+    server: tuple[str, State], tmp_path: Path
+) -> None:
+    url, state = server
+    state.steps = ["baddigest"] * 3
+    with pytest.raises(StagingError, match="SHA-256"):
+        transport(url, retries=2, checksum=True).download("jobs/1/files", {}, tmp_path / "o")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_checksum_nothing_is_asked_or_checked(
+    server: tuple[str, State], tmp_path: Path
+) -> None:
+    url, state = server
+    state.steps = ["baddigest"]  # offered anyway (a server may): not checked when not asked
+    assert transport(url).download("jobs/1/files", {}, tmp_path / "o") == len(PAYLOAD)
+    assert state.wanted == [None]

@@ -7,6 +7,7 @@ job store and real local managers in ``tmp_path``.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from lwr.config import load_app_config
 from lwr.errors import StagingError
 from lwr.managers import process
 from lwr.managers.base import JobState
+from lwr.staging import digest
 from lwr.web import routes
 from lwr.web.dispatch import LwrWsgiApp, redact
 
@@ -510,6 +512,25 @@ def test_upload_then_path_then_download(client: Client) -> None:
     response = client("GET", "/jobs/1/files", {"type": "output_jobdir", "name": "stdout"})
     assert_error(response, 404, "'stdout' does not exist")
     assert leftovers(job) == []
+
+
+def test_checksums_are_offered_only_when_asked(client: Client) -> None:
+    client.setup("1")
+    job = client.app.config.staging_directory / "_default_" / "1"
+    want = {"Want-Repr-Digest": digest.WANT_SHA256}
+    params = {"type": "input", "name": "in.dat"}
+    plain = client("POST", "/jobs/1/files", params, body=b"payload")
+    assert "sha256" not in plain.json
+    asked = client("POST", "/jobs/1/files", params, body=b"payload", headers=want)
+    assert asked.json["sha256"] == hashlib.sha256(b"payload").hexdigest()
+
+    (job / "outputs" / "out.txt").write_bytes(b"result")
+    params = {"type": "output", "name": "out.txt"}
+    assert "Repr-Digest" not in client("GET", "/jobs/1/files", params).headers
+    response = client("GET", "/jobs/1/files", params, headers=want)
+    assert response.body == b"result"
+    offered = digest.parse_sha256(response.headers["Repr-Digest"])
+    assert offered == hashlib.sha256(b"result").digest()
 
 
 @pytest.mark.parametrize(
