@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds the job may take")
     parser.add_argument("--keep", action="store_true", help="keep the job's local files")
     parser.add_argument("--debug", action="store_true", help="log the client's requests")
+    parser.add_argument(
+        "--checksum", action="store_true", help="check every file moved by SHA-256 where offered"
+    )
     args = parser.parse_args(argv)
     if args.default_file_action not in ACTIONS:
         parser.error(f"--default_file_action must be one of {', '.join(ACTIONS)}")
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
             scenario.job_id,
             private_token=args.private_token,
             manager=args.manager,
-            options=TransportOptions(progress=False),
+            options=TransportOptions(progress=False, checksum=args.checksum),
         )
         print(f"LWR client sanity job {scenario.job_id} on {redact_url(args.url)}")
         print(f"default file action: {args.default_file_action}")

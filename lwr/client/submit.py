@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--file-action-config", default=None, help="YAML/JSON rule file")
     parser.add_argument("--timeout", type=float, default=None, help="give up after N seconds")
     parser.add_argument("--keep", action="store_true", help="do not clean the job afterwards")
+    parser.add_argument(
+        "--checksum", action="store_true", help="check every file moved by SHA-256 where offered"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- 'the command line'")
 
 
@@ -57,7 +60,7 @@ def main(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.s
         job_id,
         private_token=args.private_token,
         manager=args.manager,
-        options=TransportOptions(),
+        options=TransportOptions(checksum=args.checksum),
     )
     actions = ClientActions.load(args.default_file_action, args.file_action_config)
     with tempfile.TemporaryDirectory(prefix="lwr-submit-") as scratch:

@@ -154,7 +154,7 @@ def test_run_client_tests_script(lwr_server_factory: ServerFactory, tmp_path: Pa
     rules = tmp_path / "rules.yaml"
     rules.write_text("paths:\n  - path_types: output\n    action: copy\n")
     done = run_client_tests(
-        server.url, "--private_token", "tok-123", f"--file_action_config={rules}"
+        server.url, "--private_token", "tok-123", f"--file_action_config={rules}", "--checksum"
     )
     assert done.returncode == 0, done.stdout + done.stderr
 
