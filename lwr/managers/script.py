@@ -65,6 +65,12 @@ exit 0
 )
 
 
+#: replaced in command lines by the job's absolute directory (Pulsar's token)
+JOB_DIRECTORY_TOKEN = "__PULSAR_JOB_DIRECTORY__"
+#: Pulsar's retired token for the directory of all jobs: refused, never passed on
+JOBS_DIRECTORY_TOKEN = "__PULSAR_JOBS_DIRECTORY__"
+
+
 def environment_lines(env: Iterable[Mapping[str, Any]] | None) -> list[str]:
     """``export`` lines for the client's ``env`` entries (``name``, ``value``, optional ``raw``).
 
@@ -97,6 +103,7 @@ def render(
     """The text of the job script for one attempt."""
     if not command_line or not command_line.strip():
         raise InvalidRequestError("command_line must not be empty")
+    command_line = with_job_directory(command_line, directory)
     sources = [f". {shlex.quote(str(path))}" for path in dependency_files]
     return TEMPLATE.substitute(
         job_id=_comment_safe(job_id),
@@ -112,6 +119,23 @@ def render(
         dependencies="\n".join(sources),
         command_line=command_line,
     )
+
+
+def with_job_directory(command_line: str, directory: JobDirectory) -> str:
+    """Put the job's absolute directory where the client wrote :data:`JOB_DIRECTORY_TOKEN`.
+
+    Galaxy's client cannot know the remote job directory when it writes a command (a container
+    image rewritten for cvmfsexec, say), and a shell variable would not survive its quoting; so
+    it writes the token and the server substitutes it, as Pulsar does. The retired
+    :data:`JOBS_DIRECTORY_TOKEN` is refused with a message saying what to do instead, rather
+    than reaching the shell literally.
+    """
+    if JOBS_DIRECTORY_TOKEN in command_line:
+        raise InvalidRequestError(
+            f"the command line contains {JOBS_DIRECTORY_TOKEN}, which is no longer substituted: "
+            "set the destination's jobs_directory to this server's staging directory instead"
+        )
+    return command_line.replace(JOB_DIRECTORY_TOKEN, os.path.abspath(directory.root))
 
 
 def write(directory: JobDirectory, text: str) -> Path:

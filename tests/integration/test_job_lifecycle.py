@@ -177,3 +177,20 @@ def test_status_stream_is_bounded(lwr_server_factory: ServerFactory) -> None:
     client, _ = start_job(server, "chatty", "python3 -c \"print('x' * 100000)\"")
     status = wait_status(client, FINAL)
     assert len(status["stdout"]) == 1000
+
+
+def test_job_directory_token_in_the_command_line(lwr_server: LwrServer, tmp_path: Path) -> None:
+    """Galaxy's client writes ``__PULSAR_JOB_DIRECTORY__`` where it cannot know the remote job
+    directory; the server substitutes it, and refuses the retired jobs-directory token."""
+    command = "echo __PULSAR_JOB_DIRECTORY__ > __PULSAR_JOB_DIRECTORY__/outputs/where.txt"
+    client, config = start_job(lwr_server, "token", command)
+    status = wait_status(client, FINAL)
+    assert (status["status"], status["returncode"]) == ("complete", 0), status
+    where = tmp_path / "where.txt"
+    client.fetch_output(str(where), "where.txt", None, "transfer", "output")
+    assert where.read_text().strip() == os.path.abspath(config["job_directory"])
+
+    client = client_for(lwr_server, "retired")
+    client.setup("lifecycle_tool", "1.0")
+    with pytest.raises(Exception, match="transport code: 400"):  # the client hides the body
+        client.launch("ls __PULSAR_JOBS_DIRECTORY__")

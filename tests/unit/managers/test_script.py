@@ -183,3 +183,18 @@ def test_write_is_executable_and_atomic(job: JobDirectory) -> None:
     assert not path.with_name("job.sh.tmp").exists()
     path2 = script.write(job, "#!/bin/bash\necho second\n")
     assert path2.read_text() == "#!/bin/bash\necho second\n"
+
+
+def test_the_job_directory_token_becomes_the_job_directory(job: JobDirectory) -> None:
+    (job.root / "marker").write_text("found\n")
+    result = run(
+        job, f'cat "{script.JOB_DIRECTORY_TOKEN}/marker"; echo {script.JOB_DIRECTORY_TOKEN}'
+    )
+    assert result.returncode == 0
+    assert job.return_code() == 0
+    assert (job.root / "stdout").read_text() == f"found\n{os.path.abspath(job.root)}\n"
+
+
+def test_the_retired_jobs_directory_token_is_refused(job: JobDirectory) -> None:
+    with pytest.raises(InvalidRequestError, match="jobs_directory"):
+        script.render(job, "7", 1, f"ls {script.JOBS_DIRECTORY_TOKEN}/x")
