@@ -28,6 +28,7 @@ class ManagerBinding:
     exchange: AmqpExchange
     consumer: RequestConsumer
     publisher: StatusPublisher
+    manager: StatefulManager
 
 
 class AmqpBinding:
@@ -58,7 +59,7 @@ class AmqpBinding:
                 exchange, manager, publisher, self.outbox, consume_acks=options.acknowledge
             )
             manager.listeners.append(publisher.on_change)
-            self.bindings[name] = ManagerBinding(exchange, consumer, publisher)
+            self.bindings[name] = ManagerBinding(exchange, consumer, publisher, manager)
 
     def start(self) -> None:
         forgotten = self.outbox.forget_consumed(time.time() - CONSUMED_MEMORY)
@@ -72,6 +73,8 @@ class AmqpBinding:
             forgotten,
         )
         for binding in self.bindings.values():
+            # after the managers recovered their jobs: what recovery finished is announced already
+            binding.publisher.announce_missed(binding.manager)
             binding.publisher.start()
             binding.consumer.start()
 

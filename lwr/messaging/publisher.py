@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import kombu
 
+from lwr.managers.base import FINAL_STATES
 from lwr.messaging.exchange import ACK_QUEUE, ACK_SUBMIT_QUEUE, ACK_SUFFIX, ACK_UUID, FORCE_NOACK
 from lwr.persistence.outbox import Outbox, OutboxEntry
 
@@ -65,10 +66,43 @@ class StatusPublisher:
 
     def on_change(self, manager: StatefulManager, record: JobRecord) -> None:
         """The StatefulManager listener: queue the job's status dictionary for publishing."""
-        self.enqueue(manager.status_of(record))
+        self.enqueue(manager.status_of(record), record)
 
-    def enqueue(self, status: Mapping[str, Any]) -> None:
-        """Keep ``status`` durably for publishing and wake the publishing thread."""
+    def announce_missed(self, manager: StatefulManager) -> int:
+        """Announce the final states the store holds but the outbox never recorded.
+
+        A ``kill -9`` between a job's final state reaching the job store and its update reaching
+        the outbox (two SQLite files, two commits) would otherwise leave a message-queue client,
+        which never polls, waiting forever. Only jobs finished since the outbox began recording
+        announcements are considered. Announcements of jobs the store no longer holds are
+        forgotten. Returns how many final states were announced now.
+        """
+        told = self.outbox.announcements(self.manager)
+        since = self.outbox.announced_since()
+        finished = manager.store.in_states(manager.name, FINAL_STATES)
+        missed = [
+            record
+            for record in finished
+            if record.updated >= since
+            and told.get(record.job_id) != (record.attempt, record.state.value)
+        ]
+        for record in missed:
+            log.warning(
+                "job %s/%s: final state %s was never announced (a crash before its update was "
+                "kept); announcing it now",
+                self.manager,
+                record.job_id,
+                record.state.value,
+            )
+            self.enqueue(manager.status_of(record), record)
+        self.outbox.forget_announced(self.manager, told.keys() - {r.job_id for r in finished})
+        return len(missed)
+
+    def enqueue(self, status: Mapping[str, Any], record: JobRecord | None = None) -> None:
+        """Keep ``status`` durably for publishing and wake the publishing thread.
+
+        With the job's ``record`` in a final state, the outbox also notes it as announced.
+        """
         body = dict(status)
         ack_uuid = None
         if self.acknowledge:
@@ -76,7 +110,10 @@ class StatusPublisher:
             body[ACK_UUID] = ack_uuid
             body[ACK_QUEUE] = STATUS_UPDATE + ACK_SUFFIX
             body[ACK_SUBMIT_QUEUE] = STATUS_UPDATE
-        self.outbox.put(self.manager, STATUS_UPDATE, body, ack_uuid)
+        final = None
+        if record is not None and record.state.is_final:
+            final = (record.job_id, record.attempt, record.state.value)
+        self.outbox.put(self.manager, STATUS_UPDATE, body, ack_uuid, final)
         log.debug(
             "job %s/%s: status %s queued for publishing",
             self.manager,

@@ -8,6 +8,11 @@ consumed, so a message the client resends is answered again but not acted on twi
 
 It is its own SQLite file beside the job store (``outbox.sqlite3``) with its own connection and
 schema version, so the two evolve independently and a busy outbox never blocks a job transition.
+Being separate, a job's final state and the update announcing it are two commits: the outbox
+therefore also records, in the same transaction as the message, which final state of which
+attempt it has announced (``announced``), so that after a crash between the two commits the
+messaging binding can find the finished jobs never announced and announce them
+(:meth:`Outbox.announcements`, used by :mod:`lwr.messaging.bind_amqp`).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +29,7 @@ from typing import Any
 
 from lwr.persistence import sqlite
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -43,6 +48,15 @@ CREATE TABLE IF NOT EXISTS consumed (
     seen    REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS consumed_seen ON consumed (seen);
+CREATE TABLE IF NOT EXISTS announced (
+    manager TEXT NOT NULL,
+    job_id  TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    state   TEXT NOT NULL,
+    PRIMARY KEY (manager, job_id)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('announced_since', (julianday('now') - 2440587.5) * 86400.0);
 """
 
 
@@ -75,16 +89,58 @@ class Outbox:
     # -- messages to publish ----------------------------------------------------------------
 
     def put(
-        self, manager: str, queue: str, body: Mapping[str, Any], ack_uuid: str | None = None
+        self,
+        manager: str,
+        queue: str,
+        body: Mapping[str, Any],
+        ack_uuid: str | None = None,
+        final: tuple[str, int, str] | None = None,
     ) -> int:
-        """Store a message to publish on ``queue`` (an unprefixed name: ``status_update``)."""
+        """Store a message to publish on ``queue`` (an unprefixed name: ``status_update``).
+
+        ``final`` (job id, attempt, state) marks the message as announcing that job's final
+        state; it is recorded in the same transaction.
+        """
         with self._transaction() as db:
             cursor = db.execute(
                 "INSERT INTO outbox (manager, queue, body, ack_uuid, published, created) "
                 "VALUES (?,?,?,?,NULL,?)",
                 (manager, queue, json.dumps(body), ack_uuid, time.time()),
             )
+            if final is not None:
+                db.execute(
+                    "INSERT INTO announced VALUES (?,?,?,?) ON CONFLICT (manager, job_id) "
+                    "DO UPDATE SET attempt=excluded.attempt, state=excluded.state",
+                    (manager, *final),
+                )
         return int(cursor.lastrowid or 0)
+
+    # -- final states announced ---------------------------------------------------------------
+
+    def announced_since(self) -> float:
+        """When this outbox began recording announcements (jobs finished before were not)."""
+        with self._lock:
+            (value,) = self._db.execute(
+                "SELECT value FROM meta WHERE key='announced_since'"
+            ).fetchone()
+        return float(value)
+
+    def announcements(self, manager: str) -> dict[str, tuple[int, str]]:
+        """job id -> (attempt, final state) announced for ``manager``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT job_id, attempt, state FROM announced WHERE manager=?", (manager,)
+            ).fetchall()
+        return {job_id: (int(attempt), str(state)) for job_id, attempt, state in rows}
+
+    def forget_announced(self, manager: str, job_ids: Iterable[str]) -> int:
+        """Drop the announcements of jobs the store no longer holds (cleaned, expired)."""
+        with self._transaction() as db:
+            cursor = db.executemany(
+                "DELETE FROM announced WHERE manager=? AND job_id=?",
+                ((manager, job_id) for job_id in job_ids),
+            )
+        return cursor.rowcount
 
     def unpublished(self, manager: str, limit: int = 100) -> list[OutboxEntry]:
         """Messages of ``manager`` the broker has not taken yet, oldest first."""

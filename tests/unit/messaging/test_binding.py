@@ -1,6 +1,6 @@
 """The whole binding in one process over kombu's in-memory transport, with a real local manager.
 
-The real broker is exercised by ``tests/integration/test_amqp.py``; here the failure paths that
+The real broker is exercised by ``tests/integration/amqp/``; here the failure paths that
 are hard to provoke there (a handler that raises, a publish that fails) are driven directly.
 """
 

@@ -62,3 +62,34 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
         db.execute("PRAGMA user_version=99")
     with pytest.raises(ConfigurationError, match="newer LWR"):
         Outbox(tmp_path)
+
+
+def test_final_announcements_are_recorded_with_their_message(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path)
+    started = outbox.announced_since()
+    assert abs(started - time.time()) < 60
+    outbox.put("m", "status_update", {"status": "running"})
+    outbox.put("m", "status_update", {"status": "failed"}, final=("j1", 1, "failed"))
+    outbox.put("m", "status_update", {"status": "complete"}, final=("j1", 2, "complete"))
+    outbox.put("other", "status_update", {"status": "lost"}, final=("j1", 1, "lost"))
+    outbox.close()
+    outbox = Outbox(tmp_path)
+    assert outbox.announcements("m") == {"j1": (2, "complete")}
+    assert outbox.announced_since() == started  # recorded once, not on every open
+    assert outbox.forget_announced("m", ["j1", "unknown"]) == 1
+    assert outbox.announcements("m") == {}
+    assert outbox.announcements("other") == {"j1": (1, "lost")}
+
+
+def test_a_version_1_outbox_is_upgraded_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    outbox = Outbox(tmp_path)
+    outbox.put("m", "status_update", {"status": "queued"})
+    outbox.close()
+    with sqlite3.connect(tmp_path / "outbox.sqlite3") as db:  # what LWR 0.1 wrote
+        db.executescript("DROP TABLE announced; DROP TABLE meta; PRAGMA user_version=1;")
+    outbox = Outbox(tmp_path)
+    assert [e.body["status"] for e in outbox.unpublished("m")] == ["queued"]
+    assert outbox.announcements("m") == {}
+    assert abs(outbox.announced_since() - time.time()) < 60

@@ -1,0 +1,105 @@
+"""Fixtures of the message-queue integration tests: fresh manager names, servers, clients."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require_service
+from tests.integration.amqp.support import (
+    AMQP_URL,
+    Client,
+    WeblessServer,
+    broker_up,
+    delete_queues,
+)
+from tests.integration.server import free_port, write_server_ini
+
+kombu = pytest.importorskip("kombu")
+from kombu import pools  # noqa: E402 - only once kombu is known to be there
+
+
+@pytest.fixture
+def manager_name() -> Iterator[str]:
+    """A fresh manager name; its queues are deleted from the broker after the test.
+
+    Request it before any server fixture: it is then torn down after the servers stopped, which
+    would otherwise declare the deleted queues again.
+    """
+    require_service(broker_up(), "RabbitMQ is not reachable at 127.0.0.1:5672")
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    delete_queues(name)
+
+
+@pytest.fixture
+def another_manager_name(manager_name: str) -> Iterator[str]:
+    """A second fresh manager name, for tests with two servers."""
+    name = f"t{uuid.uuid4().hex[:10]}"
+    yield name
+    delete_queues(name)
+
+
+@pytest.fixture
+def webless_factory(tmp_path: Path) -> Iterator[Callable[..., WeblessServer]]:
+    servers: list[WeblessServer] = []
+
+    def factory(*managers: str, start: bool = True, **app_options: str) -> WeblessServer:
+        directory = tmp_path / f"webless{len(servers)}"
+        directory.mkdir()
+        options = {"message_queue_url": AMQP_URL, **app_options}
+        path = write_server_ini(directory, free_port(), options)
+        text = path.read_text()
+        head, rest = text.split("[server:main]", 1)
+        path.write_text(
+            head
+            + "[server:main]\nuse = egg:lwr#webless\n\n[app:main]"
+            + rest.split("[app:main]", 1)[1]
+        )
+        (directory / "job_managers.ini").write_text(
+            "".join(
+                f"[manager:{m}]\ntype = queued_python\nmax_concurrent_jobs = 2\n"
+                f"min_polling_interval = 0.2\n\n"
+                for m in managers
+            )
+        )
+        server = WeblessServer(directory, managers)
+        servers.append(server)
+        return server.start() if start else server
+
+    yield factory
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def client_factory() -> Iterator[Callable[..., Client]]:
+    clients: list[Client] = []
+
+    def factory(manager: str, **options: Any) -> Client:
+        client = Client(manager, **options)
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def rabbitmqctl() -> Iterator[Callable[[str], None]]:
+    """Run ``rabbitmqctl stop_app`` / ``start_app``; the broker is always started again."""
+    require_service(shutil.which("rabbitmqctl") is not None, "rabbitmqctl is not installed")
+
+    def run(command: str) -> None:
+        subprocess.run(["rabbitmqctl", command], check=True, capture_output=True, timeout=120)
+
+    yield run
+    run("start_app")
+    pools.reset()  # the client's pooled connections died with the broker
