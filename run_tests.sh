@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run LWR's whole test suite: lint, docs build, unit and integration tests.
+# Run LWR's whole test suite: lint, type check, docs build, unit and integration tests.
 # Creates .venv (unless LWR_VIRTUALENV names another) with LWR and its test dependencies, and
 # starts the real services the integration tests need (Slurm, SGE, sshd) with the scripts in
 # scripts/services/. Extra arguments go to pytest, e.g. ./run_tests.sh tests/unit -x
@@ -30,6 +30,8 @@ lint_paths=(lwr tests run_client_tests.py bench)
 existing=()
 for path in "${lint_paths[@]}"; do [ -e "$path" ] && existing+=("$path"); done
 "$venv/bin/ruff" check "${existing[@]}"
+echo "== mypy"
+"$venv/bin/mypy"
 echo "== docs"
 "$venv/bin/sphinx-build" -q -W -b html docs docs/_build/html
 echo "== pytest"

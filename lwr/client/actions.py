@@ -139,7 +139,7 @@ class ClientActions:
 def _read_rules(path: Path) -> Any:
     """Parse a rule file without validating it yet (``symlink`` must be swapped out first)."""
     text = path.read_text(encoding="utf-8")
-    import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
+    import yaml
 
     try:
         return yaml.safe_load(text)  # YAML is a superset of JSON

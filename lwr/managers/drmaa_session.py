@@ -75,7 +75,7 @@ def import_drmaa() -> ModuleType:
     SGE's libdrmaa surface here, at start-up, with the variables that fix them.
     """
     try:
-        import drmaa  # type: ignore[import-untyped]  # lazily, on purpose: see the docstring
+        import drmaa  # lazily, on purpose: see the docstring
     except ImportError as exc:
         raise ConfigurationError(
             "the DRMAA managers need the Python module 'drmaa': pip install drmaa "

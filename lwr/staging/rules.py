@@ -174,7 +174,7 @@ def _parse_text(text: str, error: type[LwrError], origin: str) -> Any:
             return json.loads(text)
         except ValueError:
             pass  # YAML flow style is not always JSON; let YAML decide
-    import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints
+    import yaml
 
     try:
         return yaml.safe_load(text)

@@ -95,7 +95,7 @@ def json_response(body: Any, status: int = 200) -> Response:
         body=json.dumps(body).encode("utf-8"),
         status=status,
         content_type="application/json",
-        charset=None,
+        charset=None,  # type: ignore[arg-type]  # WebOb takes None (no charset); stubs say str
     )
 
 
