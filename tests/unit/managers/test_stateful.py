@@ -697,7 +697,9 @@ def test_final_states_from_the_backend(
     manager.listeners.append(lambda m, r: heard.append(r.state))
     run_job(manager, "1", "true")
     wait_for(lambda: manager.record("1").launch_state == LAUNCHED, what="the launch")
-    assert manager.record("1").native_state == "PD"
+    # the launch is recorded before the first poll: wait for the poll's native state
+    wait_for(lambda: manager.record("1").native_state == "PD", what="the first poll")
+    assert state(manager, "1") is JobState.QUEUED
     backend.answer = ExternalStatus(JobState.RUNNING, native_state="R")
     wait_for(lambda: state(manager, "1") is JobState.RUNNING, what="running")
     assert manager.record("1").native_state == "R"
