@@ -7,6 +7,9 @@ through the job id on every job route, both at the root and under ``/managers/NA
 from __future__ import annotations
 
 import os
+import re
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -220,3 +223,24 @@ def test_upload_too_large(lwr_server_factory: ServerFactory) -> None:
         server.request("POST", "jobs/big/files", {"name": "a", "type": "input"}, b"x" * 11), 413
     )
     assert os.listdir(config["inputs_directory"]) == []
+
+
+def test_an_upload_cut_off_mid_body_leaves_nothing(server: LwrServer) -> None:
+    """A client that announces 8 MiB, sends 3 and disconnects: the body was moving by splice
+    (kernel side) when the connection closed; no input, no temporary file, the server serves on."""
+    config = make_job(server, "cut")
+    path = f"/jobs/cut/files?name=in.dat&type=input&private_token={TOKEN}"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {8 << 20}\r\n\r\n".encode()
+        )
+        sock.sendall(os.urandom(3 << 20))
+    answered = re.compile(r"POST /jobs/cut/files\S* 400 ")
+    deadline = time.monotonic() + 10
+    while not answered.search(server.log()):  # the access log line of the cut request
+        assert time.monotonic() < deadline, server.log()[-2000:]
+        time.sleep(0.05)
+    assert os.listdir(config["inputs_directory"]) == []
+    status, answer = call(server, "POST", "jobs/cut/files", b"whole", name="in.dat", type="input")
+    assert status == 200 and answer["size"] == 5, answer
+    assert "Traceback" not in server.log()
