@@ -299,9 +299,8 @@ class HttpTransport:
                 conn.endheaders()
                 if body is not None:
                     assert conn.sock is not None
-                    bodies.send_file(
-                        conn.sock, body, size, self._chunk, progress.update if progress else _quiet
-                    )
+                    report = progress.update if progress else bodies.no_progress
+                    bodies.send_file(conn.sock, body, size, self._chunk, report)
                 response = conn.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
                 conn.close()
@@ -385,7 +384,3 @@ def _check(response: http.client.HTTPResponse) -> None:
     if response.status >= 500 or response.status in _RETRIED_STATUSES:
         raise _Transient(detail)
     raise _Refused(response.status, detail)
-
-
-def _quiet(count: int) -> None:
-    """Progress of a body nobody watches."""

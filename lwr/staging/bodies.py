@@ -39,12 +39,12 @@ class TransientError(Exception):
 Progress = Callable[[int], None]
 
 
-def _no_progress(count: int) -> None:
+def no_progress(count: int) -> None:
     """Progress nobody watches."""
 
 
 def send_file(
-    sock: socket.socket, body: Any, size: int, chunk: int, progress: Progress = _no_progress
+    sock: socket.socket, body: Any, size: int, chunk: int, progress: Progress = no_progress
 ) -> None:
     """Send ``size`` bytes of the open file ``body`` on ``sock``.
 
@@ -88,7 +88,7 @@ def receive_file(
     target: Path,
     chunk: int,
     timeout: float | None,
-    progress: Progress = _no_progress,
+    progress: Progress = no_progress,
     *,
     splice_ok: bool,
     sha256: bytes | None = None,

@@ -258,7 +258,7 @@ def _params(items: Iterable[str]) -> Iterable[tuple[str, str]]:
         yield key.lower(), value
 
 
-def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
+def wait_for(predicate: Any, timeout: float = 30.0, what: str = "") -> Any:
     """Poll ``predicate`` until it returns something truthy (and return it); fail on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -266,7 +266,7 @@ def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
         if value:
             return value
         time.sleep(0.1)
-    raise AssertionError(f"condition not met within {timeout}s")
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
 
 
 __all__ = ["FilesEndpoint", "Request", "wait_for"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -141,16 +140,6 @@ def outbox_rows(server: LwrServer) -> int:
     with sqlite3.connect(path) as db:
         (count,) = db.execute("SELECT COUNT(*) FROM outbox").fetchone()
     return int(count)
-
-
-def wait_until(condition: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
 
 
 def alive(pid: int) -> bool:

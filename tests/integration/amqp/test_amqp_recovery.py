@@ -19,8 +19,8 @@ from tests.integration.amqp.support import (
     kombu,
     outbox_rows,
     queue_depth,
-    wait_until,
 )
+from tests.integration.files_endpoint import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
@@ -43,14 +43,14 @@ def test_broker_restart_mid_job(
     client.wait_status("through-outage", "running")
     rabbitmqctl("stop_app")
     gate.touch()  # the job finishes while the broker is away
-    wait_until(lambda: "finished complete" in server.log())
-    wait_until(lambda: "kept in the outbox" in server.log(), timeout=30)
+    wait_for(lambda: "finished complete" in server.log())
+    wait_for(lambda: "kept in the outbox" in server.log(), timeout=30)
     rabbitmqctl("start_app")
     final = client.wait_status("through-outage", "complete", timeout=90)
     assert final["stdout"] == "survived\n"
     assert final["returncode"] == 0
     # the consumer came back too: a new job goes through
-    wait_until(lambda: server.log().count(f"manager {manager_name}: consuming") >= 2, timeout=60)
+    wait_for(lambda: server.log().count(f"manager {manager_name}: consuming") >= 2, timeout=60)
     client.setup("after-outage", "echo again")
     assert client.wait_status("after-outage", "complete", timeout=60)["stdout"] == "again\n"
 
@@ -69,7 +69,7 @@ def test_status_survives_broker_outage_and_lwr_restart(
     client.wait_status("outlives", "running")
     rabbitmqctl("stop_app")
     gate.touch()
-    wait_until(lambda: "finished complete" in server.log())
+    wait_for(lambda: "finished complete" in server.log())
     server.stop()  # LWR goes away holding the undelivered update in its outbox
     rabbitmqctl("start_app")
     time.sleep(2)
@@ -164,12 +164,12 @@ def test_acknowledgements_both_ways(
     client.publish("setup", {**body, "force_noack": True})  # the client's resend of the same
     assert client.wait_status("acked", "complete")["stdout"] == "acked\n"
     publish_store = tmp_path / "client" / f"amqp_ack-{manager_name}" / "publish"
-    wait_until(lambda: not any(publish_store.iterdir()), what="the setup to be acknowledged")
+    wait_for(lambda: not any(publish_store.iterdir()), what="the setup to be acknowledged")
     log = server.log()
     assert "already handled; acknowledging it again" in log
     assert log.count(f"job {manager_name}/acked: queued") == 1
     # the client acknowledged every status update, so nothing is republished
-    wait_until(lambda: outbox_rows(server) == 0, what="the status updates to be acknowledged")
+    wait_for(lambda: outbox_rows(server) == 0, what="the status updates to be acknowledged")
     time.sleep(2.5)
     assert "not acknowledged; publishing it again" not in server.log()
 
@@ -221,7 +221,7 @@ def test_unacknowledged_status_update_is_republished(
                     )
                 ],
             )
-    wait_until(lambda: outbox_rows(server) == 0, what="the acknowledgements to clear the outbox")
+    wait_for(lambda: outbox_rows(server) == 0, what="the acknowledgements to clear the outbox")
     assert "not acknowledged; publishing it again" in server.log()
 
 
@@ -244,7 +244,7 @@ def test_a_final_state_never_announced_is_announced_after_restart(
     client.setup("told", "echo told")
     client.wait_status("crashed", "complete")
     client.wait_status("told", "complete")
-    wait_until(lambda: outbox_rows(server) == 0, what="the updates to leave the outbox")
+    wait_for(lambda: outbox_rows(server) == 0, what="the updates to leave the outbox")
     server.kill9()
     path = server.directory / "files" / "persisted_data" / "outbox.sqlite3"
     with sqlite3.connect(path) as db:
@@ -253,7 +253,7 @@ def test_a_final_state_never_announced_is_announced_after_restart(
     assert client.statuses("crashed").count("complete") == 1
     told = client.statuses("told")
     server.start(timeout=60)
-    wait_until(
+    wait_for(
         lambda: client.statuses("crashed").count("complete") == 2, what="the missed announcement"
     )
     again = [u for u in client.updates if u.get("job_id") == "crashed"][-1]

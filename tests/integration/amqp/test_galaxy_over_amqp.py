@@ -13,9 +13,9 @@ from tests.integration.amqp.support import (
     Client,
     WeblessServer,
     alive,
-    wait_until,
 )
 from tests.integration.conftest import ServerFactory, run_check
+from tests.integration.files_endpoint import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
@@ -68,13 +68,13 @@ def test_kill_over_the_broker(
     pid_file = tmp_path / "sleep.pid"
     client.setup("kill-me", f"sleep 120 & echo $! > {pid_file}; wait")
     client.wait_status("kill-me", "running")
-    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip())
+    wait_for(lambda: pid_file.exists() and pid_file.read_text().strip())
     pid = int(pid_file.read_text())
     client.publish("kill", {"job_id": "kill-me"})
     final = client.wait_status("kill-me", "cancelled", timeout=30)
     assert final["complete"] == "true"
     assert f"job {manager_name}/kill-me: cancelled (killed)" in server.log()
-    wait_until(lambda: not alive(pid), what=f"the job's sleep ({pid}) to be killed")
+    wait_for(lambda: not alive(pid), what=f"the job's sleep ({pid}) to be killed")
     # a kill for a job nobody knows is ignored, and the consumer goes on
     client.publish("kill", {"job_id": "never-seen"})
     client.setup("after-kill", "echo fine")
