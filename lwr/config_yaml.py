@@ -121,7 +121,7 @@ PULSAR_MANAGER_UNSUPPORTED: Mapping[str, Unsupported] = {
     "assign_ids": _warn("assign_ids is an app-wide setting in LWR"),
     "maximum_stream_size": _warn("maximum_stream_size is an app-wide setting in LWR"),
 }
-_MANAGER_UNSUPPORTED_PREFIXES: Mapping[str, Unsupported] = {
+PULSAR_MANAGER_UNSUPPORTED_PREFIXES: Mapping[str, Unsupported] = {
     "preprocess_action_": _warn("staging is retried as staging_retries (app-wide) says"),
     "postprocess_action_": _warn("staging is retried as staging_retries (app-wide) says"),
     "galaxy_": _METADATA,
@@ -198,15 +198,14 @@ def translate(
 
     Raises ConfigurationError naming every unsupported key whose absence would matter.
     """
-    merged: dict[str, Any] = dict(ini_options)
-    merged.update(document)
-    for key, value in environ.items():
-        if key.startswith(ENV_OVERRIDE_PREFIX):
-            merged[key[len(ENV_OVERRIDE_PREFIX) :].lower()] = value
-        elif key.startswith(ENV_PREFIX):
-            merged.setdefault(key[len(ENV_PREFIX) :].lower(), value)
+    merged = _merge(ini_options, document, environ)
     managers_block = _managers_block(merged, source)
     min_polling = merged.pop("min_polling_interval", None)
+    if min_polling is not None and managers_block is None and "job_managers_config" in merged:
+        raise ConfigurationError(
+            f"{source}: a top-level min_polling_interval applies to a managers: block; "
+            "with job_managers_config, set it in that file's sections"
+        )
     raw: dict[str, Any] = {}
     warnings: list[str] = []
     fatal: list[str] = []
@@ -239,6 +238,20 @@ def translate(
     return Translated(raw, managers, tuple(warnings))
 
 
+def _merge(
+    ini_options: Mapping[str, Any], document: Mapping[str, Any], environ: Mapping[str, str]
+) -> dict[str, Any]:
+    """The ini's options, app.yml over them, then Pulsar's ``PULSAR_CONFIG_*`` variables."""
+    merged: dict[str, Any] = dict(ini_options)
+    merged.update(document)
+    for key, value in environ.items():
+        if key.startswith(ENV_OVERRIDE_PREFIX):
+            merged[key[len(ENV_OVERRIDE_PREFIX) :].lower()] = value
+        elif key.startswith(ENV_PREFIX):
+            merged.setdefault(key[len(ENV_PREFIX) :].lower(), value)
+    return merged
+
+
 def to_raw(key: str, value: Any, source: str = DEFAULT_APP_YML) -> Any:
     """A YAML value as the string the ini would hold (None: not set).
 
@@ -269,15 +282,22 @@ def _unsupported(key: str, text: Any) -> Unsupported | None:
     """The notice for a Pulsar key LWR does not implement, or None (known to LWR, or unknown)."""
     if key in APP_DEFAULTS:
         return None
-    notice = PULSAR_UNSUPPORTED.get(key) or next(
-        (n for prefix, n in PULSAR_UNSUPPORTED_PREFIXES.items() if key.startswith(prefix)), None
-    )
+    notice = _lookup(key, PULSAR_UNSUPPORTED, PULSAR_UNSUPPORTED_PREFIXES)
     if notice is None or (notice.harmless is not None and str(text).lower() == notice.harmless):
         return None if notice is None else _HARMLESS
     return notice
 
 
 _HARMLESS = Unsupported(False, "")
+
+
+def _lookup(
+    key: str, table: Mapping[str, Unsupported], prefixes: Mapping[str, Unsupported]
+) -> Unsupported | None:
+    """The notice for ``key`` in ``table``, else for the first prefix of ``prefixes`` it has."""
+    if key in table:
+        return table[key]
+    return next((notice for prefix, notice in prefixes.items() if key.startswith(prefix)), None)
 
 
 def _describe(source: str, key: str, notice: Unsupported) -> str:
@@ -318,9 +338,8 @@ def _managers(
             options["min_polling_interval"] = _scalar("min_polling_interval", min_polling, source)
         for key, value in (description or {}).items():
             text = to_raw(f"managers.{name}.{key}", value, source)
-            notice = PULSAR_MANAGER_UNSUPPORTED.get(str(key)) or next(
-                (n for p, n in _MANAGER_UNSUPPORTED_PREFIXES.items() if str(key).startswith(p)),
-                None,
+            notice = _lookup(
+                str(key), PULSAR_MANAGER_UNSUPPORTED, PULSAR_MANAGER_UNSUPPORTED_PREFIXES
             )
             if notice is not None:
                 described = _describe(source, f"managers.{name}.{key}", notice)

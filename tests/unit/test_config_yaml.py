@@ -211,6 +211,8 @@ def test_managers_and_job_managers_config_are_exclusive(tmp_path: Path) -> None:
         load(tmp_path, "job_managers_config: jm.ini\nmanagers:\n  a: {}\n")
     config = load(tmp_path, "job_managers_config: jm.ini\n")
     assert [m.name for m in config.managers] == ["x"]
+    with pytest.raises(ConfigurationError, match="set it in that file's sections"):
+        load(tmp_path, "job_managers_config: jm.ini\nmin_polling_interval: 2\n")
 
 
 @pytest.mark.parametrize(
@@ -257,3 +259,23 @@ def test_without_app_yml_the_ini_alone_is_read(tmp_path: Path) -> None:
 def test_an_empty_app_yml_is_all_defaults(tmp_path: Path) -> None:
     config = load(tmp_path, "---\n")
     assert config.managers == (ManagerConfig(DEFAULT_MANAGER),)
+
+
+def test_the_docs_name_every_unsupported_key_with_its_severity() -> None:
+    """docs/pulsar.md lists each key (prefixes as ``prefix*``) in a row saying error or warning."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "pulsar.md").read_text()
+    tables = {
+        **{k: v for k, v in config_yaml.PULSAR_UNSUPPORTED.items()},
+        **{f"{k}*": v for k, v in config_yaml.PULSAR_UNSUPPORTED_PREFIXES.items()},
+    }
+    manager_tables = {
+        **config_yaml.PULSAR_MANAGER_UNSUPPORTED,
+        **{f"{k}*": v for k, v in config_yaml.PULSAR_MANAGER_UNSUPPORTED_PREFIXES.items()},
+    }
+    top, managers = docs.split("| manager option |", 1)
+    for text, table in ((top, tables), (managers, manager_tables)):
+        rows = [line for line in text.splitlines() if line.startswith("| `")]
+        for key, notice in table.items():
+            row = next((r for r in rows if f"`{key}`" in r.split("|")[1]), None)
+            assert row is not None, f"docs/pulsar.md does not list {key}"
+            assert ("error" if notice.fatal else "warning") in row.split("|")[2], row
