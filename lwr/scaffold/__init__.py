@@ -189,7 +189,8 @@ def write(directory: Path, files: dict[str, str]) -> None:
         path = directory / name
         mode = 0o600 if name == "app.yml" else 0o644
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        os.fchmod(fd, mode)  # an existing file (--force) keeps its old mode otherwise
+        if hasattr(os, "fchmod"):  # an existing file (--force) keeps its old mode otherwise
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
     (directory / "local_env.sh").chmod(0o755)
