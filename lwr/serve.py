@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 #: ``[app:main]`` / ``[server:main]`` entry points of Pulsar itself, which LWR stands in for
 _PULSAR_FACTORIES = ("pulsar.web.wsgi:app_factory", "egg:pulsar", "egg:pulsar-app")
+_LWR_FACTORIES = ("egg:lwr", "lwr.web.wsgi:app_factory")
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def build_app(layout: Layout) -> Any:
 
     options = _section(layout.ini, "app:main") if layout.ini else {}
     factory = options.get("paste.app_factory") or options.get("use")
-    if factory and not _is_pulsar(factory):
+    if factory and not (_is_pulsar(factory) or factory.strip().startswith(_LWR_FACTORIES)):
         raise ConfigurationError(f"{layout.ini}: [app:main] names another application ({factory})")
     options.pop("paste.app_factory", None)
     options.pop("use", None)

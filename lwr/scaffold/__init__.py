@@ -2,7 +2,7 @@
 
 The directory gets Pulsar's layout — ``server.ini`` (web server and logging) pointing at
 ``app.yml`` (the application's options) — so a Pulsar admin finds what they know, and the same
-files serve through ``lwr serve``, ``paster serve server.ini`` and ``./run.sh``. Unlike
+files serve through ``lwr serve`` and ``paster serve server.ini``. Unlike
 ``pulsar-config`` the ``server.ini`` names LWR's entry points (``use = egg:lwr``), because
 PasteDeploy cannot load an ini without them. A fresh ``private_token`` is generated with
 :mod:`secrets` and ``app.yml``, which holds it, is readable by its owner only. The matching Galaxy
@@ -208,7 +208,7 @@ def summary(site: Site, names: list[str], install: bool, shown_directory: str) -
     lines += [
         "",
         f"Start LWR by running, from directory {shown_directory}:",
-        "    lwr serve",
+        "    . ./local_env.sh && lwr serve" if site.libdrmaa_path else "    lwr serve",
         "",
         "Galaxy's job_conf.yml (merge into yours):",
         "",

@@ -84,7 +84,7 @@ finished_job_retention: 604800
 """)
 
 LOCAL_ENV = Template("""\
-# Sourced before LWR starts (by the systemd unit, the supervisor program and run.sh): put the
+# Sourced before LWR starts (by the systemd unit and the supervisor program): put the
 # environment jobs and managers need here.
 
 # DRMAA managers need the path of the scheduler's libdrmaa.

@@ -54,3 +54,26 @@ def test_nothing_to_serve_names_the_missing_file(tmp_path: Path, name: str) -> N
         find_layout(tmp_path / name)
     with pytest.raises(ConfigurationError, match=r"nope\.yml does not exist"):
         find_layout(tmp_path / "server.ini", str(tmp_path / "nope.yml"))
+
+
+def test_an_lwr_ini_with_an_explicit_app_yml_builds_lwrs_app(tmp_path: Path) -> None:
+    from lwr.serve import build_app
+
+    ini = tmp_path / "server.ini"
+    ini.write_text(LWR_INI + "private_token = from-ini\n")
+    (tmp_path / "site.yml").write_text("private_token: from-yml\n")
+    app = build_app(find_layout(ini, str(tmp_path / "site.yml")))
+    try:
+        assert app.app.config.private_token == "from-yml"
+        assert app.app.config.here == tmp_path.resolve()
+    finally:
+        app.app.stop()
+
+
+def test_an_ini_naming_another_application_is_refused(tmp_path: Path) -> None:
+    from lwr.serve import build_app
+
+    ini = tmp_path / "server.ini"
+    ini.write_text("[app:main]\nuse = egg:SomethingElse\n")
+    with pytest.raises(ConfigurationError, match="names another application"):
+        build_app(find_layout(ini))
