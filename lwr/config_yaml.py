@@ -198,6 +198,8 @@ def translate(
 
     Raises ConfigurationError naming every unsupported key whose absence would matter.
     """
+    if "app_config" in document:
+        raise ConfigurationError(f"{source}: app_config belongs in server.ini's [app:main]")
     merged = _merge(ini_options, document, environ)
     managers_block = _managers_block(merged, source)
     min_polling = merged.pop("min_polling_interval", None)

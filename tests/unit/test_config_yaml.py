@@ -279,3 +279,15 @@ def test_the_docs_name_every_unsupported_key_with_its_severity() -> None:
             row = next((r for r in rows if f"`{key}`" in r.split("|")[1]), None)
             assert row is not None, f"docs/pulsar.md does not list {key}"
             assert ("error" if notice.fatal else "warning") in row.split("|")[2], row
+
+
+def test_a_key_lwr_implements_is_not_listed_as_unsupported() -> None:
+    """When another part of LWR implements a Pulsar key (it joins APP_DEFAULTS), this goes red:
+    remove the key from PULSAR_UNSUPPORTED and its row from docs/pulsar.md."""
+    implemented = sorted(set(config_yaml.PULSAR_UNSUPPORTED) & set(APP_DEFAULTS))
+    assert implemented == []
+
+
+def test_app_config_inside_app_yml_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match=r"app_config belongs in server\.ini"):
+        translate({"app_config": "other.yml"})
