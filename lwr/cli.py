@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import logging.config
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +17,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="start the server from server.ini")
     serve.add_argument(
-        "config", nargs="?", default="server.ini", help="PasteDeploy ini (default: server.ini)"
+        "config",
+        nargs="?",
+        default="server.ini",
+        help="PasteDeploy ini, or a Pulsar app.yml (default: server.ini, else app.yml)",
+    )
+    serve.add_argument(
+        "--app-conf-path",
+        "--app_conf_path",
+        dest="app_conf_path",
+        help="a Pulsar-style app.yml (default: app_config in the ini, or app.yml beside it)",
     )
     serve.add_argument(
         "--daemon", action="store_true", help="detach and serve in the background (POSIX)"
@@ -29,6 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--pid-file", default="paster.pid")
     serve.add_argument("--log-file", default="paster.log")
     serve.set_defaults(func=_serve)
+    config = commands.add_parser(
+        "config", help="write a server directory (server.ini, app.yml, ...) as pulsar-config does"
+    )
+    from lwr import scaffold
+
+    scaffold.add_arguments(config)
+    config.set_defaults(func=scaffold.main)
     submit = commands.add_parser("submit", help="run one command on an LWR server")
     from lwr.client import submit as client_submit
 
@@ -43,40 +56,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from lwr import daemon
+    from lwr import daemon, serve
 
     if args.stop_daemon:
         return daemon.stop(Path(args.pid_file))
-    config = Path(args.config).resolve()
-    if not config.exists():
+    config = Path(args.config)
+    if not config.exists() and not args.app_conf_path and not (config.parent / "app.yml").exists():
         sample = Path("server.ini.sample")
         if config.name == "server.ini" and sample.exists():
             config.write_bytes(sample.read_bytes())
             jm, jm_sample = Path("job_managers.ini"), Path("job_managers.ini.sample")
             if not jm.exists() and jm_sample.exists():
                 jm.write_bytes(jm_sample.read_bytes())
-        else:
-            print(f"lwr: {config} does not exist", file=sys.stderr)
-            return 1
+    layout = serve.find_layout(config, args.app_conf_path)
     if args.daemon:
         daemon.detach(Path(args.pid_file).resolve(), Path(args.log_file).resolve())
-    _configure_logging(config)
-    from paste.deploy import loadapp, loadserver
-
-    uri = f"config:{config}"
-    app = loadapp(uri)
-    server = loadserver(uri)
-    server(app)
+    serve.configure_logging(layout)
+    serve.serve(layout)
     return 0
-
-
-def _configure_logging(config: Path) -> None:
-    text = config.read_text(encoding="utf-8")
-    if "[loggers]" in text:
-        logging.config.fileConfig(
-            config,
-            defaults={"here": str(config.parent), "__file__": str(config)},
-            disable_existing_loggers=False,
-        )
-    else:
-        logging.basicConfig(level=os.environ.get("LWR_LOG_LEVEL", "INFO"))

@@ -25,6 +25,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     "staging_directory": "files/staging",
     "persistence_directory": "files/persisted_data",
     "job_managers_config": "job_managers.ini",
+    # read by lwr.config_yaml before validation: a Pulsar-style app.yml merged over these options
+    "app_config": "",
     "assign_ids": "none",
     "tool_dependency_dir": "dependencies",
     "file_cache_dir": "",
@@ -53,6 +55,10 @@ APP_DEFAULTS: Mapping[str, str] = {
     "amqp_connect_ssl_certfile": "",
     "amqp_connect_ssl_cert_reqs": "",
 }
+
+#: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
+#: being turned into the string an ini file would hold (in an ini file they hold a path)
+STRUCTURED_OPTIONS = frozenset({"user_auth"})
 
 #: keys PasteDeploy or our runners may put beside the app's own options
 _PASTE_KEYS = frozenset({"here", "__file__", "use", "paste.app_factory", "debug"})
@@ -114,12 +120,16 @@ class AppConfig:
 
 
 def load_app_config(
-    raw: Mapping[str, Any], here: str | os.PathLike[str] | None = None
+    raw: Mapping[str, Any],
+    here: str | os.PathLike[str] | None = None,
+    managers: tuple[ManagerConfig, ...] | None = None,
 ) -> AppConfig:
     """Validate ``raw`` (the app section's options) into an :class:`AppConfig`.
 
     Relative paths are resolved against ``here`` (the directory of server.ini; PasteDeploy passes
-    it), so the server behaves the same whatever directory it is started from.
+    it), so the server behaves the same whatever directory it is started from. ``managers`` are
+    those of an app.yml ``managers:`` block (see :mod:`lwr.config_yaml`), used instead of
+    ``job_managers_config``.
     """
     base = Path(here or raw.get("here") or os.getcwd()).resolve()
     unknown = sorted(k for k in raw if k not in APP_DEFAULTS and k not in _PASTE_KEYS)
@@ -128,7 +138,11 @@ def load_app_config(
             f"unknown option(s) in the app configuration: {', '.join(unknown)} "
             f"(known: {', '.join(sorted(APP_DEFAULTS))})"
         )
-    values = {k: str(raw.get(k, default)).strip() for k, default in APP_DEFAULTS.items()}
+    values = {
+        k: str(raw.get(k, default)).strip()
+        for k, default in APP_DEFAULTS.items()
+        if not (k in STRUCTURED_OPTIONS and isinstance(raw.get(k), Mapping))
+    }
 
     assign_ids = values["assign_ids"].lower()
     if assign_ids not in ASSIGN_IDS:
@@ -137,11 +151,16 @@ def load_app_config(
     jm_raw = values["job_managers_config"]
     jm_path = _path(base, jm_raw)
     explicit_jm = "job_managers_config" in raw
-    if jm_path is not None and not jm_path.exists():
+    if managers is not None and explicit_jm:
+        raise ConfigurationError("give job_managers_config or a managers: block, not both")
+    if jm_path is not None and (managers is not None or not jm_path.exists()):
         if explicit_jm:
             raise ConfigurationError(f"job_managers_config {str(jm_path)!r} does not exist")
         jm_path = None
-    managers = load_managers_ini(jm_path) if jm_path else (ManagerConfig(DEFAULT_MANAGER),)
+    if managers is None:
+        managers = load_managers_ini(jm_path) if jm_path else (ManagerConfig(DEFAULT_MANAGER),)
+    elif not managers:
+        raise ConfigurationError("the managers: block names no manager")
 
     return AppConfig(
         here=base,

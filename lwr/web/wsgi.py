@@ -9,8 +9,8 @@ import atexit
 import logging
 from typing import Any
 
+from lwr import config_yaml
 from lwr.app import LwrApp
-from lwr.config import load_app_config
 from lwr.web.dispatch import LwrWsgiApp
 
 log = logging.getLogger(__name__)
@@ -20,13 +20,14 @@ def app_factory(global_conf: dict[str, Any], **local_conf: Any) -> LwrWsgiApp:
     """Build and start the application from the ``[app:main]`` options.
 
     ``global_conf`` carries PasteDeploy's ``here`` (the directory of server.ini), against which
-    relative paths in the configuration are resolved.
+    relative paths in the configuration are resolved. A Pulsar-style ``app_config`` (or an app.yml
+    beside server.ini) is read too, see :mod:`lwr.config_yaml`.
     """
     here = global_conf.get("here")
     options = {
         k: v for k, v in local_conf.items() if global_conf.get(k) != v or k not in global_conf
     }
-    config = load_app_config(options, here=here)
+    config = config_yaml.load(options, here)
     app = LwrApp(config)
     app.start()
     atexit.register(app.stop)
