@@ -66,7 +66,14 @@ def job_processes(working_directory: str) -> list[psutil.Process]:
     return found
 
 
-def test_cancel_running_job_kills_its_process_group(lwr_server: LwrServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", ["bash", "python"])
+def test_cancel_running_job_kills_its_process_group(
+    lwr_server_factory: ServerFactory, tmp_path: Path, launcher: str
+) -> None:
+    """With either launcher (python: what a server without bash uses) cancel kills the lot."""
+    lwr_server = lwr_server_factory(
+        managers_ini=f"[manager:_default_]\ntype = queued_python\nlauncher = {launcher}\n"
+    )
     marker = tmp_path / "running.marker"
     client, config = start_job(lwr_server, "cancel-running", marker_command(marker, 60) + " & wait")
     wait_status(client, {"running"})
