@@ -109,7 +109,7 @@ def main(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.s
         try:
             actions = ClientActions.load(args.default_file_action, args.file_action_config)
             description = describe(command, args.input, args.output, job_id, Path(scratch))
-        except (InvalidRequestError, ValueError) as exc:
+        except (LwrError, ValueError) as exc:  # the arguments, a rule file: nothing sent yet
             err.write(f"lwr submit: {getattr(exc, 'message', exc)}\n")
             return EXIT_USAGE
         job.outputs = {os.path.abspath(name): name for name in args.output}

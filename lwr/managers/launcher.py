@@ -9,7 +9,8 @@ stateful layer writes beside ``job.sh`` for every job, so either launcher can st
 server can switch launchers between restarts.
 
 A manager's ``launcher`` option picks one: ``auto`` (the default) takes bash when it is on the
-``PATH`` and Python otherwise; ``bash`` and ``python`` force one. CI forces ``python`` on Linux,
+``PATH`` (never on Windows, see :func:`choose`) and Python otherwise; ``bash`` and ``python``
+force one. CI forces ``python`` on Linux,
 which is how the launcher is tested: nothing here has run on Windows.
 """
 
@@ -49,10 +50,17 @@ class Launcher:
         return [*self.program, str(target)]
 
 
-def choose(value: str, which: Callable[[str], str | None] = shutil.which) -> Launcher:
+def choose(
+    value: str,
+    which: Callable[[str], str | None] = shutil.which,
+    windows: bool = sys.platform == "win32",
+) -> Launcher:
     """The launcher a manager's ``launcher`` option asks for, checked at start-up.
 
-    ``which`` is injectable so a test can pretend bash is absent.
+    ``auto`` means bash where there is one, except on Windows: the ``bash`` found there is
+    usually WSL's, which would run the script inside Linux where the job's Windows paths mean
+    nothing, so Windows gets the python launcher unless ``bash`` is asked for by name.
+    ``which`` and ``windows`` are injectable so tests can play either host.
     """
     value = (value or "auto").strip().lower()
     if value not in LAUNCHERS:
@@ -60,7 +68,7 @@ def choose(value: str, which: Callable[[str], str | None] = shutil.which) -> Lau
     bash = which("bash")
     if value == "bash" and bash is None:
         raise ConfigurationError("launcher = bash, but there is no bash on the PATH")
-    if bash is not None and value in ("bash", "auto"):
+    if bash is not None and (value == "bash" or (value == "auto" and not windows)):
         return Launcher("bash", (bash,))
     return Launcher("python", (sys.executable, "-I", "-m", PYTHON_LAUNCHER_MODULE))
 

@@ -32,13 +32,13 @@ def spec(tmp_path: Path) -> LaunchSpec:
 
 
 def test_auto_takes_bash_when_there_is_one(tmp_path: Path) -> None:
-    chosen = launcher.choose("auto", which=has_bash)
+    chosen = launcher.choose("auto", which=has_bash, windows=False)
     assert chosen.name == "bash"
     assert chosen.argv(spec(tmp_path)) == ["/usr/bin/bash", str(tmp_path / "job.sh")]
 
 
 def test_auto_takes_python_without_bash(tmp_path: Path) -> None:
-    chosen = launcher.choose("auto", which=no_bash)
+    chosen = launcher.choose("auto", which=no_bash, windows=False)
     assert chosen.name == "python"
     assert chosen.argv(spec(tmp_path)) == [
         sys.executable,
@@ -47,6 +47,12 @@ def test_auto_takes_python_without_bash(tmp_path: Path) -> None:
         "lwr.managers.launch_python",
         str(tmp_path),
     ]
+
+
+def test_auto_on_windows_is_python_even_with_a_bash_on_the_path() -> None:
+    """C:\\Windows\\System32\\bash.exe is WSL's: it would run job.sh inside Linux."""
+    assert launcher.choose("auto", which=has_bash, windows=True).name == "python"
+    assert launcher.choose("bash", which=has_bash, windows=True).name == "bash"
 
 
 def test_python_can_be_forced_where_bash_exists() -> None:
