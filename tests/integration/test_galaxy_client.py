@@ -15,16 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ServerFactory, run_check
+from tests.integration.conftest import ServerFactory, local_managers, run_check
 
 pytestmark = pytest.mark.integration
 
 LAUNCHERS = pytest.mark.parametrize("launcher", ["bash", "python"])
-
-
-def local_managers(launcher: str, job_type: str = "queued_python") -> str:
-    """job_managers.ini with a ``_default_`` local manager forced onto ``launcher``."""
-    return f"[manager:_default_]\ntype = {job_type}\nlauncher = {launcher}\n"
 
 
 @LAUNCHERS
