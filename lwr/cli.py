@@ -29,7 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a Pulsar-style app.yml (default: app_config in the ini, or app.yml beside it)",
     )
     serve.add_argument(
-        "--daemon", action="store_true", help="detach and serve in the background (POSIX)"
+        "--daemon",
+        action="store_true",
+        help="detach and serve in the background (POSIX; on Windows run a service)",
     )
     serve.add_argument("--stop-daemon", action="store_true", help="stop the background server")
     serve.add_argument("--pid-file", default="paster.pid")
@@ -42,22 +44,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     scaffold.add_arguments(config)
     config.set_defaults(func=scaffold.main)
-    submit = commands.add_parser("submit", help="run one command on an LWR server")
-    from lwr.client import submit as client_submit
+    from lwr.client import commands as client_commands
 
-    client_submit.add_arguments(submit)
-    submit.set_defaults(func=client_submit.main)
+    client_commands.register(commands)  # submit, status, cancel, list, clean
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except LwrError as exc:
         print(f"lwr: {exc.message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("lwr: interrupted", file=sys.stderr)
+        return 130
 
 
 def _serve(args: argparse.Namespace) -> int:
     from lwr import daemon, serve
 
+    if (args.daemon or args.stop_daemon) and daemon.IS_WINDOWS:
+        print(daemon.WINDOWS_MESSAGE, file=sys.stderr)
+        return 2
     if args.stop_daemon:
         return daemon.stop(Path(args.pid_file))
     config = Path(args.config)

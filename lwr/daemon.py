@@ -10,6 +10,15 @@ from pathlib import Path
 
 from lwr.errors import ConfigurationError
 
+IS_WINDOWS = sys.platform == "win32"
+#: what ``lwr serve --daemon`` / ``--stop-daemon`` say on Windows instead of failing obscurely
+#: (there is no fork, and ``os.kill(pid, 0)`` would terminate the process it should only probe)
+WINDOWS_MESSAGE = (
+    "lwr: --daemon and --stop-daemon are POSIX-only. On Windows run LWR as a service instead: "
+    "see 'Running on Windows' in the documentation (docs/windows.md), e.g. with NSSM: "
+    "nssm install LWR C:\\lwr\\.venv\\Scripts\\lwr.exe serve C:\\lwr\\server.ini"
+)
+
 
 def detach(pid_file: Path, log_file: Path) -> None:
     """Double-fork into the background, write ``pid_file``, send output to ``log_file``."""

@@ -111,3 +111,16 @@ class PayloadTooLargeError(LwrError):
     """An upload is larger than the server accepts (``max_upload_size``)."""
 
     status = 413
+
+
+class JobTimeoutError(LwrError):
+    """A client stopped waiting for a job that had not finished within its time limit."""
+
+    status = 504
+
+    def __init__(self, job_id: str, timeout: float, last_status: object) -> None:
+        super().__init__(
+            f"job {job_id!r} not finished after {timeout:g}s (last status {last_status!r})"
+        )
+        self.job_id = job_id
+        self.timeout = timeout

@@ -24,7 +24,7 @@ from lwr.client.api import FINAL_STATES, JobClient
 from lwr.client.job import JobDescription
 from lwr.client.stage_in import StagedJob, StageIn
 from lwr.client.stage_out import Collected, collect_outputs
-from lwr.errors import LwrError
+from lwr.errors import JobTimeoutError, LwrError
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +46,24 @@ class PollingWaiter:
     clock: Callable[[], float] = time.monotonic
 
     def wait(self, client: JobClient, timeout: float | None) -> dict[str, Any]:
+        """The final status; :class:`JobTimeoutError` once ``timeout`` seconds have really passed.
+
+        The last sleep is cut to the deadline and the status asked once more there, so a job
+        finishing just in time is not given up on early.
+        """
         deadline = None if timeout is None else self.clock() + timeout
         wait = self.interval
         while True:
             status = client.status()
             if status.get("status") in FINAL_STATES:
                 return status
-            if deadline is not None and self.clock() + wait > deadline:
-                raise LwrError(
-                    f"job {client.job_id!r} not finished after {timeout}s "
-                    f"(last status {status.get('status')!r})"
-                )
-            self.sleep(wait)
+            if deadline is not None:
+                left = deadline - self.clock()
+                if left <= 0:
+                    raise JobTimeoutError(client.job_id, float(timeout or 0), status.get("status"))
+                self.sleep(min(wait, left))
+            else:
+                self.sleep(wait)
             wait = min(wait * 1.5, self.max_interval)
 
 
@@ -84,7 +90,7 @@ class CallbackWaiter:
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise LwrError(f"job {client.job_id!r}: no final status within {timeout}s")
+                raise JobTimeoutError(client.job_id, float(timeout or 0), "no final status")
             step = self.fallback_interval if remaining is None else min(remaining, 30.0)
             if self._event.wait(min(step, self.fallback_interval)):
                 assert self._final is not None
@@ -134,17 +140,23 @@ def run_job(
     waiter: Waiter | None = None,
     timeout: float | None = None,
     clean: str = "onsuccess",
+    on_setup: Callable[[str], None] | None = None,
 ) -> JobResult:
     """Run ``description`` on the server ``client`` talks to and collect its outputs.
 
     ``clean`` is ``always``, ``never`` or ``onsuccess`` (keep a failed job's directory on the
     server for a person to look at). Staging errors raise; a job that ran but whose outputs did
-    not all arrive returns with ``errors`` set.
+    not all arrive returns with ``errors`` set. ``timeout`` bounds the wait for the job to finish
+    (:class:`~lwr.errors.JobTimeoutError`); the job is left as it is, for the caller to cancel.
+    ``on_setup`` hears the job's id (the server's, if it assigned one) as soon as the job
+    exists on the server, so a caller interrupted later knows what to cancel and clean.
     """
     actions = actions or ClientActions.load()
     scratch = Path(tempfile.mkdtemp(prefix="lwr-client-"))
     try:
         answer = client.setup(description.tool_id, description.tool_version)
+        if on_setup is not None:
+            on_setup(client.job_id)
         staged = StageIn(client, actions, description, answer, scratch).run()
         client_outputs = description.outputs.to_wire(
             description.working_directory, description.metadata_directory

@@ -5,6 +5,11 @@
 The names given with ``--input``/``--output`` are found in the command as whole words and
 rewritten to the server's paths; inputs are staged, outputs fetched back to where they were named.
 The job's stdout and stderr are printed and the command exits with the job's return code.
+
+A job is never left behind silently: on Ctrl-C, on ``--timeout`` and on any failure after the
+server set the job up, the job is cancelled and cleaned (only cancelled with ``--keep``), and
+its id and what was done are printed. The exit codes follow coreutils' ``timeout`` (see
+:data:`EXIT_CODES`), so a script can tell the job's own failure from LWR's.
 """
 
 from __future__ import annotations
@@ -16,22 +21,34 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
 from lwr.client.actions import ClientActions
 from lwr.client.api import JobClient
 from lwr.client.job import ExpectedOutputs, InputFile, JobDescription
+from lwr.client.known_jobs import KnownJob, KnownJobs, new_entry
 from lwr.client.runner import JobResult, run_job
 from lwr.client.transport import TransportOptions
-from lwr.errors import InvalidRequestError
+from lwr.errors import InvalidRequestError, JobTimeoutError, LwrError, NotFoundError
+
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 124
+EXIT_FAILED = 125
+EXIT_INTERRUPTED = 130
+#: what ``lwr submit`` exits with besides the job's own return code (documented in docs/client.md)
+EXIT_CODES = {
+    EXIT_USAGE: "bad arguments (nothing was sent to the server)",
+    EXIT_TIMEOUT: "--timeout passed: the job was cancelled (and cleaned unless --keep)",
+    EXIT_FAILED: "LWR failed: the job could not be set up, staged or run, ended failed, lost or "
+    "cancelled on the server, or an output did not arrive",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C): the job was cancelled (and cleaned unless --keep)",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The sub-command's options (``lwr.cli`` owns the parser, this module its meaning)."""
-    parser.add_argument("--url", required=True, help="the server, e.g. http://host:8913/")
-    parser.add_argument("--private-token", default=None, help="the server's private_token")
-    parser.add_argument("--manager", default=None, help="a named job manager of the server")
+    """The sub-command's own options (the server options come from :mod:`lwr.client.commands`)."""
     parser.add_argument(
         "--input", action="append", default=[], metavar="FILE", help="a file the command reads"
     )
@@ -40,21 +57,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--default-file-action", default="transfer")
     parser.add_argument("--file-action-config", default=None, help="YAML/JSON rule file")
-    parser.add_argument("--timeout", type=float, default=None, help="give up after N seconds")
-    parser.add_argument("--keep", action="store_true", help="do not clean the job afterwards")
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="cancel the job if not finished after N s"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="do not clean the job afterwards (see lwr clean)"
+    )
+    parser.add_argument("--job-id", default=None, help="the job's id (default: a random one)")
     parser.add_argument(
         "--checksum", action="store_true", help="check every file moved by SHA-256 where offered"
     )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- 'the command line'")
 
 
+@dataclass
+class Submission:
+    """What one ``lwr submit`` has done so far: enough to undo it when it is cut short."""
+
+    client: JobClient
+    entry: KnownJob
+    known: KnownJobs
+    set_up: bool = False
+    outputs: dict[str, str] = field(default_factory=dict)  # absolute path -> name as given
+
+    def on_setup(self, job_id: str) -> None:
+        """The server has the job: from now on it must be cleaned (or listed by lwr list)."""
+        self.entry = KnownJob(
+            job_id, self.entry.url, self.entry.manager, self.entry.command, self.entry.submitted
+        )
+        self.set_up = True
+        self.known.remember(self.entry)
+
+
 def main(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """Run the command; print its streams; return its return code (1 if it never ran)."""
+    """Run the command; print its streams; return its return code or one of :data:`EXIT_CODES`."""
     words = [w for w in args.command if w != "--"] if args.command else []
     if not words:
-        raise InvalidRequestError("no command given: put it after --, e.g. -- 'sort a.txt'")
+        err.write("lwr submit: no command given: put it after --, e.g. -- 'sort a.txt'\n")
+        return EXIT_USAGE
     command = " ".join(words)
-    job_id = "lwr-submit-" + uuid.uuid4().hex[:12]
+    job_id = args.job_id or "lwr-submit-" + uuid.uuid4().hex[:12]
     client = JobClient(
         args.url,
         job_id,
@@ -62,12 +104,60 @@ def main(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.s
         manager=args.manager,
         options=TransportOptions(checksum=args.checksum),
     )
-    actions = ClientActions.load(args.default_file_action, args.file_action_config)
+    job = Submission(client, new_entry(job_id, args.url, args.manager, command), KnownJobs())
     with tempfile.TemporaryDirectory(prefix="lwr-submit-") as scratch:
-        description = describe(command, args.input, args.output, job_id, Path(scratch))
+        try:
+            actions = ClientActions.load(args.default_file_action, args.file_action_config)
+            description = describe(command, args.input, args.output, job_id, Path(scratch))
+        except (LwrError, ValueError) as exc:  # the arguments, a rule file: nothing sent yet
+            err.write(f"lwr submit: {getattr(exc, 'message', exc)}\n")
+            return EXIT_USAGE
+        job.outputs = {os.path.abspath(name): name for name in args.output}
         clean = "never" if args.keep else "always"
-        result = run_job(client, description, actions, timeout=args.timeout, clean=clean)
-    return report(result, out, err)
+        try:
+            result = run_job(
+                client, description, actions, timeout=args.timeout, clean=clean,
+                on_setup=job.on_setup,
+            )  # fmt: skip
+        except KeyboardInterrupt:
+            return abandon(job, args.keep, "interrupted", EXIT_INTERRUPTED, err)
+        except JobTimeoutError as exc:
+            return abandon(job, args.keep, exc.message, EXIT_TIMEOUT, err)
+        except LwrError as exc:
+            return abandon(job, args.keep, exc.message, EXIT_FAILED, err)
+    if result.cleaned:
+        job.known.forget(job.entry)
+    return report(result, job, out, err)
+
+
+def abandon(job: Submission, keep: bool, why: str, code: int, err: TextIO) -> int:
+    """Cancel the cut-short job (and clean it unless ``keep``); say what was done; ``code``.
+
+    A second Ctrl-C stops the tidying, and the message then says what is left to do by hand.
+    """
+    job_id = job.client.job_id
+    if not job.set_up:
+        err.write(f"lwr submit: {why}; job {job_id} was not created on the server\n")
+        return code
+    done: list[str] = []
+    try:
+        try:
+            job.client.cancel()
+            done.append("cancelled")
+        except NotFoundError:
+            done.append("already gone from the server")
+        if not keep and "cancelled" in done:
+            job.client.clean()
+            done.append("cleaned")
+            job.known.forget(job.entry)
+    except KeyboardInterrupt:
+        done.append("interrupted again before it was tidied up")
+    except LwrError as exc:
+        done.append(f"could not be tidied up ({exc.message})")
+    if "cleaned" not in done and "already gone from the server" not in done:
+        done.append(f"see: lwr status {job_id} / lwr clean {job_id}")
+    err.write(f"lwr submit: {why}; job {job_id}: {', '.join(done)}\n")
+    return code
 
 
 def describe(
@@ -102,14 +192,23 @@ def _literal(text: str) -> Callable[[re.Match[str]], str]:
     return lambda _match: text
 
 
-def report(result: JobResult, out: TextIO, err: TextIO) -> int:
-    """Print the job's streams and what went wrong; the job's return code, or 1."""
+def report(result: JobResult, job: Submission, out: TextIO, err: TextIO) -> int:
+    """Print the job's streams and every problem; the job's return code or :data:`EXIT_FAILED`.
+
+    An output named with ``--output`` that the job never wrote is a failure naming it, not a
+    silent success: the person asked for that file.
+    """
     out.write(result.stdout)
     err.write(result.stderr)
-    for error in result.errors:
-        err.write(f"lwr submit: {error}\n")
+    problems = list(result.errors)
+    missing = result.collected.missing if result.collected else []
+    for path in missing:
+        name = job.outputs.get(path, path)
+        problems.append(f"output {name!r} was not produced by the job")
+    for problem in problems:
+        err.write(f"lwr submit: job {result.job_id}: {problem}\n")
     if result.state != "complete" or result.returncode is None:
-        return 1
-    if result.errors:
-        return result.returncode or 1
+        return EXIT_FAILED
+    if problems:
+        return result.returncode or EXIT_FAILED
     return result.returncode

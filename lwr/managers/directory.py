@@ -65,6 +65,8 @@ _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
 # control files the job script and the managers write in the job directory
 SCRIPT_NAME = "job.sh"
+LAUNCH_NAME = "job.json"  # what the Python launcher runs where there is no bash
+BATCH_NAME = "job.bat"  # the command as the Python launcher hands it to cmd.exe on Windows
 RETURN_CODE_NAME = "return_code"
 STDOUT_NAME = "stdout"
 STDERR_NAME = "stderr"
@@ -77,6 +79,8 @@ RESERVED_NAMES = frozenset(
     name + suffix
     for name in (
         SCRIPT_NAME,
+        LAUNCH_NAME,
+        BATCH_NAME,
         RETURN_CODE_NAME,
         STDOUT_NAME,
         STDERR_NAME,

@@ -1,22 +1,23 @@
 """Local backends: job scripts run as process groups on the server's own machine.
 
 ``queued_python`` lets at most ``max_concurrent_jobs`` run at once (the stateful layer keeps the
-rest in its durable queue); ``unqueued`` starts every job at once. A waiter thread per started
-process wakes the monitor the moment a job ends, so completion is seen without polling delay.
-Processes outlive the server on purpose: after a restart they are re-attached by pid and start time.
+rest in its durable queue); ``unqueued`` starts every job at once. The ``launcher`` option
+(:mod:`lwr.managers.launcher`) says what starts a job: bash with the job script, or the python
+launcher where there is no bash (Windows). A waiter thread per started process wakes the monitor
+the moment a job ends, so completion is seen without polling delay. Processes outlive the server
+on purpose: after a restart they are re-attached by pid and start time.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 import subprocess
 import threading
 from collections.abc import Mapping, Sequence
 
 from lwr.config import parse_concurrency, parse_seconds
 from lwr.errors import ConfigurationError, SubmitError
-from lwr.managers import process
+from lwr.managers import launcher, process
 from lwr.managers.base import ActiveJob, ExternalStatus, JobState, LaunchSpec, Manager
 from lwr.managers.directory import JOB_STDERR_NAME, JOB_STDOUT_NAME
 
@@ -28,6 +29,7 @@ class _LocalManager(Manager):
 
     launch_inline = True
     starts_immediately = True
+    known_options = frozenset({"launcher"})
 
     def __init__(self, name: str, options: Mapping[str, str]) -> None:
         super().__init__(name, options)
@@ -36,12 +38,18 @@ class _LocalManager(Manager):
         )
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
-        self._shell = shutil.which("bash") or "/bin/bash"
+        self.launcher = launcher.choose(options.get("launcher", "auto"))
+        log.info(
+            "manager %s: jobs start with the %s launcher (%s)",
+            name,
+            self.launcher.name,
+            " ".join(self.launcher.program),
+        )
 
     def launch(self, spec: LaunchSpec) -> str:
         try:
             child = process.spawn(
-                [self._shell, str(spec.script)],
+                self.launcher.argv(spec),
                 cwd=spec.job_directory,
                 stdout=spec.job_directory / JOB_STDOUT_NAME,
                 stderr=spec.job_directory / JOB_STDERR_NAME,
@@ -92,7 +100,7 @@ class QueuedPythonManager(_LocalManager):
     """Runs up to ``max_concurrent_jobs`` (an integer or ``*`` for the core count) at once."""
 
     type_name = "queued_python"
-    known_options = frozenset({"max_concurrent_jobs", "num_concurrent_jobs"})
+    known_options = _LocalManager.known_options | {"max_concurrent_jobs", "num_concurrent_jobs"}
 
     def __init__(self, name: str, options: Mapping[str, str]) -> None:
         super().__init__(name, options)

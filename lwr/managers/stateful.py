@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lwr.errors import InvalidJobStateError, LwrError, UnknownJobError
-from lwr.managers import dependencies, script
+from lwr.managers import dependencies, launcher, script
 from lwr.managers.base import ActiveJob, JobState, LaunchSpec, Manager
 from lwr.managers.directory import JobDirectory, check_job_id
 from lwr.managers.monitor import ACTIVE, Monitor
@@ -195,6 +195,10 @@ class StatefulManager(Monitor):
                 dependency_files,
             )
             script.write(directory, text)
+            command = str(launch.get("command_line") or "")
+            # job.json beside job.sh: what the python launcher (no bash, e.g. Windows) runs
+            launcher.write_spec(directory, job_id, record.attempt, command, launch.get("env"),
+                                dependency_files)  # fmt: skip
             stored = dict(record.launch or {})
             stored.update({k: v for k, v in launch.items() if k != "command_line"})
             stage_in = self.stager is not None and self.stager.needs_stage_in(stored)

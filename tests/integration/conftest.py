@@ -42,6 +42,15 @@ def lwr_server_factory(tmp_path: Path) -> Iterator[ServerFactory]:
         server.stop()
 
 
+def local_managers(launcher: str, job_type: str = "queued_python") -> str:
+    """job_managers.ini with one ``_default_`` local manager forced onto ``launcher``.
+
+    ``python`` is the launcher a server without bash (Windows) uses; forcing it on Linux is how
+    the tests exercise it.
+    """
+    return f"[manager:_default_]\ntype = {job_type}\nlauncher = {launcher}\n"
+
+
 @pytest.fixture
 def lwr_server(lwr_server_factory: ServerFactory) -> LwrServer:
     return lwr_server_factory()

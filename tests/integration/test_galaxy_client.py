@@ -4,6 +4,9 @@ Each test starts LWR with ``paster serve server.ini`` in a fresh directory and r
 ``pulsar.client.test.check``, which stages a tool, config files, inputs with extra files and
 metadata, unstructured index files, runs the job, and checks every output, the return code, the
 environment, the tmp/home directories and the rewritten paths on the way back.
+
+The scenarios that run jobs on the local backends run twice: with the bash job script and with the
+python launcher a server without bash (Windows) uses, forced here with ``launcher = python``.
 """
 
 from __future__ import annotations
@@ -12,14 +15,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ServerFactory, run_check
+from tests.integration.conftest import ServerFactory, local_managers, run_check
 
 pytestmark = pytest.mark.integration
 
+LAUNCHERS = pytest.mark.parametrize("launcher", ["bash", "python"])
 
-def test_default_options(lwr_server_factory: ServerFactory) -> None:
-    server = lwr_server_factory()
+
+@LAUNCHERS
+def test_default_options(lwr_server_factory: ServerFactory, launcher: str) -> None:
+    server = lwr_server_factory(managers_ini=local_managers(launcher))
     run_check(server.url)
+    assert f"manager _default_: jobs start with the {launcher} launcher" in server.log()
     assert "finished complete (return code 4)" in server.log()
     assert "cleaned" in server.log()
 
@@ -30,12 +37,17 @@ def test_with_private_token(lwr_server_factory: ServerFactory) -> None:
     assert "s3cret-Token" not in server.log()  # redacted from access lines
 
 
-def test_with_requirement_and_env(lwr_server_factory: ServerFactory, tmp_path: Path) -> None:
+@LAUNCHERS
+def test_with_requirement_and_env(
+    lwr_server_factory: ServerFactory, tmp_path: Path, launcher: str
+) -> None:
     deps = tmp_path / "deps"
     env_sh = deps / "dep1" / "1.1" / "env.sh"
     env_sh.parent.mkdir(parents=True)
     env_sh.write_text("MOO=moo_override; export MOO\n")
-    server = lwr_server_factory(app_options={"tool_dependency_dir": str(deps)})
+    server = lwr_server_factory(
+        app_options={"tool_dependency_dir": str(deps)}, managers_ini=local_managers(launcher)
+    )
     run_check(server.url, test_requirement=True, test_env=True)
 
 
@@ -49,10 +61,11 @@ def test_with_legacy_galaxy_json(lwr_server_factory: ServerFactory) -> None:
     run_check(server.url, legacy_galaxy_json=True)
 
 
-def test_named_manager(lwr_server_factory: ServerFactory) -> None:
+@LAUNCHERS
+def test_named_manager(lwr_server_factory: ServerFactory, launcher: str) -> None:
     managers = (
         "[manager:_default_]\ntype = queued_python\n\n"
-        "[manager:example]\ntype = queued_python\nmax_concurrent_jobs = 2\n"
+        f"[manager:example]\ntype = queued_python\nmax_concurrent_jobs = 2\nlauncher = {launcher}\n"
     )
     server = lwr_server_factory(managers_ini=managers)
     run_check(server.url + "managers/example/")
@@ -60,8 +73,9 @@ def test_named_manager(lwr_server_factory: ServerFactory) -> None:
     assert "job _default_/123456" not in server.log()
 
 
-def test_unqueued_manager(lwr_server_factory: ServerFactory) -> None:
-    server = lwr_server_factory(managers_ini="[manager:_default_]\ntype = unqueued\n")
+@LAUNCHERS
+def test_unqueued_manager(lwr_server_factory: ServerFactory, launcher: str) -> None:
+    server = lwr_server_factory(managers_ini=local_managers(launcher, "unqueued"))
     run_check(server.url, job_id="galaxy-77")
     assert "job _default_/galaxy-77: finished complete" in server.log()
 

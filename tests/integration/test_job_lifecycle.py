@@ -14,7 +14,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.integration.conftest import ServerFactory
+from tests.integration.conftest import ServerFactory, local_managers
 from tests.integration.server import LwrServer
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,12 @@ def job_processes(working_directory: str) -> list[psutil.Process]:
     return found
 
 
-def test_cancel_running_job_kills_its_process_group(lwr_server: LwrServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", ["bash", "python"])
+def test_cancel_running_job_kills_its_process_group(
+    lwr_server_factory: ServerFactory, tmp_path: Path, launcher: str
+) -> None:
+    """With either launcher (python: what a server without bash uses) cancel kills the lot."""
+    lwr_server = lwr_server_factory(managers_ini=local_managers(launcher))
     marker = tmp_path / "running.marker"
     client, config = start_job(lwr_server, "cancel-running", marker_command(marker, 60) + " & wait")
     wait_status(client, {"running"})
@@ -95,10 +100,11 @@ def test_cancel_queued_job_never_runs(lwr_server: LwrServer, tmp_path: Path) -> 
     assert not queued_marker.exists()
 
 
+@pytest.mark.parametrize("launcher", ["bash", "python"])
 def test_kill9_and_restart_while_job_runs_loses_nothing(
-    lwr_server_factory: ServerFactory, tmp_path: Path
+    lwr_server_factory: ServerFactory, tmp_path: Path, launcher: str
 ) -> None:
-    server = lwr_server_factory()
+    server = lwr_server_factory(managers_ini=local_managers(launcher))
     marker, queued_marker = tmp_path / "runs", tmp_path / "queued-runs"
     running, _ = start_job(server, "survivor", marker_command(marker, 3, code=7))
     wait_status(running, {"running"})

@@ -35,6 +35,37 @@ def test_polling_times_out(tmp_path: Path) -> None:
         waiter.wait(fake, 5)  # type: ignore[arg-type]
 
 
+def test_polling_waits_the_whole_timeout_and_asks_at_the_deadline(tmp_path: Path) -> None:
+    """Giving up when the *next* sleep would overshoot quit seconds early (a job finishing at
+    9.9 s of a 10 s limit was abandoned at about 6 s): the last sleep is cut to the deadline."""
+    import pytest
+
+    from lwr.errors import JobTimeoutError
+
+    fake = FakeJobClient(tmp_path)
+    asked: list[float] = []
+    now = [0.0]
+
+    def statuses() -> object:
+        while True:
+            asked.append(now[0])
+            yield {"status": "complete"} if now[0] >= 10.0 else {"status": "running"}
+
+    fake.statuses = statuses()  # type: ignore[assignment]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    waiter = PollingWaiter(interval=1.0, max_interval=5.0, sleep=sleep, clock=lambda: now[0])
+    assert waiter.wait(fake, 10)["status"] == "complete"  # type: ignore[arg-type]
+    assert asked[-1] == 10.0
+    fake.statuses = iter([{"status": "running"}] * 100)
+    now[0] = 0.0
+    with pytest.raises(JobTimeoutError):
+        waiter.wait(fake, 10)  # type: ignore[arg-type]
+    assert now[0] == 10.0
+
+
 def test_callback_waiter_wakes_on_a_pushed_final_status(tmp_path: Path) -> None:
     fake = FakeJobClient(tmp_path)
     waiter = CallbackWaiter(fallback_interval=60)

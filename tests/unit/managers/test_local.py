@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from lwr.errors import ConfigurationError, SubmitError
-from lwr.managers import script
+from lwr.managers import launcher, script
 from lwr.managers.base import ActiveJob, JobState, LaunchSpec
 from lwr.managers.directory import JobDirectory
 from lwr.managers.local import QueuedPythonManager, UnqueuedManager
@@ -22,14 +22,18 @@ def make_spec(tmp_path: Path, job_id: str, command_line: str) -> LaunchSpec:
     directory = JobDirectory(tmp_path / job_id)
     directory.create()
     path = script.write(directory, script.render(directory, job_id, 1, command_line))
+    launcher.write_spec(directory, job_id, 1, command_line)
     return LaunchSpec("local", job_id, 1, directory.root, directory.sub("working"), path)
 
 
-@pytest.fixture
-def manager() -> Iterator[QueuedPythonManager]:
+@pytest.fixture(params=["bash", "python"])
+def manager(request: pytest.FixtureRequest) -> Iterator[QueuedPythonManager]:
+    """A local backend with each launcher: every test using it runs for bash and for Python."""
     backend = QueuedPythonManager(
-        "local", {"max_concurrent_jobs": "2", "min_polling_interval": "0.05"}
+        "local",
+        {"max_concurrent_jobs": "2", "min_polling_interval": "0.05", "launcher": request.param},
     )
+    assert backend.launcher.name == request.param
     launched: list[str] = []
     original = backend.launch
 
@@ -184,14 +188,23 @@ def test_launch_failure_is_a_submit_error(tmp_path: Path) -> None:
         backend.launch(spec)
 
 
-def test_job_streams_of_bash_itself_are_kept(
+def test_the_launchers_own_streams_are_kept(
     tmp_path: Path, manager: QueuedPythonManager, wait_for: Callable[..., object]
 ) -> None:
+    """What bash or the python launcher itself says (not the command) lands in job_std*."""
     spec = make_spec(tmp_path, "1", "true")
-    spec.script.write_text("echo from-the-script-itself; echo script-err >&2\n")
+    if manager.launcher.name == "bash":
+        spec.script.write_text("echo from-the-script-itself; echo script-err >&2\n")
+    else:
+        (spec.job_directory / "job.json").write_text("{not json")
     external_id = manager.launch(spec)
     wait_for(
         lambda: manager.poll([ActiveJob(spec, external_id)])[external_id].state is JobState.COMPLETE
     )
-    assert (spec.job_directory / "job_stdout").read_text() == "from-the-script-itself\n"
-    assert (spec.job_directory / "job_stderr").read_text() == "script-err\n"
+    if manager.launcher.name == "bash":
+        assert (spec.job_directory / "job_stdout").read_text() == "from-the-script-itself\n"
+        assert (spec.job_directory / "job_stderr").read_text() == "script-err\n"
+    else:
+        stderr = (spec.job_directory / "job_stderr").read_text()
+        assert "cannot read the job description" in stderr
+        assert JobDirectory(spec.job_directory).return_code() == 127

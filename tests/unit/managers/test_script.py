@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from string import Template
 
 import pytest
 
 from lwr.errors import InvalidRequestError
-from lwr.managers import script
+from lwr.managers import launcher, script
 from lwr.managers.directory import JobDirectory
 
 
@@ -22,17 +24,37 @@ def job(tmp_path: Path) -> JobDirectory:
     return directory
 
 
-def run(job: JobDirectory, command_line: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Render, write and run the script with bash the way the local backend does."""
-    text = script.render(job, "7", 1, command_line, **kwargs)  # type: ignore[arg-type]
-    path = script.write(job, text)
-    env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "TMP", "TEMP")}
-    return subprocess.run(
-        ["bash", str(path)], cwd=job.root, capture_output=True, text=True, timeout=30, env=env
-    )
+Runner = Callable[..., "subprocess.CompletedProcess[str]"]
 
 
-def test_records_stdout_stderr_and_return_code(job: JobDirectory) -> None:
+@pytest.fixture(params=["bash", "python"])
+def run(request: pytest.FixtureRequest) -> Runner:
+    """Write the job and run it the way the local backend does, with each launcher.
+
+    ``bash`` runs ``job.sh``; ``python`` runs ``job.json`` with the python launcher (what a
+    server without bash uses), so every behaviour below is checked for both.
+    """
+    launcher_name = request.param
+
+    def run_job(
+        job: JobDirectory, command_line: str, **kwargs: object
+    ) -> subprocess.CompletedProcess[str]:
+        text = script.render(job, "7", 1, command_line, **kwargs)  # type: ignore[arg-type]
+        path = script.write(job, text)
+        launcher.write_spec(job, "7", 1, command_line, **kwargs)  # type: ignore[arg-type]
+        env = {k: v for k, v in os.environ.items() if k not in ("TMPDIR", "TMP", "TEMP")}
+        if launcher_name == "bash":
+            argv = ["bash", str(path)]
+        else:
+            argv = [sys.executable, "-I", "-m", launcher.PYTHON_LAUNCHER_MODULE, str(job.root)]
+        return subprocess.run(
+            argv, cwd=job.root, capture_output=True, text=True, timeout=30, env=env
+        )
+
+    return run_job
+
+
+def test_records_stdout_stderr_and_return_code(job: JobDirectory, run: Runner) -> None:
     result = run(job, "echo out; echo err >&2")
     assert result.returncode == 0
     assert (job.root / "stdout").read_text() == "out\n"
@@ -41,14 +63,16 @@ def test_records_stdout_stderr_and_return_code(job: JobDirectory) -> None:
     assert not (job.root / "return_code.tmp").exists()
 
 
-def test_exit_code_of_the_command_is_recorded(job: JobDirectory) -> None:
+def test_exit_code_of_the_command_is_recorded(job: JobDirectory, run: Runner) -> None:
     result = run(job, "echo before; exit 3; echo after")
     assert result.returncode == 0  # the script itself succeeds: the result is in the file
     assert job.return_code() == 3
     assert (job.root / "stdout").read_text() == "before\n"
 
 
-def test_command_runs_in_the_working_directory_with_galaxy_variables(job: JobDirectory) -> None:
+def test_command_runs_in_the_working_directory_with_galaxy_variables(
+    job: JobDirectory, run: Runner
+) -> None:
     run(
         job,
         'pwd > here.txt; echo "$_GALAXY_JOB_TMP_DIR" > tmp.txt;'
@@ -63,14 +87,14 @@ def test_command_runs_in_the_working_directory_with_galaxy_variables(job: JobDir
     assert (working / "tmpdir.txt").read_text().strip() == str(job.sub("tmp"))
 
 
-def test_missing_home_and_tmp_are_created(job: JobDirectory) -> None:
+def test_missing_home_and_tmp_are_created(job: JobDirectory, run: Runner) -> None:
     job.sub("home").rmdir()
     job.sub("tmp").rmdir()
     run(job, "true")
     assert job.sub("home").is_dir() and job.sub("tmp").is_dir()
 
 
-def test_missing_working_directory_records_127(job: JobDirectory) -> None:
+def test_missing_working_directory_records_127(job: JobDirectory, run: Runner) -> None:
     job.sub("working").rmdir()
     run(job, "echo should not run")
     assert job.return_code() == 127
@@ -94,7 +118,7 @@ def test_a_stale_return_code_is_removed_first(job: JobDirectory) -> None:
         proc.wait()
 
 
-def test_environment_quoted_and_raw(job: JobDirectory) -> None:
+def test_environment_quoted_and_raw(job: JobDirectory, run: Runner) -> None:
     env = [
         {"name": "PLAIN", "value": "a b $HOME `id` ; rm -rf /"},
         {"name": "EXPANDED", "value": "$LWR_BASE:/extra", "raw": True},
@@ -107,7 +131,7 @@ def test_environment_quoted_and_raw(job: JobDirectory) -> None:
     assert lines == ["a b $HOME `id` ; rm -rf /", ":/extra", "/base", "[]"]
 
 
-def test_raw_environment_expands(job: JobDirectory) -> None:
+def test_raw_environment_expands(job: JobDirectory, run: Runner) -> None:
     env = [{"name": "MYPATH", "value": "$_GALAXY_JOB_DIR/bin", "raw": True}]
     run(job, 'echo "$MYPATH"', env=env)
     assert (job.root / "stdout").read_text().strip() == f"{job.sub('working')}/bin"
@@ -125,7 +149,9 @@ def test_malformed_environment_entries_are_refused(job: JobDirectory, entry: obj
         script.render(job, "7", 1, "true", env=[entry])  # type: ignore[list-item]
 
 
-def test_dependencies_are_sourced_before_the_command(job: JobDirectory, tmp_path: Path) -> None:
+def test_dependencies_are_sourced_before_the_command(
+    job: JobDirectory, tmp_path: Path, run: Runner
+) -> None:
     env_sh = tmp_path / "deps" / "sam tools" / "1.9" / "env.sh"
     env_sh.parent.mkdir(parents=True)
     env_sh.write_text(
@@ -141,7 +167,7 @@ def test_empty_command_is_refused(job: JobDirectory, command: str) -> None:
         script.render(job, "7", 1, command)
 
 
-def test_dollars_in_the_command_are_left_for_the_shell(job: JobDirectory) -> None:
+def test_dollars_in_the_command_are_left_for_the_shell(job: JobDirectory, run: Runner) -> None:
     """The command is a value, not part of the template: $job_id and ${x} stay as written."""
     text = script.render(job, "7", 1, "echo '$job_id' '${command_line}' $$ > /dev/null; echo ok")
     assert "echo '$job_id' '${command_line}' $$ > /dev/null; echo ok" in text
@@ -185,7 +211,7 @@ def test_write_is_executable_and_atomic(job: JobDirectory) -> None:
     assert path2.read_text() == "#!/bin/bash\necho second\n"
 
 
-def test_the_job_directory_token_becomes_the_job_directory(job: JobDirectory) -> None:
+def test_the_job_directory_token_becomes_the_job_directory(job: JobDirectory, run: Runner) -> None:
     (job.root / "marker").write_text("found\n")
     result = run(
         job, f'cat "{script.JOB_DIRECTORY_TOKEN}/marker"; echo {script.JOB_DIRECTORY_TOKEN}'
@@ -198,3 +224,11 @@ def test_the_job_directory_token_becomes_the_job_directory(job: JobDirectory) ->
 def test_the_retired_jobs_directory_token_is_refused(job: JobDirectory) -> None:
     with pytest.raises(InvalidRequestError, match="jobs_directory"):
         script.render(job, "7", 1, f"ls {script.JOBS_DIRECTORY_TOKEN}/x")
+
+
+def test_a_command_killed_by_a_signal_records_128_plus_the_signal(
+    job: JobDirectory, run: Runner
+) -> None:
+    run(job, "echo before; exec sh -c 'kill -TERM $$'; echo after")
+    assert job.return_code() == 143
+    assert (job.root / "stdout").read_text() == "before\n"
