@@ -47,6 +47,10 @@ ASYMMETRIC += ("ES256", "ES384", "ES512", "EdDSA")
 MAX_TOKEN_BYTES = 64 * 1024
 
 
+def _url_list(value: Any, where: str) -> tuple[str, ...]:
+    return tuple(http_url(item, where) for item in text_list(value, where))
+
+
 def _algorithms(value: Any, where: str) -> tuple[str, ...]:
     names = text_list(value, where)
     bad = [name for name in names if name not in ASYMMETRIC]
@@ -72,6 +76,7 @@ class OidcAuthentication(Authentication):
         "oidc_leeway": Option(seconds, default=0.0),
         "oidc_timeout": Option(positive_seconds, default=10.0),
         "oidc_jwks_cache_time": Option(positive_seconds, default=300.0),
+        "oidc_token_endpoints": Option(_url_list),
     }
 
     def __init__(self, type_name: str, options: Mapping[str, Any]) -> None:
@@ -113,6 +118,11 @@ class OidcAuthentication(Authentication):
         where = public_url(endpoint)
         if urlsplit(url).scheme not in ("http", "https"):
             raise UserAuthError(f"token_endpoint {where!r} is not an http(s) URL", "bad_endpoint")
+        allowed = self.options["oidc_token_endpoints"]
+        if allowed and not any(_under(url, prefix) for prefix in allowed):
+            raise UserAuthError(
+                f"token_endpoint {where!r} is not under oidc_token_endpoints", "bad_endpoint"
+            )
         request = urllib.request.Request(url, headers={"Accept": "text/plain"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
@@ -218,6 +228,13 @@ def _refusal(exc: jwt.InvalidTokenError) -> UserAuthError:
 def _short(exc: BaseException) -> str:
     """An exception's message, bounded (PyJWT's never include the token itself)."""
     return str(exc)[:200] or type(exc).__name__
+
+
+def _under(url: str, prefix: str) -> bool:
+    """Whether ``url`` is on the scheme and host of ``prefix`` and below its path."""
+    got, want = urlsplit(url), urlsplit(prefix)
+    same_origin = (got.scheme, got.netloc.lower()) == (want.scheme, want.netloc.lower())
+    return same_origin and got.path.startswith(want.path)
 
 
 def _with_query(url: str, extra: Mapping[str, str]) -> str:

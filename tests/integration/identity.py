@@ -25,8 +25,29 @@ PROVIDER = "keycloak"
 JOB_KEY = "s3cret-job-key"
 
 
+#: the authorization part of a user_auth file: alice and bob may run jobs
+USERLIST = "  - type: userlist\n    userlist_allowed_users: [alice, bob]\n"
+
+
 def new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def user_auth_yaml(idp: IdentityProvider, authorization: str, **oidc: str) -> str:
+    """A user_auth file: oidc against ``idp`` (audience and issuer checked), then
+    ``authorization`` (YAML list items); ``oidc`` adds options to the oidc plugin."""
+    extra = "".join(f"    {key}: {value}\n" for key, value in oidc.items())
+    return (
+        "authentication:\n"
+        "  - type: oidc\n"
+        f"    oidc_jwks_url: {idp.jwks_url}\n"
+        f"    oidc_provider: {PROVIDER}\n"
+        f"    oidc_audience: {AUDIENCE}\n"
+        f"    oidc_issuer: {ISSUER}\n"
+        "    oidc_username_in_token: preferred_username\n"
+        "    oidc_timeout: 5\n"
+        f"{extra}authorization:\n{authorization}"
+    )
 
 
 class IdentityProvider:

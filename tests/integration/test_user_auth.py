@@ -22,33 +22,15 @@ import pytest
 from tests.integration.conftest import ServerFactory, run_check
 from tests.integration.files_endpoint import wait_for
 from tests.integration.identity import (
-    AUDIENCE,
-    ISSUER,
     JOB_KEY,
-    PROVIDER,
+    USERLIST,
     IdentityProvider,
     new_key,
+    user_auth_yaml,
 )
 from tests.integration.server import LwrServer, free_port, write_server_ini
 
 pytestmark = pytest.mark.integration
-
-
-def user_auth_yaml(idp: IdentityProvider, authorization: str) -> str:
-    return (
-        "authentication:\n"
-        "  - type: oidc\n"
-        f"    oidc_jwks_url: {idp.jwks_url}\n"
-        f"    oidc_provider: {PROVIDER}\n"
-        f"    oidc_audience: {AUDIENCE}\n"
-        f"    oidc_issuer: {ISSUER}\n"
-        "    oidc_username_in_token: preferred_username\n"
-        "    oidc_timeout: 5\n"
-        f"authorization:\n{authorization}"
-    )
-
-
-USERLIST = "  - type: userlist\n    userlist_allowed_users: [alice, bob]\n"
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.amqp.support import Client, WeblessServer
-from tests.integration.identity import JOB_KEY, IdentityProvider
-from tests.integration.test_user_auth import USERLIST, user_auth_yaml
+from tests.integration.identity import JOB_KEY, USERLIST, IdentityProvider, user_auth_yaml
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 

@@ -147,6 +147,26 @@ def test_no_token_endpoint(idp: IdentityProvider) -> None:
     assert caught.value.reason == "no_token_endpoint"
 
 
+def test_token_endpoints_restrict_where_the_server_goes(idp: IdentityProvider) -> None:
+    idp.tokens["where"] = idp.token()
+    request = AuthRequest("_default_", "where", idp.token_endpoint("where"))
+    allowed = plugin(idp, oidc_token_endpoints=[f"{idp.base}/api/jobs/"])
+    assert allowed.authenticate(request).username == "alice"
+    for elsewhere in (f"{idp.base}/other/", f"{idp.base}.evil.test/api/jobs/", "http://x/api/"):
+        with pytest.raises(UserAuthError) as caught:
+            plugin(idp, oidc_token_endpoints=[elsewhere]).authenticate(request)
+        assert caught.value.reason == "bad_endpoint"
+    before = idp.count("/api/jobs/where/oidc-tokens")
+    assert before == 1  # the refused ones never asked
+
+
+def test_only_http_token_endpoints_are_fetched(idp: IdentityProvider) -> None:
+    request = AuthRequest("_default_", "j", "file:///etc/passwd?x=1")
+    with pytest.raises(UserAuthError) as caught:
+        plugin(idp).authenticate(request)
+    assert caught.value.reason == "bad_endpoint"
+
+
 def test_token_endpoint_failure_is_a_service_error_without_the_job_key(
     idp: IdentityProvider,
 ) -> None:
