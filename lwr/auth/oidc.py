@@ -14,6 +14,7 @@ line.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import urllib.error
 import urllib.request
@@ -125,7 +126,7 @@ class OidcAuthentication(Authentication):
             )
         request = urllib.request.Request(url, headers={"Accept": "text/plain"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 body = response.read(MAX_TOKEN_BYTES + 1)
         except urllib.error.HTTPError as exc:
             exc.close()
@@ -133,7 +134,13 @@ class OidcAuthentication(Authentication):
                 f"the token endpoint {where} answered HTTP {exc.code} for provider "
                 f"{self.provider!r}"
             ) from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (ValueError, http.client.InvalidURL):  # these messages quote the URL, job key too
+            raise IdentityServiceError(f"the token endpoint {where} is not a valid URL") from None
+        except http.client.HTTPException as exc:
+            raise IdentityServiceError(
+                f"the token endpoint {where} gave no valid HTTP answer ({type(exc).__name__})"
+            ) from None
+        except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise IdentityServiceError(
                 f"the token endpoint {where} could not be reached: {reason}"
@@ -228,6 +235,17 @@ def _refusal(exc: jwt.InvalidTokenError) -> UserAuthError:
 def _short(exc: BaseException) -> str:
     """An exception's message, bounded (PyJWT's never include the token itself)."""
     return str(exc)[:200] or type(exc).__name__
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Answer a redirect as the error it is here: following it could leave oidc_token_endpoints,
+    and Galaxy's endpoint does not redirect when the runner's ``galaxy_url`` is right."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def _under(url: str, prefix: str) -> bool:

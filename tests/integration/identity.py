@@ -138,6 +138,12 @@ class IdentityProvider:
                     if provider.jwks_status:
                         return self._answer(provider.jwks_status, b"broken")
                     return self._answer(200, json.dumps(provider.jwks()).encode(), "json")
+                if parts.path == "/redirect":  # a Galaxy behind a misconfigured proxy
+                    self.send_response(302)
+                    self.send_header("Location", f"{provider.base}/api/jobs/r/oidc-tokens")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
                 segments = parts.path.strip("/").split("/")
                 if segments[:2] == ["api", "jobs"] and segments[3:] == ["oidc-tokens"]:
                     return self._token(segments[2], query)

@@ -178,6 +178,22 @@ def test_token_endpoint_failure_is_a_service_error_without_the_job_key(
     assert "s3cret" not in caught.value.message
 
 
+def test_redirects_are_not_followed(idp: IdentityProvider) -> None:
+    idp.tokens["r"] = idp.token()
+    request = AuthRequest("_default_", "r", f"{idp.base}/redirect?job_key=s3cret-job-key")
+    with pytest.raises(IdentityServiceError, match="answered HTTP 302"):
+        plugin(idp).authenticate(request)
+    assert idp.count("/api/jobs/r/oidc-tokens") == 0
+
+
+def test_an_invalid_url_is_named_without_its_query(idp: IdentityProvider) -> None:
+    request = AuthRequest("_default_", "j", f"{idp.base}/api/jobs/a b/x?job_key=s3cret-job-key")
+    with pytest.raises(IdentityServiceError) as caught:
+        plugin(idp).authenticate(request)
+    assert "is not a valid URL" in caught.value.message
+    assert "s3cret" not in caught.value.message
+
+
 def test_unreachable_token_endpoint(idp: IdentityProvider) -> None:
     request = AuthRequest("_default_", "j", "http://127.0.0.1:9/api/jobs/j/oidc-tokens?job_key=k")
     with pytest.raises(IdentityServiceError, match="could not be reached"):
