@@ -20,13 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from lwr.errors import (
-    IdentityServiceError,
-    InvalidJobStateError,
-    LwrError,
-    UnknownJobError,
-    UserAuthError,
-)
+from lwr.errors import InvalidJobStateError, LwrError, UnknownJobError
 from lwr.managers import dependencies, script
 from lwr.managers.base import ActiveJob, JobState, LaunchSpec, Manager
 from lwr.managers.directory import JobDirectory, check_job_id
@@ -237,7 +231,7 @@ class StatefulManager(Monitor):
             return launch
         try:
             identity = self.user_auth.check(self.name, job_id, launch)
-        except (UserAuthError, IdentityServiceError) as exc:
+        except LwrError as exc:  # UserAuthError, IdentityServiceError
             log.warning("job %s/%s: refused by user_auth: %s", self.name, job_id, exc.message)
             if record is not None:
                 self._settle(record, JobState.FAILED, exc.message)
