@@ -46,6 +46,11 @@ class LwrApp:
             ),
             remote_copy_allowed_paths=config.remote_copy_allowed_paths,
         )
+        user_auth = None
+        if config.user_auth is not None:
+            from lwr.auth.checker import UserAuth
+
+            user_auth = UserAuth(config.user_auth)
         for manager_config in config.managers:
             backend_class: type[Manager] = lookup("job manager type", MANAGERS, manager_config.type)
             backend_class.check_options(manager_config.name, manager_config.options)
@@ -64,6 +69,7 @@ class LwrApp:
                 maximum_stream_size=config.maximum_stream_size,
                 retention=config.finished_job_retention,
                 stager=stager,
+                user_auth=user_auth,
             )
         if not self.managers:
             raise ConfigurationError("no job manager configured")

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from lwr.auth.settings import UserAuthConfig, parse_user_auth
 from lwr.errors import ConfigurationError
 
 DEFAULT_MANAGER = "_default_"
@@ -54,6 +57,7 @@ APP_DEFAULTS: Mapping[str, str] = {
     "amqp_connect_ssl_keyfile": "",
     "amqp_connect_ssl_certfile": "",
     "amqp_connect_ssl_cert_reqs": "",
+    "user_auth": "",
 }
 
 #: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
@@ -117,6 +121,8 @@ class AppConfig:
     staging_retry_max_delay: float = 30.0
     staging_timeout: float = 60.0
     remote_copy_allowed_paths: tuple[Path, ...] = ()
+    #: Pulsar's ``user_auth`` plugins (lwr.auth); None when not configured
+    user_auth: UserAuthConfig | None = None
 
 
 def load_app_config(
@@ -138,6 +144,7 @@ def load_app_config(
             f"unknown option(s) in the app configuration: {', '.join(unknown)} "
             f"(known: {', '.join(sorted(APP_DEFAULTS))})"
         )
+    user_auth = _user_auth(raw.get("user_auth"), base)  # a mapping (YAML) or a path: not a string
     values = {
         k: str(raw.get(k, default)).strip()
         for k, default in APP_DEFAULTS.items()
@@ -190,6 +197,7 @@ def load_app_config(
         ),
         staging_timeout=parse_seconds(values["staging_timeout"], "staging_timeout") or 60.0,
         remote_copy_allowed_paths=_path_list(base, values["remote_copy_allowed_paths"]),
+        user_auth=user_auth,
     )
 
 
@@ -246,6 +254,24 @@ def _amqp_config(values: Mapping[str, str]) -> AmqpConfig:
         publish_retry_policy=policy,
         ssl=ssl or None,
     )
+
+
+def _user_auth(value: Any, base: Path) -> UserAuthConfig | None:
+    """``user_auth``: the nested mapping itself (app.yml), or the path of a YAML file holding it
+    (server.ini, whose values are strings); validated completely here, at start-up."""
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        path = _required_path(base, value.strip(), "user_auth")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                loaded = yaml.safe_load(handle)
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigurationError(f"cannot read user_auth file {str(path)!r}: {exc}") from exc
+        if loaded is None:
+            raise ConfigurationError(f"the user_auth file {str(path)!r} is empty")
+        return parse_user_auth(loaded, str(path))
+    return parse_user_auth(value)
 
 
 def parse_concurrency(value: str, cpu_count: int | None = None) -> int:

@@ -68,7 +68,6 @@ _METADATA = _warn("LWR does not report it in system_properties; Galaxy's remote 
 #: top-level Pulsar keys LWR does not implement. A key that another part of LWR implements (it is
 #: in APP_DEFAULTS) is never looked up here.
 PULSAR_UNSUPPORTED: Mapping[str, Unsupported] = {
-    "user_auth": _fatal("every request would be served without its authentication"),
     "tool_config_files": _fatal("any tool would be allowed to run"),
     "tool_config_file": _fatal("any tool would be allowed to run"),
     "job_directory_mode": _fatal("job directories would get other permissions than asked"),

@@ -36,6 +36,39 @@ class AuthorizationError(LwrError):
     status = 403
 
 
+class UserAuthError(AuthorizationError):
+    """``user_auth`` refused the job: who submitted it could not be proven, or is not allowed.
+
+    ``reason`` is a short stable code (``expired``, ``audience``, ``issuer``, ``signature``,
+    ``user_not_allowed``…) a client or an operator can act on; the message says the same in words,
+    starts with ``user_auth:`` wherever it ends up (an HTTP answer, a job's failure reason), and
+    never contains the token itself.
+    """
+
+    status = 403
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(f"user_auth: {message}")
+        self.reason = reason
+
+    def to_dict(self) -> dict[str, object]:
+        return {"error": self.message, "reason": self.reason}
+
+
+class IdentityServiceError(LwrError):
+    """A service ``user_auth`` depends on (Galaxy's token endpoint, the JWKS) failed to answer.
+
+    Not the submitter's fault and not LWR's: 502, so it is told apart from a refusal (403) and
+    from a bug (500). The message names the service by scheme, host and path only, because the
+    token endpoint's query string carries a per-job secret.
+    """
+
+    status = 502
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"user_auth: {message}")
+
+
 class InvalidRequestError(LwrError):
     """A parameter is missing or malformed, or a name or path is not acceptable."""
 

@@ -1,9 +1,10 @@
 """Plugin tables: alias -> "module:Class", imported only when looked up.
 
-One mechanism for every family (job managers, CLI shells, CLI schedulers, staging actions), so a
-host without ``drmaa`` still starts as long as no DRMAA manager is configured, and a configured
-plugin whose dependency is missing fails at start-up naming what to install. Classes are never
-registered by ``__name__``: renaming a class must not break anybody's configuration.
+One mechanism for every family (job managers, CLI shells, CLI schedulers, staging actions,
+``user_auth`` plugins), so a host without ``drmaa`` still starts as long as no DRMAA manager is
+configured, and a configured plugin whose dependency is missing fails at start-up naming what to
+install. Classes are never registered by ``__name__``: renaming a class must not break anybody's
+configuration.
 """
 
 from __future__ import annotations
@@ -41,10 +42,22 @@ SCHEDULERS: Mapping[str, str] = {
     "PBS": "lwr.managers.cli.schedulers.torque:Pbs",
 }
 
+#: ``user_auth`` plugins under Pulsar's type names (its ``user_auth:`` configuration works as is)
+AUTHENTICATION: Mapping[str, str] = {
+    "oidc": "lwr.auth.oidc:OidcAuthentication",
+    "allow_all": "lwr.auth.simple:AllowAllAuthentication",
+}
+
+AUTHORIZATION: Mapping[str, str] = {
+    "userlist": "lwr.auth.simple:UserListAuthorization",
+    "allow_all": "lwr.auth.simple:AllowAllAuthorization",
+}
+
 #: extra hints for a missing dependency, keyed by the top-level module that failed to import
 INSTALL_HINTS: Mapping[str, str] = {
     "drmaa": "pip install drmaa (and set DRMAA_LIBRARY_PATH in local_env.sh)",
     "kombu": "pip install kombu",
+    "jwt": "pip install PyJWT",
 }
 
 

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lwr.errors import InvalidJobStateError, LwrError, UnknownJobError
 from lwr.managers import dependencies, launcher, script
@@ -27,6 +27,9 @@ from lwr.managers.directory import JobDirectory, check_job_id
 from lwr.managers.monitor import ACTIVE, Monitor
 from lwr.managers.status import completion
 from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, JobRecord, JobStore
+
+if TYPE_CHECKING:
+    from lwr.auth.checker import UserAuth
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class StatefulManager(Monitor):
         stager: Stager | None = None,
         retention: float = 0.0,
         staging_threads: int = 4,
+        user_auth: UserAuth | None = None,
     ) -> None:
         self.backend = backend
         self.name = backend.name
@@ -79,6 +83,7 @@ class StatefulManager(Monitor):
         self.listeners: list[Listener] = []
         self.stager = stager
         self.retention = retention
+        self.user_auth = user_auth
         self._staging_threads = staging_threads
         self._staging: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()
@@ -165,6 +170,7 @@ class StatefulManager(Monitor):
 
     def submit(self, job_id: str, launch: Mapping[str, Any]) -> JobRecord:
         """Queue the job with its command line; a repeated submit of one attempt is ignored."""
+        launch = self._check_user(job_id, launch)
         with self._lock:
             record = self.store.get(self.name, check_job_id(job_id))
             if record is None:
@@ -213,6 +219,30 @@ class StatefulManager(Monitor):
         else:
             self._wakeup.set()
         return record
+
+    def _check_user(self, job_id: str, launch: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Run a new job through ``user_auth``; a refused one is recorded ``failed`` with why.
+
+        Outside the lock: the check may wait on Galaxy's token endpoint and the JWKS. A repeated
+        submit of a job already accepted is not judged again (its token may have expired since).
+        """
+        if self.user_auth is None:
+            return launch
+        record = self.find(job_id)
+        if record is None and launch.get("setup_params") is None:
+            return launch  # an unknown job: submit answers 404 without asking anyone
+        if record is not None and record.state is not JobState.SETUP:
+            return launch
+        try:
+            identity = self.user_auth.check(self.name, job_id, launch)
+        except LwrError as exc:  # UserAuthError, IdentityServiceError
+            log.warning("job %s/%s: refused by user_auth: %s", self.name, job_id, exc.message)
+            if record is not None:
+                self._settle(record, JobState.FAILED, exc.message)
+            raise
+        if identity is None:
+            return launch
+        return {**launch, "user_auth": {"username": identity.username, "method": identity.method}}
 
     def _dispatch_now(self) -> None:
         """Start queued jobs in the caller's thread (cheap local launches): saves a hand-off."""

@@ -19,7 +19,13 @@ from urllib.parse import unquote_plus
 from webob import Request, Response
 
 from lwr.app import LwrApp
-from lwr.errors import AuthorizationError, LwrError, NotFoundError
+from lwr.errors import (
+    AuthorizationError,
+    IdentityServiceError,
+    LwrError,
+    NotFoundError,
+    UserAuthError,
+)
 from lwr.web import routes
 from lwr.web.request import Context
 
@@ -70,7 +76,10 @@ class LwrWsgiApp:
         except LwrError as exc:
             if exc.status >= 500:
                 log.error("%s %s failed: %s", request.method, request.path_info, exc.message)
-            return error_response(exc.status, exc.message)
+            response = json_response(exc.to_dict(), exc.status)
+            if isinstance(exc, UserAuthError | IdentityServiceError):
+                response.status = _status_with_reason(response.status, exc.message)
+            return response
         except Exception:
             log.exception("unexpected error serving %s %s", request.method, request.path_info)
             return error_response(500, "internal server error; see the server log")
@@ -104,6 +113,16 @@ def error_response(status: int, message: str, allow: list[str] | None = None) ->
     if allow:
         response.allow = sorted(set(allow))
     return response
+
+
+def _status_with_reason(status: str, message: str) -> str:
+    """``403 Forbidden: <why>``: Galaxy's client shows only the status line of a refused request.
+
+    (``pulsar.client`` reports an HTTP error by its code and reason phrase, not its body.) The
+    phrase is kept to printable ASCII and 200 characters, as a status line must be.
+    """
+    safe = "".join(c if " " <= c <= "~" else "?" for c in message)[:200]
+    return f"{status}: {safe}"
 
 
 def _raw_path_qs(environ: dict[str, Any]) -> str:
