@@ -105,8 +105,33 @@ def test_stage_in_performs_every_setup_entry(
         (entry("/etc/x", "input", {"action_type": "message", "contents": ""}), "absolute"),
         (entry("x", "bogus", {"action_type": "message", "contents": ""}), "unknown file type"),
         (
-            entry("x", "input", {"action_type": "remote_scp_transfer", "path": "/x"}),
+            entry("x", "input", {"action_type": "remote_teleport", "path": "/x"}),
             "not supported",
+        ),
+        (
+            entry("x", "input", {"action_type": "remote_scp_transfer", "path": "/x"}),
+            "needs ssh_host",
+        ),
+        (
+            entry(
+                "x",
+                "input",
+                {"action_type": "remote_rsync_transfer", "path": "/x", "ssh_host": "-oProxy=x"},
+            ),
+            "needs ssh_key",
+        ),
+        (
+            entry(
+                "x",
+                "input",
+                {
+                    "action_type": "remote_rsync_transfer",
+                    "path": "/x",
+                    "ssh_host": "-oProxyCommand=x",
+                    "ssh_key": "k",
+                },
+            ),
+            "not a valid name",
         ),
         (entry("x", "input", {"action_type": "remote_transfer"}), "no 'url'"),
         ({"name": "x"}, "not a mapping with an 'action'"),
