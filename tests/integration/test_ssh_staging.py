@@ -35,7 +35,9 @@ def sshd() -> dict[str, str]:
     return settings
 
 
-def _server(factory: ServerFactory, sshd: dict[str, str], **extra: str) -> Any:
+def _server(
+    factory: ServerFactory, sshd: dict[str, str], tmpdir: Path | None = None, **extra: str
+) -> Any:
     options = {
         "staging_ssh_known_hosts": sshd["KNOWN_HOSTS"],
         "staging_retries": "1",
@@ -43,7 +45,8 @@ def _server(factory: ServerFactory, sshd: dict[str, str], **extra: str) -> Any:
         "staging_timeout": "10",
         **extra,
     }
-    return factory(app_options=options)
+    env = {**os.environ, "TMPDIR": str(tmpdir)} if tmpdir is not None else None
+    return factory(app_options=options, env=env)
 
 
 @pytest.mark.parametrize("action", SSH_ACTIONS)
@@ -76,14 +79,16 @@ def test_full_scenario_with_per_rule_ssh_settings(
         return original(temp_directory, {"paths": rules})
 
     monkeypatch.setattr(check, "write_config", write_rules)
-    server = _server(lwr_server_factory, sshd)
+    server_tmp = tmp_path / "server-tmp"  # where the server writes the keys it is sent
+    server_tmp.mkdir()
+    server = _server(lwr_server_factory, sshd, tmpdir=server_tmp)
     run_check(server.url, default_file_action=action)
     log = server.log()
     program = "scp" if action == "remote_scp_transfer" else "rsync"
     assert f"over {program}" in log
     assert "postprocessing" in log and "finished complete" in log
     assert "BEGIN OPENSSH PRIVATE KEY" not in log  # the key sent with the job is never logged
-    assert not list(Path(tempfile.gettempdir()).glob("lwr-ssh-key-*"))  # and removed after use
+    assert not list(server_tmp.iterdir())  # and removed after each use
 
 
 def _submit(url: str, action: str, work: Path, job_id: str, ssh: dict[str, Any]) -> Any:
