@@ -51,6 +51,11 @@ _PERMANENT = re.compile(
 )
 
 
+#: what a host name or address may look like: no option (leading dash), no user, path or space
+_HOST = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
+_USER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\$?")
+
+
 @dataclass(frozen=True)
 class SshTarget:
     """Where and as whom to log in: validated from the action's ``ssh_*`` options."""
@@ -69,10 +74,9 @@ class SshTarget:
             raise StagingError(f"{action_type} needs ssh_host (the client's host), none was given")
         if not key:
             raise StagingError(f"{action_type} needs ssh_key (a private key), none was given")
-        for label, value in (("ssh_host", host), ("ssh_user", user)):
-            text = str(value) if value is not None else ""
-            if value is not None and (text.startswith("-") or not text or _has_space(text)):
-                raise StagingError(f"{action_type}: {label} {text!r} is not a valid name")
+        for label, value, pattern in (("ssh_host", host, _HOST), ("ssh_user", user, _USER)):
+            if value is not None and not pattern.fullmatch(str(value)):
+                raise StagingError(f"{action_type}: {label} {str(value)!r} is not a valid name")
         number = None
         if port is not None:
             try:
@@ -84,8 +88,9 @@ class SshTarget:
         return cls(str(host), str(user) if user else None, number, str(key))
 
     def remote(self, path: str) -> str:
-        """``[user@]host:path`` as scp and rsync name a remote file."""
-        return f"{self.user}@{self.host}:{path}" if self.user else f"{self.host}:{path}"
+        """``[user@]host:path`` as scp and rsync name a remote file (IPv6 in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.user}@{host}:{path}" if self.user else f"{host}:{path}"
 
     def describe(self) -> str:
         where = f"{self.user}@{self.host}" if self.user else self.host
@@ -235,10 +240,6 @@ def _absolute(path: str, action_type: str) -> str:
     if not path.startswith("/"):
         raise StagingError(f"{action_type}: {path!r} is not an absolute path on the client's host")
     return path
-
-
-def _has_space(text: str) -> bool:
-    return any(c.isspace() for c in text)
 
 
 def _last_lines(text: str, limit: int = 600) -> str:

@@ -46,6 +46,9 @@ def test_rsync_quotes_its_remote_shell_and_protects_remote_paths() -> None:
         ({"ssh_key": "__UNSET__"}, "needs ssh_key"),
         ({"ssh_host": "-oProxyCommand=evil"}, "not a valid name"),
         ({"ssh_user": "a b"}, "not a valid name"),
+        ({"ssh_host": "h:/etc"}, "not a valid name"),
+        ({"ssh_host": "me@h"}, "not a valid name"),
+        ({"ssh_host": ""}, "needs ssh_host"),
         ({"ssh_port": "70000"}, "not a port number"),
         ({"ssh_port": "ssh"}, "not a port number"),
     ],
@@ -98,3 +101,8 @@ def test_success_after_a_transient_failure(tmp_path: Path) -> None:
     flag = tmp_path / "flag"
     script = f"[ -e {flag} ] && exit 0; touch {flag}; echo 'Connection reset' >&2; exit 12"
     run_with_retries(_sh(script), iter([0.0]), "rsync", sleep=lambda _: None)
+
+
+def test_ipv6_hosts_are_bracketed_in_remote_names() -> None:
+    assert target(ssh_host="::1").remote("/a") == "gx@[::1]:/a"
+    assert target(ssh_host="127.0.0.1", ssh_user=None).remote("/a") == "127.0.0.1:/a"
