@@ -9,6 +9,7 @@ strictly against the sshd's known_hosts file, as a site should run it.
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -184,3 +185,24 @@ def _closed_port() -> int:
     from tests.integration.server import free_port
 
     return free_port()
+
+
+def test_accept_new_records_the_host_key_on_first_use(
+    sshd: dict[str, str], lwr_server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text("")
+    server = _server(
+        lwr_server_factory,
+        sshd,
+        staging_ssh_known_hosts=str(known_hosts),
+        staging_ssh_strict_host_key_checking="accept-new",
+    )
+    client, source, output = _submit(
+        server.url, "remote_scp_transfer", tmp_path, "accept-new", _destination(sshd)
+    )
+    assert _final_status(client)["status"] == "complete"
+    assert output.read_bytes() == source.read_bytes()
+    host = f"[{sshd['HOST']}]:{sshd['PORT']}"  # the entry may be hashed: ask ssh-keygen
+    found = subprocess.run(["ssh-keygen", "-F", host, "-f", str(known_hosts)], capture_output=True)
+    assert found.returncode == 0 and b"ssh-ed25519" in found.stdout, known_hosts.read_text()
