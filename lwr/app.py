@@ -15,6 +15,7 @@ from lwr.managers.base import Manager
 from lwr.managers.stateful import StatefulManager
 from lwr.persistence.store import JobStore
 from lwr.registry import MANAGERS, lookup
+from lwr.staging.movers import StagingSettings
 from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import RetryPolicy
 
@@ -37,15 +38,7 @@ class LwrApp:
             if config.file_cache_dir
             else None
         )
-        stager = RemoteStager(
-            RetryPolicy(
-                retries=config.staging_retries,
-                delay=config.staging_retry_delay,
-                max_delay=config.staging_retry_max_delay,
-                timeout=config.staging_timeout,
-            ),
-            remote_copy_allowed_paths=config.remote_copy_allowed_paths,
-        )
+        stager = RemoteStager(settings=staging_settings(config))
         user_auth = None
         if config.user_auth is not None:
             from lwr.auth.checker import UserAuth
@@ -133,3 +126,19 @@ class LwrApp:
             pulsar_version=self.version,
         )
         return answer
+
+
+def staging_settings(config: AppConfig) -> StagingSettings:
+    """The server-side staging options of ``config``, for the movers of every action."""
+    return StagingSettings(
+        policy=RetryPolicy(
+            retries=config.staging_retries,
+            delay=config.staging_retry_delay,
+            max_delay=config.staging_retry_max_delay,
+            timeout=config.staging_timeout,
+        ),
+        remote_copy_allowed_paths=config.remote_copy_allowed_paths,
+        ssh_host_key_policy=config.staging_ssh_host_key_policy,
+        ssh_known_hosts=config.staging_ssh_known_hosts,
+        object_store_config_file=config.object_store_config_file,
+    )

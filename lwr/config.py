@@ -39,6 +39,9 @@ APP_DEFAULTS: Mapping[str, str] = {
     "staging_retry_max_delay": "30",
     "staging_timeout": "60",
     "remote_copy_allowed_paths": "",
+    "staging_ssh_strict_host_key_checking": "true",
+    "staging_ssh_known_hosts": "",
+    "object_store_config_file": "",
     "ssl_pem": "",
     "max_upload_size": "0",
     "maximum_stream_size": "1048576",
@@ -123,6 +126,11 @@ class AppConfig:
     remote_copy_allowed_paths: tuple[Path, ...] = ()
     #: Pulsar's ``user_auth`` plugins (lwr.auth); None when not configured
     user_auth: UserAuthConfig | None = None
+    #: remote_scp_transfer / remote_rsync_transfer: OpenSSH's StrictHostKeyChecking value
+    staging_ssh_host_key_policy: str = "yes"
+    staging_ssh_known_hosts: Path | None = None
+    #: remote_object_store_copy: a Galaxy object store configuration (XML or YAML)
+    object_store_config_file: Path | None = None
 
 
 def load_app_config(
@@ -198,6 +206,11 @@ def load_app_config(
         staging_timeout=parse_seconds(values["staging_timeout"], "staging_timeout") or 60.0,
         remote_copy_allowed_paths=_path_list(base, values["remote_copy_allowed_paths"]),
         user_auth=user_auth,
+        staging_ssh_host_key_policy=_host_key_policy(
+            values["staging_ssh_strict_host_key_checking"]
+        ),
+        staging_ssh_known_hosts=_path(base, values["staging_ssh_known_hosts"]),
+        object_store_config_file=_path(base, values["object_store_config_file"]),
     )
 
 
@@ -317,6 +330,20 @@ def _bool(value: str, key: str) -> bool:
     if value.lower() in _FALSE:
         return False
     raise ConfigurationError(f"{key} must be true or false, not {value!r}")
+
+
+def _host_key_policy(value: str) -> str:
+    """``staging_ssh_strict_host_key_checking`` as OpenSSH's ``StrictHostKeyChecking`` value."""
+    lowered = value.lower()
+    if lowered == "accept-new":
+        return "accept-new"
+    if lowered in _TRUE or not lowered:  # empty: the default, never "off"
+        return "yes"
+    if lowered in _FALSE:
+        return "no"
+    raise ConfigurationError(
+        f"staging_ssh_strict_host_key_checking must be true, false or accept-new, not {value!r}"
+    )
 
 
 def _path_list(base: Path, value: str) -> tuple[Path, ...]:

@@ -106,7 +106,7 @@ PULSAR_UNSUPPORTED: Mapping[str, Unsupported] = {
 #: key prefixes of Pulsar features LWR does not implement (warnings)
 PULSAR_UNSUPPORTED_PREFIXES: Mapping[str, Unsupported] = {
     "conda_": _warn("Conda is not used by LWR"),
-    "object_store_": _warn("LWR has no Galaxy object store"),
+    "object_store_": _warn("only object_store_config_file is read (remote_object_store_copy)"),
 }
 #: options of a Pulsar manager that no LWR manager implements (every other one is checked by the
 #: manager itself, which refuses what it does not know)

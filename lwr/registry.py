@@ -53,11 +53,22 @@ AUTHORIZATION: Mapping[str, str] = {
     "allow_all": "lwr.auth.simple:AllowAllAuthorization",
 }
 
+#: the server's half of each ``remote_*`` file action (lwr.staging.movers.Mover subclasses)
+STAGING_ACTIONS: Mapping[str, str] = {
+    "remote_transfer": "lwr.staging.movers:HttpMover",
+    "remote_copy": "lwr.staging.movers:CopyMover",
+    "remote_transfer_tus": "lwr.staging.tus:TusMover",
+    "remote_scp_transfer": "lwr.staging.ssh:ScpMover",
+    "remote_rsync_transfer": "lwr.staging.ssh:RsyncMover",
+    "remote_object_store_copy": "lwr.staging.objectstore:ObjectStoreMover",
+}
+
 #: extra hints for a missing dependency, keyed by the top-level module that failed to import
 INSTALL_HINTS: Mapping[str, str] = {
     "drmaa": "pip install drmaa (and set DRMAA_LIBRARY_PATH in local_env.sh)",
     "kombu": "pip install kombu",
     "jwt": "pip install PyJWT",
+    "galaxy": "pip install 'lwr[objectstore]' (the galaxy-objectstore package)",
 }
 
 

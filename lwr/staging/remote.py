@@ -1,53 +1,62 @@
 """Server-side staging: the server fetches a job's inputs and sends its outputs back itself.
 
-This is what message-queue mode relies on (and what an HTTP client asks for with
-``remote_transfer``/``remote_copy`` actions): the client describes each input in
-``remote_staging["setup"]`` and its expected outputs in ``remote_staging["client_outputs"]`` plus
-the action rules (``remote_staging["action_mapper"]``), and the server moves the files around the
-job's run. Every file written lands through :meth:`JobDirectory.resolve` (so no client-supplied
-name escapes the job) and via a temporary file renamed into place, so both stages are idempotent:
-after a restart they simply run again.
+This is what message-queue mode relies on (and what an HTTP client asks for with ``remote_*``
+actions): the client describes each input in ``remote_staging["setup"]`` and its expected outputs
+in ``remote_staging["client_outputs"]`` plus the action rules (``remote_staging["action_mapper"]``),
+and the server moves the files around the job's run. Every file written lands through
+:meth:`JobDirectory.resolve` (so no client-supplied name escapes the job) and via a temporary file
+renamed into place, so both stages are idempotent: after a restart they simply run again.
 
-``remote_copy`` reads and writes paths on the server's own disks, named by the client. Unchecked,
-that lets any client read any file the server can read into a job (and then download it) or write
-a job's output over any file the server can write. So it is refused unless the admin lists the
-directories it may touch (``remote_copy_allowed_paths``); paths are compared after resolving
-symlinks.
+This module decides *which* files move and with which options; how each action moves bytes lives
+in one small class per action (:mod:`lwr.staging.movers`, :mod:`lwr.staging.ssh`,
+:mod:`lwr.staging.tus`, :mod:`lwr.staging.objectstore`), found through
+:data:`lwr.registry.STAGING_ACTIONS`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from lwr.errors import InvalidRequestError, LwrError, StagingError
 from lwr.managers.directory import JobDirectory
-from lwr.staging.actions import URL_ACTIONS
+from lwr.registry import STAGING_ACTIONS, lookup
+from lwr.staging.actions import UNSET
+from lwr.staging.movers import ClientFile, Mover, StagingSettings, discard
 from lwr.staging.outputs import Output, plan_outputs
 from lwr.staging.rules import RuleSet, load_rules
-from lwr.staging.transfer import RetryPolicy, fetch, push, redact_url
+from lwr.staging.transfer import RetryPolicy
 
 log = logging.getLogger(__name__)
 
 #: the kinds of file stage_out may send
 OUTPUT_PATH_TYPES = ("output", "output_workdir", "output_metadata", "output_jobdir")
 
+_SSH_KEYS = ("ssh_user", "ssh_host", "ssh_port", "ssh_key")
+
 
 class RemoteStager:
-    """Implements :class:`lwr.managers.stateful.Stager` over HTTP and local copies."""
+    """Implements :class:`lwr.managers.stateful.Stager` with the movers of each action."""
 
     def __init__(
         self,
         policy: RetryPolicy | None = None,
         remote_copy_allowed_paths: Sequence[Path] = (),
+        settings: StagingSettings | None = None,
     ) -> None:
-        self.policy = policy or RetryPolicy()
-        self.allowed = tuple(os.path.realpath(p) for p in remote_copy_allowed_paths)
+        self.settings = settings or StagingSettings(
+            policy or RetryPolicy(), tuple(remote_copy_allowed_paths)
+        )
+        self.policy = self.settings.policy
+        self._movers: dict[str, Mover] = {}
+        self._lock = threading.Lock()
+        if self.settings.object_store_config_file is not None:
+            self.mover("remote_object_store_copy")  # a broken object store stops the start-up
 
     # -- the Stager protocol ----------------------------------------------------------------
 
@@ -56,11 +65,13 @@ class RemoteStager:
 
     def stage_in(self, launch: Mapping[str, Any], directory: JobDirectory) -> None:
         """Perform every ``remote_staging["setup"]`` entry, in order."""
-        entries = _remote_staging(launch).get("setup") or []
+        staging = _remote_staging(launch)
+        entries = staging.get("setup") or []
         if not isinstance(entries, list):
             raise StagingError("remote_staging.setup must be a list")
+        rules = self._rules(staging) if staging.get("action_mapper") else RuleSet()
         for index, entry in enumerate(entries):
-            self._stage_entry(index, entry, directory)
+            self._stage_entry(index, entry, directory, staging, rules)
         log.info("staged %d input(s) into %s", len(entries), directory.root)
 
     def needs_stage_out(self, launch: Mapping[str, Any]) -> bool:
@@ -86,7 +97,7 @@ class RemoteStager:
             if not action.is_remote:
                 continue  # the client collects it
             try:
-                self._send(output, action.action_type, rules, directory)
+                self._send(output, action.action_type, action.params, directory, staging, rules)
                 sent += 1
             except LwrError as exc:
                 failures.append(exc.message)
@@ -97,9 +108,30 @@ class RemoteStager:
             raise StagingError("; ".join(failures))
         log.info("sent %d output(s) from %s", sent, directory.root)
 
+    def mover(self, action_type: str) -> Mover:
+        """The (shared) mover of ``action_type``; a StagingError for a name no mover has."""
+        with self._lock:
+            found = self._movers.get(action_type)
+            if found is None:
+                if action_type not in STAGING_ACTIONS:
+                    raise StagingError(
+                        f"action {action_type!r} is not supported by this server (supported: "
+                        f"{', '.join(sorted(STAGING_ACTIONS))}, message)"
+                    )
+                mover_class: type[Mover] = lookup("staging action", STAGING_ACTIONS, action_type)
+                found = self._movers[action_type] = mover_class(self.settings)
+            return found
+
     # -- inputs -----------------------------------------------------------------------------
 
-    def _stage_entry(self, index: int, entry: Any, directory: JobDirectory) -> None:
+    def _stage_entry(
+        self,
+        index: int,
+        entry: Any,
+        directory: JobDirectory,
+        staging: Mapping[str, Any],
+        rules: RuleSet,
+    ) -> None:
         if not isinstance(entry, Mapping) or not isinstance(entry.get("action"), Mapping):
             raise StagingError(f"setup entry {index} is not a mapping with an 'action'")
         action: Mapping[str, Any] = entry["action"]
@@ -109,61 +141,55 @@ class RemoteStager:
             source = {}
         source_path = source.get("path") or action.get("path")
         name = entry.get("name") or (os.path.basename(str(source_path)) if source_path else None)
-        file_type = entry.get("type")
-        label = f"input {name!r} ({file_type}, {action_type})"
+        file_type = str(entry.get("type"))
+        label = f"setup entry {index}, input {name!r} ({file_type}, {action_type})"
         try:
-            target = directory.resolve(str(file_type), str(name or ""))
+            target = directory.resolve(file_type, str(name or ""))
         except LwrError as exc:
-            raise StagingError(f"setup entry {index}, {label}: {exc.message}") from None
+            raise StagingError(f"{label}: {exc.message}") from None
         if target.is_dir():
-            raise StagingError(f"setup entry {index}, {label}: {target} is a directory")
+            raise StagingError(f"{label}: {target} is a directory")
         target.parent.mkdir(parents=True, exist_ok=True)
         if action_type == "message":
             _write_atomically(target, str(action.get("contents") or "").encode("utf-8"))
-        elif action_type in URL_ACTIONS:
-            url = action.get("url")
-            if not isinstance(url, str) or not url:
-                raise StagingError(f"setup entry {index}, {label}: no 'url' to fetch from")
-            size = fetch(url, target, self.policy)
-            log.info("fetched %s from %s (%d bytes)", target, redact_url(url), size)
-        elif action_type == "remote_copy":
-            if not source_path:
-                raise StagingError(f"setup entry {index}, {label}: no source path to copy")
-            self._copy(self._allowed(str(source_path), "read"), target)
-        else:
-            raise StagingError(
-                f"setup entry {index}, {label}: action {action_type!r} is not supported by this "
-                "server (supported: remote_transfer, remote_copy, message)"
-            )
+            return
+        try:
+            mover = self.mover(str(action_type))
+            path = str(source_path or "")  # the HTTP actions need only their URL
+            rule_params = rules.action_for(path or None, file_type).params
+            params = {**_ssh_defaults(staging, rules), **rule_params, **_set(action)}
+            if isinstance(source.get("object_store_ref"), Mapping):
+                params["object_store_ref"] = source["object_store_ref"]
+            mover.fetch(ClientFile(path, file_type, params), target)
+        except LwrError as exc:
+            raise StagingError(f"{label}: {exc.message}") from None
 
     # -- outputs ----------------------------------------------------------------------------
 
     def _send(
-        self, output: Output, action_type: str, rules: RuleSet, directory: JobDirectory
+        self,
+        output: Output,
+        action_type: str,
+        rule_params: Mapping[str, Any],
+        directory: JobDirectory,
+        staging: Mapping[str, Any],
+        rules: RuleSet,
     ) -> None:
-        what = f"output {output.name!r} ({output.output_type})"
+        what = f"output {output.name!r} ({output.output_type}, {action_type})"
         try:
             source = directory.resolve(output.output_type, output.name, for_output=True)
         except LwrError as exc:
             raise StagingError(f"{what}: {exc.message}") from None
         if not source.is_file():
             raise StagingError(f"{what}: {source} does not exist")
-        if action_type == "remote_transfer":
-            try:
-                url = rules.url_for(output.path, output.output_type)
-            except LwrError as exc:
-                raise StagingError(f"{what}: {exc.message}") from None
-            size = push(url, source, self.policy)
-            log.info("sent %s to %s (%d bytes)", source, redact_url(url), size)
-        elif action_type == "remote_copy":
-            destination = Path(self._allowed(output.path, "write"))
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            self._copy(str(source), destination)
-        else:
-            raise StagingError(
-                f"{what}: action {action_type!r} is not supported by this server "
-                "(supported: remote_transfer, remote_copy)"
-            )
+        params = {**_ssh_defaults(staging, rules), **rule_params}
+        if rules.files_endpoint:
+            params["url"] = rules.url_for(output.path, output.output_type)
+        try:
+            mover = self.mover(action_type)
+            mover.send(source, ClientFile(output.path, output.output_type, params))
+        except LwrError as exc:
+            raise StagingError(f"{what}: {exc.message}") from None
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -173,37 +199,26 @@ class RemoteStager:
             raise InvalidRequestError("remote_staging.action_mapper must be a mapping")
         return load_rules(mapper, error=InvalidRequestError, origin="remote_staging.action_mapper")
 
-    def _allowed(self, path: str, why: str) -> str:
-        """``path`` if ``remote_copy`` may ``why`` (read/write) it, else a StagingError."""
-        if not os.path.isabs(path):
-            raise StagingError(f"remote_copy: {path!r} is not an absolute path")
-        real = os.path.realpath(path)
-        if not any(
-            real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in self.allowed
-        ):
-            where = ", ".join(self.allowed) or "nowhere (remote_copy_allowed_paths is empty)"
-            raise StagingError(
-                f"remote_copy may not {why} {path!r}: "
-                f"it is outside the allowed directories ({where})"
-            )
-        return real
-
-    @staticmethod
-    def _copy(source: str, target: Path) -> None:
-        fd, tmp_name = tempfile.mkstemp(prefix=".copy-", dir=target.parent)
-        os.close(fd)
-        try:
-            shutil.copyfile(source, tmp_name)
-            os.replace(tmp_name, target)
-        except OSError as exc:
-            _unlink(tmp_name)
-            raise StagingError(f"copying {source} to {target} failed: {exc}") from None
-        log.info("copied %s to %s", source, target)
-
 
 def _remote_staging(launch: Mapping[str, Any]) -> Mapping[str, Any]:
     staging = launch.get("remote_staging")
     return staging if isinstance(staging, Mapping) else {}
+
+
+def _set(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``values`` without the ones the client left unset (None, ``__UNSET__``)."""
+    return {k: v for k, v in values.items() if v is not None and v != UNSET}
+
+
+def _ssh_defaults(staging: Mapping[str, Any], rules: RuleSet) -> dict[str, Any]:
+    """The client-wide ssh options: the action mapper's, else the key sent beside it.
+
+    Galaxy's client puts the destination's ``ssh_*`` settings at the top of the action mapper,
+    and the key once more as ``remote_staging["ssh_key"]``; a rule's own settings override them.
+    """
+    defaults = _set({k: staging.get(k) for k in _SSH_KEYS})
+    defaults.update(_set({k: rules.ssh.get(k) for k in _SSH_KEYS}))
+    return defaults
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
@@ -213,12 +228,5 @@ def _write_atomically(target: Path, data: bytes) -> None:
             out.write(data)
         os.replace(tmp_name, target)
     except OSError as exc:
-        _unlink(tmp_name)
+        discard(tmp_name)
         raise StagingError(f"writing {target} failed: {exc}") from None
-
-
-def _unlink(name: str) -> None:
-    try:
-        os.unlink(name)
-    except OSError:
-        pass

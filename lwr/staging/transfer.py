@@ -56,7 +56,7 @@ class RetryPolicy:
             wait *= 2
 
 
-class _Permanent(Exception):
+class Refused(Exception):
     """A failure retrying cannot fix (the peer refused the request)."""
 
 
@@ -84,7 +84,7 @@ def fetch(
 ) -> int:
     """Download ``url`` into ``target`` atomically; return the number of bytes written."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    return _with_retries("GET", url, target, policy, sleep, lambda: _get_once(url, target, policy))
+    return with_retries("GET", url, target, policy, sleep, lambda: _get_once(url, target, policy))
 
 
 def push(
@@ -99,12 +99,12 @@ def push(
         raise ValueError(f"push supports POST and PUT, not {method}")
     if not source.is_file():
         raise StagingError(f"cannot send {source}: it does not exist or is not a file")
-    return _with_retries(
+    return with_retries(
         method, url, source, policy, sleep, lambda: _send_once(method, url, source, policy)
     )
 
 
-def _with_retries(
+def with_retries(
     method: str,
     url: str,
     path: Path,
@@ -112,13 +112,18 @@ def _with_retries(
     sleep: Callable[[float], None],
     attempt: Callable[[], int],
 ) -> int:
+    """Call ``attempt`` until it succeeds; retry what may heal, as ``policy`` says.
+
+    A :class:`Refused` failure is final at once; every message names ``method``, ``url``
+    (redacted) and ``path``. ``attempt`` may keep state between calls (a tus upload's offset).
+    """
     delays = policy.delays()
     tries = 0
     while True:
         tries += 1
         try:
             return attempt()
-        except _Permanent as exc:
+        except Refused as exc:
             raise StagingError(f"{method} {redact_url(url)} for {path} failed: {exc}") from None
         except (TransientError, OSError, http.client.HTTPException) as exc:
             cause = describe_error(exc)
@@ -152,10 +157,10 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
 
 
-def _connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+def connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _Permanent(f"not an http(s) URL: {redact_url(url)}")
+        raise Refused(f"not an http(s) URL: {redact_url(url)}")
     port = parts.port
     if parts.scheme == "https":
         context = ssl.create_default_context()
@@ -170,22 +175,22 @@ def _connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]
     return conn, path
 
 
-def _check_status(response: http.client.HTTPResponse) -> None:
+def check_status(response: http.client.HTTPResponse) -> None:
     if 200 <= response.status < 300:
         return
     said = response.read(2048).decode("utf-8", errors="replace").strip()
     detail = f"HTTP {response.status} {response.reason}" + (f": {said}" if said else "")
     if response.status >= 500 or response.status in (408, 429):
         raise TransientError(detail)
-    raise _Permanent(detail)
+    raise Refused(detail)
 
 
 def _get_once(url: str, target: Path, policy: RetryPolicy) -> int:
-    conn, path = _connect(url, policy.timeout)
+    conn, path = connect(url, policy.timeout)
     try:
         conn.request("GET", path, headers={"Accept-Encoding": "identity"})
         response = conn.getresponse()
-        _check_status(response)
+        check_status(response)
         return bodies.receive_file(
             response,
             target,
@@ -198,7 +203,7 @@ def _get_once(url: str, target: Path, policy: RetryPolicy) -> int:
 
 
 def _send_once(method: str, url: str, source: Path, policy: RetryPolicy) -> int:
-    conn, path = _connect(url, policy.timeout)
+    conn, path = connect(url, policy.timeout)
     try:
         with open(source, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -223,7 +228,7 @@ def _send_once(method: str, url: str, source: Path, policy: RetryPolicy) -> int:
             bodies.send_file(conn.sock, handle, size, max(policy.chunk_size, 64 * 1024))
             conn.send(tail)
         response = conn.getresponse()
-        _check_status(response)
+        check_status(response)
         response.read()
         return size
     finally:

@@ -42,19 +42,31 @@ login_works() {
         -p "$1" -l "$USER_NAME" "$HOST" true 2>/dev/null
 }
 
+# ------------------------------------------------------------------ install
+# scp and rsync are the clients of the remote_scp_transfer / remote_rsync_transfer staging tests
+# (rsync also runs on the sshd's side); sftp-server serves scp, which speaks SFTP since OpenSSH 9.
+if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keyscan >/dev/null || ! command -v scp >/dev/null \
+        || ! command -v rsync >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends openssh-server openssh-client rsync >/dev/null
+    say "installed openssh-server, openssh-client and rsync"
+fi
+
 # ------------------------------------------------------------------ already running?
 if alive && [ -s "$DIR/port" ] && login_works "$(cat "$DIR/port")"; then
+    if ! grep -q '^Subsystem sftp' "$DIR/sshd_config"; then
+        # an sshd started by an older version of this script: add SFTP and reload (SIGHUP keeps
+        # the port and the sessions already open)
+        echo "Subsystem sftp internal-sftp" >> "$DIR/sshd_config"
+        /usr/sbin/sshd -t -f "$DIR/sshd_config"
+        kill -HUP "$(cat "$DIR/sshd.pid")"
+        for _ in $(seq 50); do login_works "$(cat "$DIR/port")" && break; sleep 0.1; done
+        say "reloaded with the SFTP subsystem"
+    fi
     say "already running on port $(cat "$DIR/port") (pid $(cat "$DIR/sshd.pid"))"
     emit_env "$(cat "$DIR/port")"
     exit 0
-fi
-
-# ------------------------------------------------------------------ install
-if [ ! -x /usr/sbin/sshd ] || ! command -v ssh-keyscan >/dev/null; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null
-    apt-get install -y -qq --no-install-recommends openssh-server openssh-client >/dev/null
-    say "installed openssh-server"
 fi
 
 # ------------------------------------------------------------------ keys and config
@@ -94,6 +106,7 @@ UsePAM no
 StrictModes yes
 X11Forwarding no
 AllowTcpForwarding no
+Subsystem sftp internal-sftp
 PrintMotd no
 LogLevel INFO
 EOF

@@ -251,3 +251,19 @@ def test_parse_seconds() -> None:
         parse_seconds("soon", "min_polling_interval")
     with pytest.raises(ConfigurationError, match="negative"):
         parse_seconds("-1", "min_polling_interval")
+
+
+@pytest.mark.parametrize(
+    ("value", "policy"),
+    [("", "yes"), ("true", "yes"), ("Yes", "yes"), ("accept-new", "accept-new"), ("off", "no")],
+)
+def test_staging_ssh_host_key_policy(tmp_path: Path, value: str, policy: str) -> None:
+    raw = {"staging_ssh_strict_host_key_checking": value, "staging_ssh_known_hosts": "kh"}
+    config = load_app_config(raw, here=tmp_path)
+    assert config.staging_ssh_host_key_policy == policy
+    assert config.staging_ssh_known_hosts == tmp_path.resolve() / "kh"
+
+
+def test_staging_ssh_host_key_policy_refuses_junk(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="staging_ssh_strict_host_key_checking"):
+        load_app_config({"staging_ssh_strict_host_key_checking": "maybe"}, here=tmp_path)

@@ -13,7 +13,7 @@ from lwr import registry
 from lwr.errors import ConfigurationError
 from lwr.managers.base import Manager
 from lwr.managers.local import QueuedPythonManager, UnqueuedManager
-from lwr.registry import MANAGERS, SCHEDULERS, SHELLS, lookup
+from lwr.registry import MANAGERS, SCHEDULERS, SHELLS, STAGING_ACTIONS, lookup
 
 
 @pytest.fixture
@@ -130,9 +130,27 @@ def test_lookup_imports_lazily(plugin_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("family", "table"), [("manager", MANAGERS), ("shell", SHELLS), ("scheduler", SCHEDULERS)]
+    ("family", "table"),
+    [
+        ("manager", MANAGERS),
+        ("shell", SHELLS),
+        ("scheduler", SCHEDULERS),
+        ("staging action", STAGING_ACTIONS),
+    ],
 )
 def test_every_target_is_module_colon_class(family: str, table: dict[str, str]) -> None:
     for alias, target in table.items():
         module, sep, cls = target.partition(":")
         assert sep and module.startswith("lwr.") and cls.isidentifier(), (family, alias, target)
+
+
+def test_every_remote_action_has_a_mover() -> None:
+    """Each server-side action the client knows is served by a Mover subclass of that name."""
+    from lwr.staging.actions import ACTION_SPECS, Staging
+    from lwr.staging.movers import Mover
+
+    remote = {name for name, spec in ACTION_SPECS.items() if spec.staging is Staging.REMOTE}
+    assert remote == set(STAGING_ACTIONS)
+    for alias in STAGING_ACTIONS:
+        mover = lookup("staging action", STAGING_ACTIONS, alias)
+        assert issubclass(mover, Mover) and mover.action_type == alias

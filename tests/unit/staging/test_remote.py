@@ -12,6 +12,7 @@ import pytest
 
 from lwr.errors import StagingError
 from lwr.managers.directory import JobDirectory
+from lwr.staging.movers import ClientFile, Mover, StagingSettings
 from lwr.staging.remote import RemoteStager
 from lwr.staging.rules import load_rules
 from lwr.staging.transfer import RetryPolicy
@@ -105,8 +106,33 @@ def test_stage_in_performs_every_setup_entry(
         (entry("/etc/x", "input", {"action_type": "message", "contents": ""}), "absolute"),
         (entry("x", "bogus", {"action_type": "message", "contents": ""}), "unknown file type"),
         (
-            entry("x", "input", {"action_type": "remote_scp_transfer", "path": "/x"}),
+            entry("x", "input", {"action_type": "remote_teleport", "path": "/x"}),
             "not supported",
+        ),
+        (
+            entry("x", "input", {"action_type": "remote_scp_transfer", "path": "/x"}),
+            "needs ssh_host",
+        ),
+        (
+            entry(
+                "x",
+                "input",
+                {"action_type": "remote_rsync_transfer", "path": "/x", "ssh_host": "-oProxy=x"},
+            ),
+            "needs ssh_key",
+        ),
+        (
+            entry(
+                "x",
+                "input",
+                {
+                    "action_type": "remote_rsync_transfer",
+                    "path": "/x",
+                    "ssh_host": "-oProxyCommand=x",
+                    "ssh_key": "k",
+                },
+            ),
+            "not a valid name",
         ),
         (entry("x", "input", {"action_type": "remote_transfer"}), "no 'url'"),
         ({"name": "x"}, "not a mapping with an 'action'"),
@@ -303,3 +329,69 @@ def test_malformed_client_rules_fail_the_stage(job: JobDirectory) -> None:
     assert stager.needs_stage_out(launch)
     with pytest.raises(Exception, match="rule 0: unknown action 'warp'"):
         stager.stage_out(launch, job, status_of(job))
+
+
+# -- options handed to each action's mover ----------------------------------------------------
+
+
+class Recorder(Mover):
+    """A mover that keeps what it was asked to move (the real ones have their own tests)."""
+
+    action_type = "remote_scp_transfer"
+
+    def __init__(self) -> None:
+        super().__init__(StagingSettings())
+        self.calls: list[tuple[str, ClientFile]] = []
+
+    def fetch(self, file: ClientFile, target: Path) -> None:
+        self.calls.append(("fetch", file))
+        target.write_text("fetched")
+
+    def send(self, source: Path, file: ClientFile) -> None:
+        self.calls.append(("send", file))
+
+
+def test_ssh_options_come_from_the_action_the_rule_and_the_destination(
+    job: JobDirectory, galaxy: Path
+) -> None:
+    """As Galaxy's client and Pulsar resolve them: the key is sent once beside the mapper (and
+    at its top), a rule's own settings beat the destination's, the action's resolved ones win."""
+    rules = {
+        "default_action": "remote_scp_transfer",
+        "ssh_user": "galaxy",
+        "ssh_host": "gx.example.org",
+        "ssh_port": 22,
+        "ssh_key": "TOP KEY",
+        "paths": [
+            {"path": str(galaxy / "special"), "action": "remote_scp_transfer", "ssh_port": 2200},
+        ],
+    }
+    source = {"path": str(galaxy / "special" / "in.dat")}
+    action = {"action_type": "remote_scp_transfer", "source": source, "ssh_host": "other.org"}
+    output = galaxy / "dataset_3.dat"
+    write(job.sub("outputs") / "dataset_3.dat", "out")
+    launch = {
+        "remote_staging": {
+            "setup": [entry("in.dat", "input", action)],
+            "action_mapper": rules,
+            "ssh_key": "SIDE KEY",
+            "client_outputs": {"output_files": [str(output)]},
+        }
+    }
+    stager = RemoteStager(FAST)
+    recorder = stager._movers["remote_scp_transfer"] = Recorder()
+    stager.stage_in(launch, job)
+    stager.stage_out(launch, job, status_of(job))
+    (_, fetched), (_, sent) = recorder.calls
+    assert fetched.path == source["path"] and fetched.file_type == "input"
+    assert {k: fetched.param(k) for k in ("ssh_user", "ssh_host", "ssh_port", "ssh_key")} == {
+        "ssh_user": "galaxy",
+        "ssh_host": "other.org",
+        "ssh_port": "2200",
+        "ssh_key": "TOP KEY",
+    }
+    assert sent.path == str(output) and sent.param("ssh_port") == 22
+    assert sent.param("url") is None  # no files_endpoint, no URL
+    launch["remote_staging"]["action_mapper"] = {**rules, "ssh_key": None}
+    stager.stage_in(launch, job)
+    assert recorder.calls[-1][1].param("ssh_key") == "SIDE KEY"
