@@ -34,6 +34,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     "staging_retry_max_delay": "30",
     "staging_timeout": "60",
     "remote_copy_allowed_paths": "",
+    "tool_config_files": "",
+    "job_metrics_config_file": "",
     "ssl_pem": "",
     "max_upload_size": "0",
     "maximum_stream_size": "1048576",
@@ -111,6 +113,10 @@ class AppConfig:
     staging_retry_max_delay: float = 30.0
     staging_timeout: float = 60.0
     remote_copy_allowed_paths: tuple[Path, ...] = ()
+    #: Galaxy toolbox files whitelisting the tools jobs may run (lwr.tools); empty: any tool
+    tool_config_files: tuple[Path, ...] = ()
+    #: galaxy-job-metrics plugin configuration (lwr.job_metrics); None: no instrumentation
+    job_metrics_config_file: Path | None = None
 
 
 def load_app_config(
@@ -128,7 +134,7 @@ def load_app_config(
             f"unknown option(s) in the app configuration: {', '.join(unknown)} "
             f"(known: {', '.join(sorted(APP_DEFAULTS))})"
         )
-    values = {k: str(raw.get(k, default)).strip() for k, default in APP_DEFAULTS.items()}
+    values = {k: _joined(raw.get(k, default)).strip() for k, default in APP_DEFAULTS.items()}
 
     assign_ids = values["assign_ids"].lower()
     if assign_ids not in ASSIGN_IDS:
@@ -171,6 +177,12 @@ def load_app_config(
         ),
         staging_timeout=parse_seconds(values["staging_timeout"], "staging_timeout") or 60.0,
         remote_copy_allowed_paths=_path_list(base, values["remote_copy_allowed_paths"]),
+        tool_config_files=_existing(
+            _path_list(base, values["tool_config_files"]), "tool_config_files"
+        ),
+        job_metrics_config_file=_existing_file(
+            _path(base, values["job_metrics_config_file"]), "job_metrics_config_file"
+        ),
     )
 
 
@@ -278,6 +290,26 @@ def _path_list(base: Path, value: str) -> tuple[Path, ...]:
     """A comma- or newline-separated list of directories (``remote_copy_allowed_paths``)."""
     items = [item.strip() for item in value.replace("\n", ",").split(",")]
     return tuple(path for item in items if item and (path := _path(base, item)) is not None)
+
+
+def _joined(value: Any) -> str:
+    """An option as the string an ini file would hold; a list (from YAML) is comma-joined."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def _existing(paths: tuple[Path, ...], key: str) -> tuple[Path, ...]:
+    for path in paths:
+        _existing_file(path, key)
+    return paths
+
+
+def _existing_file(path: Path | None, key: str) -> Path | None:
+    """A configured file must be there at start-up, not fail (or be skipped) at the first job."""
+    if path is not None and not path.is_file():
+        raise ConfigurationError(f"{key}: {str(path)!r} is not a file")
+    return path
 
 
 def _path(base: Path, value: str) -> Path | None:

@@ -36,6 +36,14 @@ class AuthorizationError(LwrError):
     status = 403
 
 
+class ToolNotAllowedError(AuthorizationError):
+    """The tool whitelist (``tool_config_files``) refuses a job; ``rule`` names the check."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"refused by tool whitelist rule {rule!r}: {message}")
+        self.rule = rule
+
+
 class InvalidRequestError(LwrError):
     """A parameter is missing or malformed, or a name or path is not acceptable."""
 

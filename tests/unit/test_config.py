@@ -251,3 +251,31 @@ def test_parse_seconds() -> None:
         parse_seconds("soon", "min_polling_interval")
     with pytest.raises(ConfigurationError, match="negative"):
         parse_seconds("-1", "min_polling_interval")
+
+
+def test_tool_config_files_comma_separated_or_a_yaml_list(tmp_path: Path) -> None:
+    for name in ("a.xml", "b.xml"):
+        (tmp_path / name).write_text("<toolbox/>")
+    expected = (tmp_path / "a.xml", tmp_path / "b.xml")
+    assert (
+        load_app_config({"tool_config_files": "a.xml, b.xml"}, here=tmp_path).tool_config_files
+        == expected
+    )
+    assert (
+        load_app_config({"tool_config_files": ["a.xml", "b.xml"]}, here=tmp_path).tool_config_files
+        == expected
+    )
+    assert load_app_config({}, here=tmp_path).tool_config_files == ()
+
+
+@pytest.mark.parametrize("key", ["tool_config_files", "job_metrics_config_file"])
+def test_whitelist_and_metrics_files_must_exist(tmp_path: Path, key: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"{key}: .*missing.xml.* is not a file"):
+        load_app_config({key: "missing.xml"}, here=tmp_path)
+
+
+def test_job_metrics_config_file_resolves_against_here(tmp_path: Path) -> None:
+    (tmp_path / "job_metrics_conf.xml").write_text("<job_metrics><core/></job_metrics>")
+    config = load_app_config({"job_metrics_config_file": "job_metrics_conf.xml"}, here=tmp_path)
+    assert config.job_metrics_config_file == tmp_path / "job_metrics_conf.xml"
+    assert load_app_config({}, here=tmp_path).job_metrics_config_file is None
