@@ -27,7 +27,13 @@ from lwr.managers.directory import JobDirectory, check_job_id
 from lwr.managers.monitor import ACTIVE, Monitor
 from lwr.managers.status import completion
 from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, JobRecord, JobStore
-from lwr.tools.authorization import Authorization, ToolAuthorizer
+from lwr.tools.authorization import (
+    UPLOAD_CHECKS,
+    Authorization,
+    ToolAuthorizer,
+    check_upload,
+    refusals_logged,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +155,8 @@ class StatefulManager(Monitor):
         disturb it); a job that finished gets a new attempt with an emptied directory, because
         Galaxy resubmits failed jobs under the same id.
         """
-        self.authorizer.authorization(tool_id, tool_version)  # refuses a tool not whitelisted
+        with refusals_logged(f"job {self.name}/{job_id}"):
+            self.authorizer.authorization(tool_id, tool_version)
         with self._lock:
             directory = self.directory(job_id)
             record = self.store.get(self.name, job_id)
@@ -196,11 +203,12 @@ class StatefulManager(Monitor):
             if not directory.exists():
                 raise InvalidJobStateError(f"job {job_id!r} has no directory; set it up again")
             command_line = str(launch.get("command_line") or "")
-            authorization = self.authorization(record)
-            authorization.check_staged(directory.root)
-            authorization.check_command(
-                directory.root, script.with_job_directory(command_line, directory)
-            )
+            with refusals_logged(f"job {self.name}/{job_id}"):
+                authorization = self.authorization(record)
+                authorization.check_staged(directory.root)
+                authorization.check_command(
+                    directory.root, script.with_job_directory(command_line, directory)
+                )
             dependency_files = dependencies.resolve(
                 self.tool_dependency_dir, launch.get("dependencies_description")
             )
@@ -236,17 +244,10 @@ class StatefulManager(Monitor):
 
     def check_upload(self, job_id: str, file_type: str, name: str, path: Path) -> None:
         """Refuse (and delete) an uploaded tool or config file the tool whitelist forbids."""
-        if not self.authorizer.enabled or file_type not in ("tool", "config"):
-            return
-        authorization = self.authorization(self.record(job_id))
-        try:
-            if file_type == "tool":
-                authorization.check_tool_file(name, path)
-            else:
-                authorization.check_config_file(self.directory(job_id).root, name, path)
-        except LwrError:
-            path.unlink(missing_ok=True)
-            raise
+        if self.authorizer.enabled and file_type in UPLOAD_CHECKS:
+            with refusals_logged(f"job {self.name}/{job_id}"):
+                authorization = self.authorization(self.record(job_id))
+                check_upload(authorization, self.directory(job_id).root, file_type, name, path)
 
     def _instrument_commands(self, directory: JobDirectory) -> tuple[str, str]:
         """Job metrics' shell commands before and after the command ("" without metrics)."""

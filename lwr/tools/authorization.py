@@ -25,14 +25,21 @@ and the file cache place files without an upload request.
 from __future__ import annotations
 
 import filecmp
+import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
 from lwr.errors import ToolNotAllowedError
 from lwr.tools.toolbox import Tool, ToolBox
 from lwr.tools.validator import JobPaths
+
+log = logging.getLogger(__name__)
+
+#: upload types the whitelist checks as they arrive
+UPLOAD_CHECKS = ("tool", "config")
 
 #: config files larger than this are refused unread when the tool validates them
 MAX_CONFIG_FILE = 1024 * 1024
@@ -134,3 +141,27 @@ def _files(directory: Path) -> Iterator[tuple[str, Path]]:
         for name in sorted(names):
             path = Path(parent) / name
             yield path.relative_to(directory).as_posix(), path
+
+
+def check_upload(
+    authorization: Authorization, job_root: Path, file_type: str, name: str, path: Path
+) -> None:
+    """Check one uploaded file as it arrives; a refused upload is deleted before the answer."""
+    try:
+        if file_type == "tool":
+            authorization.check_tool_file(name, path)
+        elif file_type == "config":
+            authorization.check_config_file(job_root, name, path)
+    except ToolNotAllowedError:
+        path.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def refusals_logged(what: str) -> Iterator[None]:
+    """Log a refusal for the operator: the client only sees its answer (or a 403 code)."""
+    try:
+        yield
+    except ToolNotAllowedError as exc:
+        log.warning("%s: %s", what, exc.message)
+        raise
