@@ -70,6 +70,8 @@ def test_command_not_matching(server: LwrServer, tmp_path: Path) -> None:
 def test_config_file_not_matching(server: LwrServer, tmp_path: Path) -> None:
     job = GalaxyJob(tmp_path / "galaxy", config_text="--lines $(id)")
     refused(server, job, "config-1", "configfile_validator")
+    # refused as it arrived: the upload is gone, the job never got as far as submit
+    assert not list((server.directory / "files" / "staging").rglob("configs/args"))
 
 
 def test_without_a_whitelist_anything_runs(
