@@ -205,7 +205,7 @@ class StatefulManager(Monitor):
             command_line = str(launch.get("command_line") or "")
             with refusals_logged(f"job {self.name}/{job_id}"):
                 authorization = self.authorization(record)
-                authorization.check_staged(directory.root)
+                authorization.check_staged(directory.root, directory.top_level_files())
                 authorization.check_command(
                     directory.root, script.with_job_directory(command_line, directory)
                 )
@@ -373,7 +373,8 @@ class StatefulManager(Monitor):
             self._settle(record, JobState.FAILED, f"staging inputs failed: {_message(exc)}")
             return
         try:  # files staged by the server went through no upload check
-            self.authorization(record).check_staged(self.directory(record.job_id).root)
+            staged = self.directory(record.job_id)
+            self.authorization(record).check_staged(staged.root, staged.top_level_files())
         except LwrError as exc:
             log.warning("job %s/%s: %s", self.name, record.job_id, exc.message)
             self._settle(record, JobState.FAILED, exc.message)

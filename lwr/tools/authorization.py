@@ -13,7 +13,8 @@ line must match the tool's validators. Each refusal is a
 ``tool_file``
     an uploaded tool file is not one of the tool's files, or differs from it;
 ``configfile_validator``
-    a config file does not match the tool's ``<configfile_validator>`` of that name;
+    a config file (or a file the client put directly in the job directory, such as Galaxy's
+    ``tool_script.sh``) does not match the tool's ``<configfile_validator>`` of that name;
 ``command_validator``
     the command line does not match the tool's ``<command_validator>`` (or it has none).
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 import filecmp
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
@@ -39,7 +40,7 @@ from lwr.tools.validator import JobPaths
 log = logging.getLogger(__name__)
 
 #: upload types the whitelist checks as they arrive
-UPLOAD_CHECKS = ("tool", "config")
+UPLOAD_CHECKS = ("tool", "config", "jobdir")
 
 #: config files larger than this are refused unread when the tool validates them
 MAX_CONFIG_FILE = 1024 * 1024
@@ -57,12 +58,19 @@ class Authorization:
     def check_command(self, job_root: Path, command_line: str) -> None:
         """``command_line`` is what the job would run (the job directory token substituted)."""
 
-    def check_staged(self, job_root: Path) -> None:
-        """Everything now in the job's ``tool_files/`` and ``configs/`` directories."""
+    def check_staged(self, job_root: Path, job_files: Iterable[str] = ()) -> None:
+        """Everything now in ``tool_files/`` and ``configs/``, and the client's ``job_files``.
+
+        ``job_files`` are the client's files directly in the job directory (``jobdir``
+        uploads): Galaxy sends the tool's command there as ``tool_script.sh`` and runs it from
+        there, so they are held to the config-file validator of their name too.
+        """
         for name, path in _files(job_root / "tool_files"):
             self.check_tool_file(name, path)
         for name, path in _files(job_root / "configs"):
             self.check_config_file(job_root, name, path)
+        for name in job_files:
+            self.check_config_file(job_root, name, job_root / name)
 
 
 ALLOW_ALL = Authorization()
@@ -150,7 +158,7 @@ def check_upload(
     try:
         if file_type == "tool":
             authorization.check_tool_file(name, path)
-        elif file_type == "config":
+        elif file_type in ("config", "jobdir"):
             authorization.check_config_file(job_root, name, path)
     except ToolNotAllowedError:
         path.unlink(missing_ok=True)

@@ -32,6 +32,10 @@ TOOL_XML = """<tool id="head_tool" version="1.0">
     <configfile_validator name="args">
       <parameter name="--lines"><integer/></parameter>
     </configfile_validator>
+    <configfile_validator name="tool_script.sh">
+      <literal value="echo"/>
+      <regex value="[a-z]+"/>
+    </configfile_validator>
   </validators>
 </tool>
 """
@@ -59,6 +63,8 @@ class GalaxyJob:
     config_text: str = "--lines 2"
     command_suffix: str = ""
     env: list[dict[str, str]] = field(default_factory=list)
+    #: sent as a job directory file, as Galaxy sends the tool's command (``tool_script.sh``)
+    tool_script: str | None = None
 
     def __post_init__(self) -> None:
         self.tool_dir = self.directory / "tool"
@@ -72,6 +78,11 @@ class GalaxyJob:
         self.input = self.directory / "dataset_1.dat"
         self.input.write_text("one\ntwo\nthree\n")
         self.output = self.directory / "dataset_2.dat"
+        self.job_files: list[str] = []
+        if self.tool_script is not None:
+            script = self.directory / "tool_script.sh"
+            script.write_text(self.tool_script)
+            self.job_files.append(str(script))
 
     def command_line(self) -> str:
         wrapper = self.tool_dir / "wrapper.py"
@@ -100,6 +111,7 @@ class GalaxyJob:
             working_directory=str(self.working),
             metadata_directory=str(self.metadata),
             env=self.env,
+            job_directory_files=self.job_files,
         )
         submit_job(client, description)
         deadline = time.monotonic() + timeout

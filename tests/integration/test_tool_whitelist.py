@@ -74,6 +74,15 @@ def test_config_file_not_matching(server: LwrServer, tmp_path: Path) -> None:
     assert not list((server.directory / "files" / "staging").rglob("configs/args"))
 
 
+def test_job_directory_file_not_matching(server: LwrServer, tmp_path: Path) -> None:
+    allowed = GalaxyJob(tmp_path / "allowed", tool_script="echo hello")
+    assert allowed.run(server.url, "script-ok")["status"] == "complete"
+    job = GalaxyJob(tmp_path / "galaxy", tool_script="rm -rf ~")
+    refused(server, job, "script-1", "configfile_validator")
+    assert "'tool_script.sh' does not match" in server.log()
+    assert not list((server.directory / "files" / "staging").rglob("tool_script.sh"))
+
+
 def test_without_a_whitelist_anything_runs(
     lwr_server_factory: ServerFactory, tmp_path: Path
 ) -> None:

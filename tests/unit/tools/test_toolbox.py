@@ -163,3 +163,17 @@ def test_staged_tool_files_are_checked(authorizer: ToolAuthorizer, tmp_path: Pat
         check.check_staged(job)
     assert "'sub/evil.sh'" in info.value.message
     assert info.value.status == 403
+
+
+def test_job_directory_files_meet_the_validator_of_their_name(
+    authorizer: ToolAuthorizer, tmp_path: Path
+) -> None:
+    job = tmp_path / "job"
+    job.mkdir()
+    (job / "args").write_text("--lines 2")
+    check = authorizer.authorization("cat_tool", "1.0")
+    check.check_staged(job, ["args"])
+    (job / "args").write_text("--lines two")
+    with refused("configfile_validator"):
+        check.check_staged(job, ["args"])
+    check.check_staged(job)  # not named by the manager: not a client file
