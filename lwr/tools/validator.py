@@ -4,17 +4,19 @@ A validator element lists what may appear, in order, separated by spaces (or ``s
 ``literal`` (exact text), ``regex`` (the admin's own expression), ``integer``, ``float``,
 ``parameter name="--x"`` (the name, ``=`` or spaces, then its children), ``group`` (children
 joined with nothing between them), ``tool_wrapper``/``configfile name=...`` (that file in the
-job's ``tool_files/`` or ``configs/``), ``input`` and ``output`` (a path under the job's
-``inputs/`` or ``outputs/``; ``output from_work_dir=...`` names one file in ``working/``). Any
-element takes ``min``/``max`` repetition and ``single_quote``/``double_quote``.
+job's ``tool_files/`` or ``configs/``), ``job_file name=...`` or ``job_file regex=...`` (a file
+directly in the job directory, as Galaxy runs its ``tool_script.sh``), ``input`` and ``output``
+(a path under the job's ``inputs/`` or ``outputs/``; ``output from_work_dir=...`` names one file
+in ``working/``). Any element takes ``min``/``max`` repetition and
+``single_quote``/``double_quote``.
 
 The format is the one Pulsar documents, so a site's tool files move over unchanged; the matching is
 stricter where Pulsar's is loose. A path element matches only characters that mean nothing to a
 shell, in segments that are never ``.`` or ``..``, because a path matched as "anything after
 ``inputs/``" would let ``inputs/x; rm -rf ~`` or ``inputs/../../etc/passwd`` through. The
 whole text must match (``fullmatch``), so a trailing newline cannot smuggle a second command.
-Elements are compiled when the toolbox is
-loaded: an unknown tag is a start-up error, never a surprise at the first job.
+Elements are compiled when the toolbox is loaded: an unknown tag is a start-up error, never a
+surprise at the first job.
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ class _Compiler:
             "group": lambda e: self.expression(e, default_sep=""),
             "tool_wrapper": lambda e: self._job_file("tool_files", e),
             "configfile": lambda e: self._job_file("configs", e),
+            "job_file": self._job_root_file,
             "input": lambda e: self._under("inputs"),
             "output": self._output,
         }
@@ -120,6 +123,17 @@ class _Compiler:
         if not name:
             raise ValueError(f"<{element.tag}> needs a name")
         return re.escape(os.path.join(self.paths.sub(directory), name))
+
+    def _job_root_file(self, element: Element) -> str:
+        """A file directly in the job directory: ``name`` exactly, or ``regex`` for its name.
+
+        Like ``<regex>``, the expression is the administrator's: it should match a plain file
+        name (``galaxy_[0-9]+\\.ec``), not ``.*``, which would also match ``../``.
+        """
+        pattern = element.get("regex")
+        if pattern is None:
+            return self._job_file("", element)
+        return re.escape(self.paths.root + os.sep) + f"(?:{pattern})"
 
     def _output(self, element: Element) -> str:
         from_work_dir = element.get("from_work_dir")

@@ -165,3 +165,17 @@ def test_configfile_validator_content() -> None:
 def test_bad_validators_are_refused_at_load(child: str) -> None:
     with pytest.raises(ConfigurationError, match="test: invalid <command_validator>"):
         compile_validator(fromstring(cv(child)), "command_validator", "test")
+
+
+def test_job_file_names_a_file_directly_in_the_job_directory() -> None:
+    xml = cv(
+        '<literal value="/bin/bash"/>',
+        '<job_file name="tool_script.sh"/>',
+        '<literal value="&gt;"/>',
+        '<job_file regex="galaxy_[0-9]+\\.ec"/>',
+    )
+    assert matches(xml, f"/bin/bash {JOB}/tool_script.sh > {JOB}/galaxy_12.ec")
+    assert not matches(xml, f"/bin/bash /tmp/tool_script.sh > {JOB}/galaxy_12.ec")
+    assert not matches(xml, f"/bin/bash {JOB}/configs/tool_script.sh > {JOB}/galaxy_12.ec")
+    assert not matches(xml, f"/bin/bash {JOB}/tool_script.sh > {JOB}/galaxy_x.ec")
+    assert not matches(xml, f"/bin/bash {JOB}/tool_script.sh > {JOB}/sub/galaxy_1.ec")
