@@ -18,8 +18,10 @@ from lwr.registry import MANAGERS, lookup
 from lwr.staging.movers import StagingSettings
 from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import RetryPolicy
+from lwr.tools import ToolAuthorizer, ToolBox
 
 if TYPE_CHECKING:
+    from lwr.job_metrics import JobMetrics
     from lwr.messaging.bind_amqp import AmqpBinding
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,16 @@ class LwrApp:
             from lwr.auth.checker import UserAuth
 
             user_auth = UserAuth(config.user_auth)
+        authorizer = ToolAuthorizer(
+            ToolBox.load(config.tool_config_files) if config.tool_config_files else None
+        )
+        if not authorizer.enabled:
+            log.info("no tool_config_files: jobs of any tool may run")
+        metrics: JobMetrics | None = None
+        if config.job_metrics_config_file is not None:
+            from lwr.job_metrics import JobMetrics
+
+            metrics = JobMetrics(config.job_metrics_config_file)
         for manager_config in config.managers:
             backend_class: type[Manager] = lookup("job manager type", MANAGERS, manager_config.type)
             backend_class.check_options(manager_config.name, manager_config.options)
@@ -63,6 +75,8 @@ class LwrApp:
                 retention=config.finished_job_retention,
                 stager=stager,
                 user_auth=user_auth,
+                authorizer=authorizer,
+                instrument=metrics,
             )
         if not self.managers:
             raise ConfigurationError("no job manager configured")

@@ -42,6 +42,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     "staging_ssh_strict_host_key_checking": "true",
     "staging_ssh_known_hosts": "",
     "object_store_config_file": "",
+    "tool_config_files": "",
+    "job_metrics_config_file": "",
     "ssl_pem": "",
     "max_upload_size": "0",
     "maximum_stream_size": "1048576",
@@ -131,6 +133,10 @@ class AppConfig:
     staging_ssh_known_hosts: Path | None = None
     #: remote_object_store_copy: a Galaxy object store configuration (XML or YAML)
     object_store_config_file: Path | None = None
+    #: Galaxy toolbox files whitelisting the tools jobs may run (lwr.tools); empty: any tool
+    tool_config_files: tuple[Path, ...] = ()
+    #: galaxy-job-metrics plugin configuration (lwr.job_metrics); None: no instrumentation
+    job_metrics_config_file: Path | None = None
 
 
 def load_app_config(
@@ -154,7 +160,7 @@ def load_app_config(
         )
     user_auth = _user_auth(raw.get("user_auth"), base)  # a mapping (YAML) or a path: not a string
     values = {
-        k: str(raw.get(k, default)).strip()
+        k: _joined(raw.get(k, default)).strip()
         for k, default in APP_DEFAULTS.items()
         if not (k in STRUCTURED_OPTIONS and isinstance(raw.get(k), Mapping))
     }
@@ -211,6 +217,12 @@ def load_app_config(
         ),
         staging_ssh_known_hosts=_path(base, values["staging_ssh_known_hosts"]),
         object_store_config_file=_path(base, values["object_store_config_file"]),
+        tool_config_files=_existing(
+            _path_list(base, values["tool_config_files"]), "tool_config_files"
+        ),
+        job_metrics_config_file=_existing_file(
+            _path(base, values["job_metrics_config_file"]), "job_metrics_config_file"
+        ),
     )
 
 
@@ -350,6 +362,26 @@ def _path_list(base: Path, value: str) -> tuple[Path, ...]:
     """A comma- or newline-separated list of directories (``remote_copy_allowed_paths``)."""
     items = [item.strip() for item in value.replace("\n", ",").split(",")]
     return tuple(path for item in items if item and (path := _path(base, item)) is not None)
+
+
+def _joined(value: Any) -> str:
+    """An option as the string an ini file would hold; a list (from YAML) is comma-joined."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def _existing(paths: tuple[Path, ...], key: str) -> tuple[Path, ...]:
+    for path in paths:
+        _existing_file(path, key)
+    return paths
+
+
+def _existing_file(path: Path | None, key: str) -> Path | None:
+    """A configured file must be there at start-up, not fail (or be skipped) at the first job."""
+    if path is not None and not path.is_file():
+        raise ConfigurationError(f"{key}: {str(path)!r} is not a file")
+    return path
 
 
 def _path(base: Path, value: str) -> Path | None:

@@ -68,8 +68,7 @@ _METADATA = _warn("LWR does not report it in system_properties; Galaxy's remote 
 #: top-level Pulsar keys LWR does not implement. A key that another part of LWR implements (it is
 #: in APP_DEFAULTS) is never looked up here.
 PULSAR_UNSUPPORTED: Mapping[str, Unsupported] = {
-    "tool_config_files": _fatal("any tool would be allowed to run"),
-    "tool_config_file": _fatal("any tool would be allowed to run"),
+    "tool_config_file": _fatal("LWR reads tool_config_files (plural): rename it"),
     "job_directory_mode": _fatal("job directories would get other permissions than asked"),
     "message_queue_consume": _fatal("LWR always consumes its queues", harmless="true"),
     "message_queue_publish": _fatal("LWR always publishes status updates", harmless="true"),
@@ -79,8 +78,7 @@ PULSAR_UNSUPPORTED: Mapping[str, Unsupported] = {
     "message_queue_password": _RELAY,
     "relay_topic_prefix": _RELAY,
     "relay_long_poll_timeout": _RELAY,
-    "job_metrics_config_file": _warn("no job metrics are collected"),
-    "job_metrics": _warn("no job metrics are collected"),
+    "job_metrics": _warn("an inline job_metrics block is not read: use job_metrics_config_file"),
     "dependency_resolution": _warn("only <tool_dependency_dir>/NAME/VERSION/env.sh is resolved"),
     "dependency_resolvers_config_file": _warn(
         "only <tool_dependency_dir>/NAME/VERSION/env.sh is resolved"

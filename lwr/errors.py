@@ -69,6 +69,14 @@ class IdentityServiceError(LwrError):
         super().__init__(f"user_auth: {message}")
 
 
+class ToolNotAllowedError(AuthorizationError):
+    """The tool whitelist (``tool_config_files``) refuses a job; ``rule`` names the check."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(f"refused by tool whitelist rule {rule!r}: {message}")
+        self.rule = rule
+
+
 class InvalidRequestError(LwrError):
     """A parameter is missing or malformed, or a name or path is not acceptable."""
 

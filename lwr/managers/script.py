@@ -55,10 +55,12 @@ cd "$$_GALAXY_JOB_DIR" || {
 }
 $environment
 $dependencies
+$instrument_pre
 (
 $command_line
 ) > "$$_lwr_job_directory/$stdout_name" 2> "$$_lwr_job_directory/$stderr_name"
 _lwr_return_code=$$?
+$instrument_post
 echo "$$_lwr_return_code" > "$$_lwr_job_directory/$return_code_name"
 exit 0
 """
@@ -99,8 +101,13 @@ def render(
     command_line: str,
     env: Sequence[Mapping[str, Any]] | None = None,
     dependency_files: Sequence[Path] = (),
+    instrument: tuple[str, str] = ("", ""),
 ) -> str:
-    """The text of the job script for one attempt."""
+    """The text of the job script for one attempt.
+
+    ``instrument`` holds shell commands run just before and just after the command (job
+    metrics, :mod:`lwr.job_metrics`); the command's return code is kept before the second runs.
+    """
     if not command_line or not command_line.strip():
         raise InvalidRequestError("command_line must not be empty")
     command_line = with_job_directory(command_line, directory)
@@ -117,6 +124,8 @@ def render(
         stderr_name=STDERR_NAME,
         environment="\n".join(environment_lines(env)),
         dependencies="\n".join(sources),
+        instrument_pre=instrument[0],
+        instrument_post=instrument[1],
         command_line=command_line,
     )
 

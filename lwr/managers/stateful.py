@@ -27,6 +27,13 @@ from lwr.managers.directory import JobDirectory, check_job_id
 from lwr.managers.monitor import ACTIVE, Monitor
 from lwr.managers.status import completion
 from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, JobRecord, JobStore
+from lwr.tools.authorization import (
+    UPLOAD_CHECKS,
+    Authorization,
+    ToolAuthorizer,
+    check_upload,
+    refusals_logged,
+)
 
 if TYPE_CHECKING:
     from lwr.auth.checker import UserAuth
@@ -34,6 +41,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Listener = Callable[["StatefulManager", JobRecord], None]
+
+
+class Instrument(Protocol):
+    """Job metrics (:mod:`lwr.job_metrics`): shell commands run around a job's command."""
+
+    def commands(self, metadata_directory: Path) -> tuple[str, str]: ...
 
 
 class Stager(Protocol):
@@ -73,6 +86,8 @@ class StatefulManager(Monitor):
         retention: float = 0.0,
         staging_threads: int = 4,
         user_auth: UserAuth | None = None,
+        authorizer: ToolAuthorizer | None = None,
+        instrument: Instrument | None = None,
     ) -> None:
         self.backend = backend
         self.name = backend.name
@@ -84,6 +99,8 @@ class StatefulManager(Monitor):
         self.stager = stager
         self.retention = retention
         self.user_auth = user_auth
+        self.authorizer = authorizer or ToolAuthorizer()
+        self.instrument = instrument
         self._staging_threads = staging_threads
         self._staging: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()
@@ -143,6 +160,8 @@ class StatefulManager(Monitor):
         disturb it); a job that finished gets a new attempt with an emptied directory, because
         Galaxy resubmits failed jobs under the same id.
         """
+        with refusals_logged(f"job {self.name}/{job_id}"):
+            self.authorizer.authorization(tool_id, tool_version)
         with self._lock:
             directory = self.directory(job_id)
             record = self.store.get(self.name, job_id)
@@ -189,6 +208,13 @@ class StatefulManager(Monitor):
             directory = self.directory(job_id)
             if not directory.exists():
                 raise InvalidJobStateError(f"job {job_id!r} has no directory; set it up again")
+            command_line = str(launch.get("command_line") or "")
+            with refusals_logged(f"job {self.name}/{job_id}"):
+                authorization = self.authorization(record)
+                authorization.check_staged(directory.root, directory.top_level_files())
+                authorization.check_command(
+                    directory.root, script.with_job_directory(command_line, directory)
+                )
             dependency_files = dependencies.resolve(
                 self.tool_dependency_dir, launch.get("dependencies_description")
             )
@@ -196,9 +222,10 @@ class StatefulManager(Monitor):
                 directory,
                 job_id,
                 record.attempt,
-                str(launch.get("command_line") or ""),
+                command_line,
                 launch.get("env"),
                 dependency_files,
+                instrument=self._instrument_commands(directory),
             )
             script.write(directory, text)
             command = str(launch.get("command_line") or "")
@@ -243,6 +270,23 @@ class StatefulManager(Monitor):
         if identity is None:
             return launch
         return {**launch, "user_auth": {"username": identity.username, "method": identity.method}}
+    def authorization(self, record: JobRecord) -> Authorization:
+        """The tool whitelist's checks for this job (its tool id and version from setup)."""
+        setup = (record.launch or {}).get("setup") or {}
+        return self.authorizer.authorization(setup.get("tool_id"), setup.get("tool_version"))
+
+    def check_upload(self, job_id: str, file_type: str, name: str, path: Path) -> None:
+        """Refuse (and delete) an uploaded tool or config file the tool whitelist forbids."""
+        if self.authorizer.enabled and file_type in UPLOAD_CHECKS:
+            with refusals_logged(f"job {self.name}/{job_id}"):
+                authorization = self.authorization(self.record(job_id))
+                check_upload(authorization, self.directory(job_id).root, file_type, name, path)
+
+    def _instrument_commands(self, directory: JobDirectory) -> tuple[str, str]:
+        """Job metrics' shell commands before and after the command ("" without metrics)."""
+        if self.instrument is None:
+            return "", ""
+        return self.instrument.commands(directory.sub("metadata"))
 
     def _dispatch_now(self) -> None:
         """Start queued jobs in the caller's thread (cheap local launches): saves a hand-off."""
@@ -360,6 +404,13 @@ class StatefulManager(Monitor):
         except Exception as exc:
             log.warning("job %s/%s: staging inputs failed: %s", self.name, record.job_id, exc)
             self._settle(record, JobState.FAILED, f"staging inputs failed: {_message(exc)}")
+            return
+        try:  # files staged by the server went through no upload check
+            staged = self.directory(record.job_id)
+            self.authorization(record).check_staged(staged.root, staged.top_level_files())
+        except LwrError as exc:
+            log.warning("job %s/%s: %s", self.name, record.job_id, exc.message)
+            self._settle(record, JobState.FAILED, exc.message)
             return
         with self._lock:
             current = self.store.get(self.name, record.job_id)

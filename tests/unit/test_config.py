@@ -267,3 +267,31 @@ def test_staging_ssh_host_key_policy(tmp_path: Path, value: str, policy: str) ->
 def test_staging_ssh_host_key_policy_refuses_junk(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="staging_ssh_strict_host_key_checking"):
         load_app_config({"staging_ssh_strict_host_key_checking": "maybe"}, here=tmp_path)
+
+
+def test_tool_config_files_comma_separated_or_a_yaml_list(tmp_path: Path) -> None:
+    for name in ("a.xml", "b.xml"):
+        (tmp_path / name).write_text("<toolbox/>")
+    expected = (tmp_path / "a.xml", tmp_path / "b.xml")
+    assert (
+        load_app_config({"tool_config_files": "a.xml, b.xml"}, here=tmp_path).tool_config_files
+        == expected
+    )
+    assert (
+        load_app_config({"tool_config_files": ["a.xml", "b.xml"]}, here=tmp_path).tool_config_files
+        == expected
+    )
+    assert load_app_config({}, here=tmp_path).tool_config_files == ()
+
+
+@pytest.mark.parametrize("key", ["tool_config_files", "job_metrics_config_file"])
+def test_whitelist_and_metrics_files_must_exist(tmp_path: Path, key: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"{key}: .*missing.xml.* is not a file"):
+        load_app_config({key: "missing.xml"}, here=tmp_path)
+
+
+def test_job_metrics_config_file_resolves_against_here(tmp_path: Path) -> None:
+    (tmp_path / "job_metrics_conf.xml").write_text("<job_metrics><core/></job_metrics>")
+    config = load_app_config({"job_metrics_config_file": "job_metrics_conf.xml"}, here=tmp_path)
+    assert config.job_metrics_config_file == tmp_path / "job_metrics_conf.xml"
+    assert load_app_config({}, here=tmp_path).job_metrics_config_file is None

@@ -50,6 +50,7 @@ def upload(ctx: Context) -> dict[str, Any]:
         written = cache.place(token, target)
     else:
         written = receive(ctx, target)
+    manager.check_upload(ctx.job_id, ctx.required("type"), ctx.required("name"), target)
     log.info(
         "job %s/%s: staged %s %s (%d bytes)",
         manager.name,
