@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lwr.errors import ConfigurationError
+from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
 
 DEFAULT_MANAGER = "_default_"
 
@@ -52,6 +53,7 @@ APP_DEFAULTS: Mapping[str, str] = {
     "amqp_connect_ssl_keyfile": "",
     "amqp_connect_ssl_certfile": "",
     "amqp_connect_ssl_cert_reqs": "",
+    "pulsar_protocol_version": "",
 }
 
 #: keys PasteDeploy or our runners may put beside the app's own options
@@ -111,6 +113,8 @@ class AppConfig:
     staging_retry_max_delay: float = 30.0
     staging_timeout: float = 60.0
     remote_copy_allowed_paths: tuple[Path, ...] = ()
+    #: ``pulsar_version`` of the setup answer (lwr.pulsar_version): the implemented one if None
+    pulsar_protocol_version: str | None = None
 
 
 def load_app_config(
@@ -171,7 +175,24 @@ def load_app_config(
         ),
         staging_timeout=parse_seconds(values["staging_timeout"], "staging_timeout") or 60.0,
         remote_copy_allowed_paths=_path_list(base, values["remote_copy_allowed_paths"]),
+        pulsar_protocol_version=_pulsar_version(values["pulsar_protocol_version"]),
     )
+
+
+def _pulsar_version(value: str) -> str | None:
+    """``pulsar_protocol_version``: empty, or a release no newer than the one LWR implements."""
+    if not value:
+        return None
+    try:
+        key = version_key(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"pulsar_protocol_version: {exc}") from None
+    if key > version_key(PULSAR_PROTOCOL_VERSION):
+        raise ConfigurationError(
+            f"pulsar_protocol_version {value!r} is newer than the Pulsar protocol LWR implements "
+            f"({PULSAR_PROTOCOL_VERSION}); it may only report an older one"
+        )
+    return value
 
 
 def load_managers_ini(path: Path) -> tuple[ManagerConfig, ...]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from lwr.errors import InvalidJobStateError, LwrError, UnknownJobError
-from lwr.managers import dependencies, script
+from lwr.managers import dependencies, layout, script
 from lwr.managers.base import ActiveJob, JobState, LaunchSpec, Manager
 from lwr.managers.directory import JobDirectory, check_job_id
 from lwr.managers.monitor import ACTIVE, Monitor
@@ -80,6 +80,8 @@ class StatefulManager(Monitor):
         self.stager = stager
         self.retention = retention
         self._staging_threads = staging_threads
+        #: job ids this manager refuses because they name another manager's directory
+        self.reserved_ids: frozenset[str] = frozenset()
         self._staging: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()
         self._wakeup = threading.Event()
@@ -117,7 +119,10 @@ class StatefulManager(Monitor):
     # -- the operations of the protocol -----------------------------------------------------
 
     def directory(self, job_id: str) -> JobDirectory:
-        return JobDirectory(self.staging_directory / check_job_id(job_id))
+        check_job_id(job_id)
+        if job_id in self.reserved_ids:
+            layout.check_default_job_id(job_id, self.reserved_ids)
+        return JobDirectory(self.staging_directory / job_id)
 
     def record(self, job_id: str) -> JobRecord:
         """The job's record, or UnknownJobError."""
