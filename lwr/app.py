@@ -32,6 +32,8 @@ class LwrApp:
     def __init__(self, config: AppConfig) -> None:
         self.config = config
         self.version = __version__
+        #: reported to clients as the Pulsar version (setup answer and final status)
+        self.pulsar_version = config.pulsar_protocol_version or PULSAR_PROTOCOL_VERSION
         self.store = JobStore(config.persistence_directory)
         self.managers: dict[str, StatefulManager] = {}
         self.file_cache = (
@@ -67,6 +69,8 @@ class LwrApp:
                 retention=config.finished_job_retention,
                 stager=stager,
             )
+        for manager in self.managers.values():
+            manager.pulsar_version = self.pulsar_version
         default = self.managers.get(DEFAULT_MANAGER)
         if default is not None:
             # a named manager whose directory sits among the default manager's job directories
@@ -157,6 +161,6 @@ class LwrApp:
             path_separator=system_properties()["separator"],
             system_properties=system_properties(),
             lwr_version=self.version,
-            pulsar_version=self.config.pulsar_protocol_version or PULSAR_PROTOCOL_VERSION,
+            pulsar_version=self.pulsar_version,
         )
         return answer

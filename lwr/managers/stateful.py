@@ -27,6 +27,7 @@ from lwr.managers.directory import JobDirectory, check_job_id
 from lwr.managers.monitor import ACTIVE, Monitor
 from lwr.managers.status import completion
 from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, JobRecord, JobStore
+from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,9 @@ class StatefulManager(Monitor):
         self._staging_threads = staging_threads
         #: job ids this manager refuses because they name another manager's directory
         self.reserved_ids: frozenset[str] = frozenset()
+        #: ``pulsar_version`` of the final status: Galaxy reads its gates there too, not only
+        #: in the setup answer (its discovered-output collection is decided at finish)
+        self.pulsar_version = PULSAR_PROTOCOL_VERSION
         self._staging: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()
         self._wakeup = threading.Event()
@@ -274,7 +278,9 @@ class StatefulManager(Monitor):
         """The status dictionary of one record (short until the job is final)."""
         if not record.state.is_final:
             return {"complete": "false", "status": record.state.wire, "job_id": record.job_id}
-        return completion(record, self.directory(record.job_id), self.maximum_stream_size)
+        details = completion(record, self.directory(record.job_id), self.maximum_stream_size)
+        details["pulsar_version"] = self.pulsar_version
+        return details
 
     # -- recovery ---------------------------------------------------------------------------
 

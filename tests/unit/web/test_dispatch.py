@@ -395,6 +395,21 @@ def test_submit_and_complete(client: Client, wait_for: Callable[..., Any]) -> No
     )
 
 
+def test_final_status_reports_the_pulsar_version(
+    make_client: AppFactory, wait_for: Callable[..., Any]
+) -> None:
+    """Galaxy decides how to find discovered outputs from the final status's pulsar_version:
+    without it, it takes the server for Pulsar 0.6.0 (found with the real Galaxy)."""
+    for options, version in (
+        ({}, PULSAR_PROTOCOL_VERSION),
+        ({"pulsar_protocol_version": "0.15.12"}, "0.15.12"),
+    ):
+        job_client = make_client(**options)
+        assert job_client.setup("1")["pulsar_version"] == version
+        job_client.submit("1", "true")
+        assert job_client.final("1", wait_for)["pulsar_version"] == version
+
+
 @pytest.mark.parametrize(
     ("params", "fragment"),
     [
