@@ -22,7 +22,8 @@ environment               how    LWR server
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -44,14 +45,27 @@ QUEUES += ("status_update_ack",)
 
 #: the 0.14.999 gate only applies when Galaxy rewrites the paths of the command line itself
 PATH_REWRITING = {"rewrite_parameters": "false"}
-#: environment name -> (message queue?, pulsar_protocol_version or None, destination params)
-ENVIRONMENTS: dict[str, tuple[bool, str | None, dict[str, str]]] = {
-    "rest": (False, None, {}),
-    "mq": (True, None, {}),
-    "rest_v0_6": (False, "0.6.0", {}),
-    "rest_paths": (False, None, PATH_REWRITING),
-    "rest_v0_14": (False, "0.14.0", PATH_REWRITING),
-    "mq_v0_15_12": (True, "0.15.12", {}),
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One environment: over the message queue or not, the LWR server's extra ``[app:main]``
+    options, and extra destination parameters in Galaxy's job_conf. Add one here for a new
+    kind of check (e.g. job metrics, with the server's metrics options): the session then has
+    it beside the others, still with one Galaxy."""
+
+    mq: bool = False
+    app_options: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+
+
+ENVIRONMENTS: dict[str, Spec] = {
+    "rest": Spec(),
+    "mq": Spec(mq=True),
+    "rest_v0_6": Spec(app_options={"pulsar_protocol_version": "0.6.0"}),
+    "rest_paths": Spec(params=PATH_REWRITING),
+    "rest_v0_14": Spec(app_options={"pulsar_protocol_version": "0.14.0"}, params=PATH_REWRITING),
+    "mq_v0_15_12": Spec(mq=True, app_options={"pulsar_protocol_version": "0.15.12"}),
 }
 
 
@@ -65,18 +79,18 @@ def _broker_up() -> bool:
         return False
 
 
-def _lwr(root: Path, name: str, mq: bool, version: str | None, prefix: str) -> Environment:
+def _lwr(root: Path, name: str, spec: Spec, prefix: str) -> Environment:
     directory = root / name
     directory.mkdir(parents=True)
     port = free_port()
-    options = {"private_token": TOKEN}
-    if version:
-        options["pulsar_protocol_version"] = version
-    if mq:
+    options = {"private_token": TOKEN, **spec.app_options}
+    if spec.mq:
         options.update(message_queue_url=AMQP_URL, amqp_key_prefix=prefix)
     write_server_ini(directory, port, options)
     server = LwrServer(directory, port).start()
-    return Environment(name, server, mq=mq, key_prefix=prefix if mq else None)
+    return Environment(
+        name, server, mq=spec.mq, key_prefix=prefix if spec.mq else None, params=dict(spec.params)
+    )
 
 
 def _delete_queues(prefixes: list[str]) -> None:
@@ -105,11 +119,8 @@ def galaxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Galaxy]:
     environments: dict[str, Environment] = {}
     process = GalaxyProcess(venv, root / "galaxy", free_port())
     try:
-        for (name, (mq, version, params)), prefix in zip(
-            ENVIRONMENTS.items(), prefixes, strict=True
-        ):
-            environments[name] = _lwr(root / "lwr", name, mq, version, prefix)
-            environments[name].params.update(params)
+        for (name, spec), prefix in zip(ENVIRONMENTS.items(), prefixes, strict=True):
+            environments[name] = _lwr(root / "lwr", name, spec, prefix)
         process.configure(list(environments.values()), TOKEN)
         process.start()
         key = admin_key(process)

@@ -65,3 +65,11 @@ def check_tools(galaxy: Galaxy, environment: str, results: dict[str, dict[str, A
 def test_tools(galaxy: Galaxy, environment: str) -> None:
     results = run_all(galaxy, environment, ["cat", "split", "discover", "fail"])
     check_tools(galaxy, environment, results)
+    log = galaxy.environments[environment].server.log()
+    if environment == "mq":
+        # remote_transfer: LWR itself fetched the inputs from, and posted the outputs to,
+        # Galaxy's job files API
+        assert f"from {galaxy.url}/api/jobs/" in log
+        assert f"to {galaxy.url}/api/jobs/" in log
+    else:
+        assert "staged input" in log  # Galaxy's client uploaded them
