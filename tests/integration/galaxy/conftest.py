@@ -15,7 +15,8 @@ environment               how    LWR server
                                  (Galaxy rewrites paths in the command line itself)
 ``rest_v0_14``            REST   ``0.14.0``, ``rewrite_parameters: false``: Galaxy runs the
                                  tool command inline (no new shell), legacy output patterns
-``mq_v0_15_12``           AMQP   ``0.15.12``: legacy discovered-output patterns, server-staged
+``mq_v0_15_12``           AMQP   ``0.15.12`` (only Galaxy's end-of-job decision sees it: over
+                                 MQ Galaxy gates on its own client library's version)
 ========================  =====  ===============================================================
 """
 

@@ -88,8 +88,13 @@ def test_around_0_14_999_both_command_styles_run(galaxy: Galaxy) -> None:
 def test_around_0_15_13_discovered_outputs_are_right(
     galaxy: Galaxy, environment: str, version: str, collectors: bool
 ) -> None:
-    """Galaxy decides at the job's end, from the final status's ``pulsar_version``, whether it
-    sends collector descriptions; over MQ LWR itself picks the files to post back with them."""
+    """Over REST Galaxy decides at the job's end, from the final status's ``pulsar_version``,
+    whether it collects discovered outputs with collector descriptions or raw patterns.
+
+    Over MQ there is no setup round trip: Galaxy builds the client outputs at submit time against
+    its own client library's version (0.15.16), so LWR always receives collector descriptions
+    and picks the files it posts back with them (``tests/unit/staging/test_outputs.py`` covers
+    the raw-pattern side); the reported version only changes Galaxy's decision at the end."""
     run = galaxy.run("discover", environment, galaxy.input_dataset())
     job = galaxy.wait(run["jobs"][0]["id"])
     assert job["state"] == "ok", (job, galaxy.tail())
