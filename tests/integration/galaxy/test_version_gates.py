@@ -31,6 +31,8 @@ def test_below_0_7_galaxy_refuses_the_server(galaxy: Galaxy) -> None:
     job = galaxy.wait(run["jobs"][0]["id"])
     assert job["state"] == "error", job
     assert "requires Pulsar version 0.7.0.dev3 or newer" in galaxy.process.log_text()
+    (output,) = job["outputs"].values()
+    assert galaxy.dataset(output["id"])["misc_info"] == "Job failed"  # all the user is told
     # Galaxy set the job up (that is how it learns the version) and then never came back: LWR
     # keeps the empty job directory and a record in state "setup", and ran nothing.
     (directory,) = [d for d in env.jobs_directory.iterdir() if not d.name.startswith(".")]
