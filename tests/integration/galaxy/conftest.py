@@ -1,8 +1,10 @@
 """The session's real Galaxy and the LWR servers its job environments point at.
 
-One Galaxy per test session (starting it takes ~20 s, installing it once ~1-3 min): every test
-of this package shares it, and a test elsewhere can too by requesting the ``galaxy`` fixture
-(e.g. to check that job metrics show up on a Galaxy job). The environments:
+One Galaxy per test session (starting it takes ~20-60 s, installing it once a few minutes): every
+test of this package shares it — put a new test module here and request the ``galaxy`` fixture
+(e.g. to check that job metrics show up on a Galaxy job). It is package-scoped so that Galaxy
+stops once this package's tests are done instead of idling through the rest of the suite. The
+environments:
 
 ========================  =====  ===============================================================
 environment               how    LWR server
@@ -107,7 +109,7 @@ def _delete_queues(prefixes: list[str]) -> None:
                     channel = connection.channel()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def galaxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Galaxy]:
     """A running Galaxy, its admin user and a history, jobs routed to LWR per environment."""
     require_service(_broker_up(), "RabbitMQ is not reachable at 127.0.0.1:5672")
