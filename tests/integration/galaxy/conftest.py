@@ -96,6 +96,18 @@ def _lwr(root: Path, name: str, spec: Spec, prefix: str) -> Environment:
     )
 
 
+def _kill_leftover_jobs(root: Path) -> None:
+    """Jobs outlive their server by design; a failed test must not leave one running."""
+    import psutil
+
+    for proc in psutil.process_iter(["cwd"]):
+        try:
+            if proc.info["cwd"] and proc.info["cwd"].startswith(f"{root}/"):
+                proc.kill()
+        except psutil.Error:
+            continue
+
+
 def _delete_queues(prefixes: list[str]) -> None:
     import kombu
 
@@ -134,4 +146,5 @@ def galaxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Galaxy]:
         process.stop()
         for env in environments.values():
             env.server.stop()
+        _kill_leftover_jobs(root / "lwr")
         _delete_queues(prefixes)
