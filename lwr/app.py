@@ -11,9 +11,11 @@ from lwr import __version__
 from lwr.cache import FileCache
 from lwr.config import DEFAULT_MANAGER, AppConfig
 from lwr.errors import ConfigurationError, NotFoundError
+from lwr.managers import layout
 from lwr.managers.base import Manager
 from lwr.managers.stateful import StatefulManager
 from lwr.persistence.store import JobStore
+from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION
 from lwr.registry import MANAGERS, lookup
 from lwr.staging.movers import StagingSettings
 from lwr.staging.remote import RemoteStager
@@ -33,6 +35,8 @@ class LwrApp:
     def __init__(self, config: AppConfig) -> None:
         self.config = config
         self.version = __version__
+        #: reported to clients as the Pulsar version (setup answer and final status)
+        self.pulsar_version = config.pulsar_protocol_version or PULSAR_PROTOCOL_VERSION
         self.store = JobStore(config.persistence_directory)
         self.managers: dict[str, StatefulManager] = {}
         self.file_cache = (
@@ -61,10 +65,10 @@ class LwrApp:
             backend_class.check_options(manager_config.name, manager_config.options)
             backend = backend_class(manager_config.name, manager_config.options)
             staging = manager_config.options.get("staging_directory")
-            staging_directory = (
-                (config.here / staging).resolve()
-                if staging
-                else config.staging_directory / manager_config.name
+            staging_directory = layout.staging_root(
+                config.staging_directory,
+                manager_config.name,
+                (config.here / staging).resolve() if staging else None,
             )
             self.managers[manager_config.name] = StatefulManager(
                 backend,
@@ -77,6 +81,17 @@ class LwrApp:
                 user_auth=user_auth,
                 authorizer=authorizer,
                 instrument=metrics,
+            )
+        for manager in self.managers.values():
+            manager.pulsar_version = self.pulsar_version
+        default = self.managers.get(DEFAULT_MANAGER)
+        if default is not None:
+            # a named manager whose directory sits among the default manager's job directories
+            default.reserved_ids = frozenset(
+                manager.staging_directory.name
+                for manager in self.managers.values()
+                if manager is not default
+                and manager.staging_directory.parent == default.staging_directory
             )
         if not self.managers:
             raise ConfigurationError("no job manager configured")
@@ -91,6 +106,7 @@ class LwrApp:
         """Recover persisted jobs and start every manager's monitor."""
         if self._started:
             return
+        self._upgrade_layout()
         for manager in self.managers.values():
             manager.start()
         if self.messaging is not None:
@@ -103,6 +119,27 @@ class LwrApp:
             self.config.staging_directory,
             self.config.persistence_directory,
         )
+
+    def _upgrade_layout(self) -> None:
+        """Move the default manager's jobs to Pulsar's layout; refuse names that would collide."""
+        default = self.managers.get(DEFAULT_MANAGER)
+        if default is None:
+            return
+        for name in default.reserved_ids:
+            if self.store.get(DEFAULT_MANAGER, name) is not None:
+                raise ConfigurationError(
+                    f"a job manager's directory {name!r} would hold the default manager's job "
+                    f"{name!r}: rename that manager or give it a staging_directory"
+                )
+
+        def is_final(job_id: str) -> bool:
+            record = self.store.get(DEFAULT_MANAGER, job_id)
+            return record is None or record.state.is_final
+
+        if default.staging_directory == self.config.staging_directory:
+            moved = layout.migrate_legacy_default(self.config.staging_directory, is_final)
+            if moved:
+                log.info("layout: moved %d job(s) of the default manager to Pulsar's layout", moved)
 
     def stop(self) -> None:
         if self.messaging is not None:
@@ -137,7 +174,7 @@ class LwrApp:
             path_separator=system_properties()["separator"],
             system_properties=system_properties(),
             lwr_version=self.version,
-            pulsar_version=self.version,
+            pulsar_version=self.pulsar_version,
         )
         return answer
 

@@ -19,6 +19,7 @@ import yaml
 
 from lwr.auth.settings import UserAuthConfig, parse_user_auth
 from lwr.errors import ConfigurationError
+from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
 
 DEFAULT_MANAGER = "_default_"
 
@@ -63,6 +64,7 @@ APP_DEFAULTS: Mapping[str, str] = {
     "amqp_connect_ssl_certfile": "",
     "amqp_connect_ssl_cert_reqs": "",
     "user_auth": "",
+    "pulsar_protocol_version": "",
 }
 
 #: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
@@ -137,6 +139,8 @@ class AppConfig:
     tool_config_files: tuple[Path, ...] = ()
     #: galaxy-job-metrics plugin configuration (lwr.job_metrics); None: no instrumentation
     job_metrics_config_file: Path | None = None
+    #: ``pulsar_version`` of the setup answer (lwr.pulsar_version): the implemented one if None
+    pulsar_protocol_version: str | None = None
 
 
 def load_app_config(
@@ -223,7 +227,24 @@ def load_app_config(
         job_metrics_config_file=_existing_file(
             _path(base, values["job_metrics_config_file"]), "job_metrics_config_file"
         ),
+        pulsar_protocol_version=_pulsar_version(values["pulsar_protocol_version"]),
     )
+
+
+def _pulsar_version(value: str) -> str | None:
+    """``pulsar_protocol_version``: empty, or a release no newer than the one LWR implements."""
+    if not value:
+        return None
+    try:
+        key = version_key(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"pulsar_protocol_version: {exc}") from None
+    if key > version_key(PULSAR_PROTOCOL_VERSION):
+        raise ConfigurationError(
+            f"pulsar_protocol_version {value!r} is newer than the Pulsar protocol LWR implements "
+            f"({PULSAR_PROTOCOL_VERSION}); it may only report an older one"
+        )
+    return value
 
 
 def load_managers_ini(path: Path) -> tuple[ManagerConfig, ...]:

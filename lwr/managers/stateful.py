@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from lwr.errors import InvalidJobStateError, LwrError, UnknownJobError
-from lwr.managers import dependencies, launcher, script
+from lwr.managers import dependencies, launcher, layout, script
 from lwr.managers.base import ActiveJob, JobState, LaunchSpec, Manager
 from lwr.managers.directory import JobDirectory, check_job_id
 from lwr.managers.monitor import ACTIVE, Monitor
 from lwr.managers.status import completion
 from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, JobRecord, JobStore
+from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION
 from lwr.tools.authorization import (
     UPLOAD_CHECKS,
     Authorization,
@@ -102,6 +103,11 @@ class StatefulManager(Monitor):
         self.authorizer = authorizer or ToolAuthorizer()
         self.instrument = instrument
         self._staging_threads = staging_threads
+        #: job ids this manager refuses because they name another manager's directory
+        self.reserved_ids: frozenset[str] = frozenset()
+        #: ``pulsar_version`` of the final status: Galaxy reads its gates there too, not only
+        #: in the setup answer (its discovered-output collection is decided at finish)
+        self.pulsar_version = PULSAR_PROTOCOL_VERSION
         self._staging: ThreadPoolExecutor | None = None
         self._lock = threading.RLock()
         self._wakeup = threading.Event()
@@ -139,7 +145,10 @@ class StatefulManager(Monitor):
     # -- the operations of the protocol -----------------------------------------------------
 
     def directory(self, job_id: str) -> JobDirectory:
-        return JobDirectory(self.staging_directory / check_job_id(job_id))
+        check_job_id(job_id)
+        if job_id in self.reserved_ids:
+            layout.check_default_job_id(job_id, self.reserved_ids)
+        return JobDirectory(self.staging_directory / job_id)
 
     def record(self, job_id: str) -> JobRecord:
         """The job's record, or UnknownJobError."""
@@ -270,6 +279,7 @@ class StatefulManager(Monitor):
         if identity is None:
             return launch
         return {**launch, "user_auth": {"username": identity.username, "method": identity.method}}
+
     def authorization(self, record: JobRecord) -> Authorization:
         """The tool whitelist's checks for this job (its tool id and version from setup)."""
         setup = (record.launch or {}).get("setup") or {}
@@ -347,7 +357,9 @@ class StatefulManager(Monitor):
         """The status dictionary of one record (short until the job is final)."""
         if not record.state.is_final:
             return {"complete": "false", "status": record.state.wire, "job_id": record.job_id}
-        return completion(record, self.directory(record.job_id), self.maximum_stream_size)
+        details = completion(record, self.directory(record.job_id), self.maximum_stream_size)
+        details["pulsar_version"] = self.pulsar_version
+        return details
 
     # -- recovery ---------------------------------------------------------------------------
 

@@ -165,11 +165,13 @@ def job_conf(site: Site) -> str:
 def jobs_directory(site: Site) -> Path:
     """Where the default manager's job directories are (an MQ destination's ``jobs_directory``).
 
-    This follows the layout of :class:`lwr.app.LwrApp`; the integration test runs a job in it.
+    This follows Pulsar's layout (:func:`lwr.managers.layout.staging_root`); the integration test
+    runs a job in it.
     """
     from lwr.config import DEFAULT_MANAGER
+    from lwr.managers.layout import staging_root
 
-    return site.directory / "files" / "staging" / DEFAULT_MANAGER
+    return staging_root(site.directory / "files" / "staging", DEFAULT_MANAGER, None)
 
 
 def start_command(directory: Path) -> str:

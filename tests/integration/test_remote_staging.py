@@ -51,7 +51,7 @@ def test_remote_transfer_with_jobs_directory(
             server.url,
             default_file_action="remote_transfer",
             files_endpoint=endpoint.url,
-            jobs_directory=str(staging / "_default_"),
+            jobs_directory=str(staging),  # Pulsar's layout: <staging>/<job_id>
         )
     assert ("GET", "input") in endpoint.kinds()
     assert "set up (tool client_test" in server.log()

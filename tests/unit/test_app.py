@@ -9,7 +9,7 @@ import pytest
 
 from lwr.app import LwrApp
 from lwr.config import load_app_config
-from lwr.errors import ConfigurationError, NotFoundError
+from lwr.errors import ConfigurationError, InvalidRequestError, NotFoundError
 from lwr.managers.local import QueuedPythonManager, UnqueuedManager
 
 
@@ -35,7 +35,7 @@ def test_default_manager_without_a_managers_file(tmp_path: Path, built: list[Lwr
     assert manager.name == "_default_"
     assert isinstance(manager.backend, QueuedPythonManager)
     assert manager.backend.max_concurrent_jobs == 1
-    assert manager.staging_directory == tmp_path.resolve() / "files" / "staging" / "_default_"
+    assert manager.staging_directory == tmp_path.resolve() / "files" / "staging"
     assert app.store.path.parent == tmp_path.resolve() / "files" / "persisted_data"
 
 
@@ -89,3 +89,31 @@ def test_start_is_idempotent_and_stop_stops(tmp_path: Path, built: list[LwrApp])
     built.remove(app)
     app.stop()
     assert all(t is not None and not t.is_alive() for t in monitors)
+
+
+def test_named_manager_directories_cannot_be_default_job_ids(
+    tmp_path: Path, built: list[LwrApp]
+) -> None:
+    """A named manager's directory sits among the default manager's jobs: its name is refused
+    as a default-manager job id, so the two can never share a directory."""
+    app = make(tmp_path, built, "[manager:_default_]\n\n[manager:slurm]\n")
+    staging = tmp_path.resolve() / "files" / "staging"
+    assert app.manager(None).staging_directory == staging
+    assert app.manager("slurm").staging_directory == staging / "slurm"
+    with pytest.raises(InvalidRequestError, match="'slurm' is refused"):
+        app.manager(None).setup("slurm")
+    app.manager("slurm").setup("slurm")  # the named manager's own job of that id is fine
+    assert (staging / "slurm" / "slurm" / "working").is_dir()
+
+
+def test_a_manager_named_like_an_existing_default_job_is_refused_at_start(
+    tmp_path: Path, built: list[LwrApp]
+) -> None:
+    first = make(tmp_path, built, "[manager:_default_]\n")
+    first.start()
+    first.manager(None).setup("gpu")
+    built.remove(first)
+    first.stop()
+    second = make(tmp_path, built, "[manager:_default_]\n\n[manager:gpu]\n")
+    with pytest.raises(ConfigurationError, match="'gpu' would hold the default manager's job"):
+        second.start()

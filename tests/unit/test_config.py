@@ -295,3 +295,40 @@ def test_job_metrics_config_file_resolves_against_here(tmp_path: Path) -> None:
     config = load_app_config({"job_metrics_config_file": "job_metrics_conf.xml"}, here=tmp_path)
     assert config.job_metrics_config_file == tmp_path / "job_metrics_conf.xml"
     assert load_app_config({}, here=tmp_path).job_metrics_config_file is None
+
+
+# -- pulsar_protocol_version (lwr.pulsar_version) ------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["0.6.0", "0.14.0", "0.15.12", "0.15.13.dev0", "0.16", "0.16.0"])
+def test_an_older_or_equal_pulsar_protocol_version_may_be_reported(
+    tmp_path: Path, value: str
+) -> None:
+    config = load_app_config({"pulsar_protocol_version": value}, here=tmp_path)
+    assert config.pulsar_protocol_version == value
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0.16.1", "newer than the Pulsar protocol LWR implements"),
+        ("1.0", "newer than"),
+        ("0.17.0.dev0", "newer than"),
+        ("latest", "not a release number"),
+        ("0.15.x", "not a release number"),
+    ],
+)
+def test_a_newer_or_malformed_pulsar_protocol_version_is_refused(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        load_app_config({"pulsar_protocol_version": value}, here=tmp_path)
+
+
+def test_release_numbers_order_as_galaxy_orders_them() -> None:
+    from lwr.pulsar_version import version_key
+
+    ordered = ["0.6.0", "0.7.0.dev3", "0.7.0", "0.14.0", "0.14.999", "0.15.13.dev0", "0.15.13"]
+    assert sorted(ordered, key=version_key) == ordered
+    assert version_key("0.16") == version_key("0.16.0")
+    assert version_key("0.15.13rc1") < version_key("0.15.13")

@@ -70,7 +70,9 @@ class WeblessServer(LwrServer):
         raise RuntimeError(f"LWR did not start consuming in {timeout}s:\n{self.log()}")
 
     def jobs_directory(self, manager: str) -> Path:
-        return self.directory / "files" / "staging" / manager
+        """Pulsar's layout: the default manager's jobs directly in the staging directory."""
+        staging = self.directory / "files" / "staging"
+        return staging if manager == "_default_" else staging / manager
 
 
 # -- the client side -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from lwr.config import load_app_config
 from lwr.errors import StagingError
 from lwr.managers import process
 from lwr.managers.base import JobState
+from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION
 from lwr.staging import digest
 from lwr.web import routes
 from lwr.web.dispatch import LwrWsgiApp, redact
@@ -352,14 +353,15 @@ def test_access_log_never_shows_the_token(client: Client, caplog: pytest.LogCapt
 
 def test_setup_answer(client: Client) -> None:
     answer = client.setup("1")
-    staging = client.app.config.staging_directory / "_default_" / "1"
+    staging = client.app.config.staging_directory / "1"
     assert answer["job_id"] == "1"
     assert answer["working_directory"] == str(staging / "working")
     assert answer["outputs_directory"] == str(staging / "outputs")
     assert answer["job_directory"] == str(staging)
     assert answer["path_separator"] == os.sep
     assert answer["system_properties"] == {"separator": os.sep}
-    assert answer["lwr_version"] == answer["pulsar_version"] == client.app.version
+    assert answer["lwr_version"] == client.app.version
+    assert answer["pulsar_version"] == PULSAR_PROTOCOL_VERSION
     assert Path(answer["working_directory"]).is_dir()
 
 
@@ -391,6 +393,21 @@ def test_submit_and_complete(client: Client, wait_for: Callable[..., Any]) -> No
         4,
         "hi there\n",
     )
+
+
+def test_final_status_reports_the_pulsar_version(
+    make_client: AppFactory, wait_for: Callable[..., Any]
+) -> None:
+    """Galaxy decides how to find discovered outputs from the final status's pulsar_version:
+    without it, it takes the server for Pulsar 0.6.0 (found with the real Galaxy)."""
+    for options, version in (
+        ({}, PULSAR_PROTOCOL_VERSION),
+        ({"pulsar_protocol_version": "0.15.12"}, "0.15.12"),
+    ):
+        job_client = make_client(**options)
+        assert job_client.setup("1")["pulsar_version"] == version
+        job_client.submit("1", "true")
+        assert job_client.final("1", wait_for)["pulsar_version"] == version
 
 
 @pytest.mark.parametrize(
@@ -451,7 +468,7 @@ def test_cancel_and_clean(client: Client, wait_for: Callable[..., Any]) -> None:
     assert client.status("1")["status"] == "cancelled"
     response = client("DELETE", "/jobs/1")
     assert response.json == {"job_id": "1", "cleaned": True}
-    assert not (client.app.config.staging_directory / "_default_" / "1").exists()
+    assert not (client.app.config.staging_directory / "1").exists()
     assert client.status("1")["status"] == "lost"
     assert_error(client("DELETE", "/jobs/1"), 404, "unknown job")
     assert_error(client("PUT", "/jobs/1/cancel"), 404, "unknown job")
@@ -485,7 +502,7 @@ def upload(
 
 def test_upload_then_path_then_download(client: Client) -> None:
     client.setup("1")
-    job = client.app.config.staging_directory / "_default_" / "1"
+    job = client.app.config.staging_directory / "1"
     response = upload(client, "dataset_1.dat", b"abc\x00\xff")
     assert response.status_int == 200, response.text
     assert response.json == {"path": str(job / "inputs" / "dataset_1.dat"), "size": 5}
@@ -516,7 +533,7 @@ def test_upload_then_path_then_download(client: Client) -> None:
 
 def test_checksums_are_offered_only_when_asked(client: Client) -> None:
     client.setup("1")
-    job = client.app.config.staging_directory / "_default_" / "1"
+    job = client.app.config.staging_directory / "1"
     want = {"Want-Repr-Digest": digest.WANT_SHA256}
     params = {"type": "input", "name": "in.dat"}
     plain = client("POST", "/jobs/1/files", params, body=b"payload")
@@ -552,7 +569,7 @@ def test_upload_traversal_is_refused(client: Client, name: str, status: int) -> 
     before = sorted(str(p) for p in staging.rglob("*"))
     assert_error(upload(client, name, b"evil"), status)
     assert sorted(str(p) for p in staging.rglob("*")) == before
-    assert not (staging / "_default_" / "escape").exists()
+    assert not (staging / "escape").exists()
 
 
 @pytest.mark.parametrize(
@@ -577,7 +594,7 @@ def test_path_and_download_refuse_bad_names(
 
 def test_download_through_a_symlink_out_of_the_job_is_refused(client: Client) -> None:
     client.setup("1")
-    working = client.app.config.staging_directory / "_default_" / "1" / "working"
+    working = client.app.config.staging_directory / "1" / "working"
     os.symlink("/etc/passwd", working / "passwd")
     response = client("GET", "/jobs/1/files", {"type": "output_workdir", "name": "passwd"})
     assert_error(response, 403)
@@ -603,12 +620,12 @@ def test_file_routes_of_an_unknown_job_are_404(client: Client) -> None:
     assert_error(upload(client, "x", b"data"), 404, "unknown job")
     assert_error(client("GET", "/jobs/1/files/path", {"type": "input", "name": "x"}), 404)
     assert_error(client("GET", "/jobs/1/files", {"type": "output", "name": "x"}), 404)
-    assert not (client.app.config.staging_directory / "_default_" / "1").exists()
+    assert not (client.app.config.staging_directory / "1").exists()
 
 
 def test_upload_into_a_directory_name_is_refused(client: Client) -> None:
     client.setup("1")
-    (client.app.config.staging_directory / "_default_" / "1" / "working" / "sub").mkdir()
+    (client.app.config.staging_directory / "1" / "working" / "sub").mkdir()
     assert_error(upload(client, "sub", b"x", file_type="workdir"), 400, "directory")
 
 
@@ -621,7 +638,7 @@ def test_upload_to_a_finished_job_is_409(client: Client, wait_for: Callable[...,
 
 def test_upload_shorter_than_its_content_length_leaves_nothing(client: Client) -> None:
     client.setup("1")
-    job = client.app.config.staging_directory / "_default_" / "1"
+    job = client.app.config.staging_directory / "1"
     request = Request.blank(
         f"/jobs/1/files?{urlencode({'type': 'input', 'name': 'x.dat', 'private_token': TOKEN})}",
         method="POST",
@@ -647,7 +664,7 @@ def test_upload_with_a_bad_content_length_is_400(client: Client) -> None:
 
 def test_upload_over_max_upload_size_is_413(client: Client) -> None:
     client.setup("1")
-    job = client.app.config.staging_directory / "_default_" / "1"
+    job = client.app.config.staging_directory / "1"
     assert upload(client, "exact", b"x" * 1000).status_int == 200
     assert_error(upload(client, "big", b"x" * 1001), 413, "max_upload_size")
     assert not (job / "inputs" / "big").exists()
@@ -656,7 +673,7 @@ def test_upload_over_max_upload_size_is_413(client: Client) -> None:
 
 def test_streamed_upload_without_length_over_the_limit_is_413(client: Client) -> None:
     client.setup("1")
-    job = client.app.config.staging_directory / "_default_" / "1"
+    job = client.app.config.staging_directory / "1"
     request = Request.blank(
         f"/jobs/1/files?{urlencode({'type': 'input', 'name': 'stream', 'private_token': TOKEN})}",
         method="POST",
