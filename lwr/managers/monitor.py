@@ -20,7 +20,7 @@ from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, JobRecord, JobSt
 
 if TYPE_CHECKING:
     from lwr.managers.directory import JobDirectory
-    from lwr.managers.stateful import Stager
+    from lwr.managers.server_staging import Stager
 
 log = logging.getLogger(__name__)
 

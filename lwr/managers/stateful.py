@@ -22,19 +22,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lwr.errors import InvalidJobStateError, LwrError, UnknownJobError
 from lwr.managers import dependencies, launcher, layout, script
+from lwr.managers.admission import Admission
 from lwr.managers.base import ActiveJob, JobState, LaunchSpec, Manager
 from lwr.managers.directory import JobDirectory, check_job_id
 from lwr.managers.monitor import ACTIVE, Monitor
+from lwr.managers.server_staging import ServerStaging, Stager
 from lwr.managers.status import completion
 from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, JobRecord, JobStore
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION
-from lwr.tools.authorization import (
-    UPLOAD_CHECKS,
-    Authorization,
-    ToolAuthorizer,
-    check_upload,
-    refusals_logged,
-)
+from lwr.tools.authorization import ToolAuthorizer
 
 if TYPE_CHECKING:
     from lwr.auth.checker import UserAuth
@@ -50,30 +46,10 @@ class Instrument(Protocol):
     def commands(self, metadata_directory: Path) -> tuple[str, str]: ...
 
 
-class Stager(Protocol):
-    """Server-side file staging (``remote_transfer``/``remote_copy``) around a job's run.
-
-    ``stage_in`` runs before the job is queued (state ``preprocessing``), ``stage_out`` after its
-    return code is recorded (state ``postprocessing``). Both must be idempotent — after a restart
-    they are simply run again — and raise :class:`~lwr.errors.StagingError` naming the file that
-    failed and why; the job then ends ``failed`` with that reason.
-    """
-
-    def needs_stage_in(self, launch: Mapping[str, Any]) -> bool: ...
-
-    def stage_in(self, launch: Mapping[str, Any], directory: JobDirectory) -> None: ...
-
-    def needs_stage_out(self, launch: Mapping[str, Any]) -> bool: ...
-
-    def stage_out(
-        self, launch: Mapping[str, Any], directory: JobDirectory, status: Mapping[str, Any]
-    ) -> None: ...
-
-
 _UNFINISHED = (JobState.SETUP, JobState.PREPROCESSING, *ACTIVE, JobState.POSTPROCESSING)
 
 
-class StatefulManager(Monitor):
+class StatefulManager(ServerStaging, Monitor):
     """A named job manager as the web and messaging layers see it."""
 
     def __init__(
@@ -99,8 +75,8 @@ class StatefulManager(Monitor):
         self.listeners: list[Listener] = []
         self.stager = stager
         self.retention = retention
-        self.user_auth = user_auth
-        self.authorizer = authorizer or ToolAuthorizer()
+        #: user_auth and the tool whitelist (lwr.managers.admission)
+        self.admission = Admission(backend.name, user_auth, authorizer)
         self.instrument = instrument
         self._staging_threads = staging_threads
         #: job ids this manager refuses because they name another manager's directory
@@ -169,8 +145,7 @@ class StatefulManager(Monitor):
         disturb it); a job that finished gets a new attempt with an emptied directory, because
         Galaxy resubmits failed jobs under the same id.
         """
-        with refusals_logged(f"job {self.name}/{job_id}"):
-            self.authorizer.authorization(tool_id, tool_version)
+        self.admission.check_tool(job_id, tool_id, tool_version)
         with self._lock:
             directory = self.directory(job_id)
             record = self.store.get(self.name, job_id)
@@ -218,12 +193,9 @@ class StatefulManager(Monitor):
             if not directory.exists():
                 raise InvalidJobStateError(f"job {job_id!r} has no directory; set it up again")
             command_line = str(launch.get("command_line") or "")
-            with refusals_logged(f"job {self.name}/{job_id}"):
-                authorization = self.authorization(record)
-                authorization.check_staged(directory.root, directory.top_level_files())
-                authorization.check_command(
-                    directory.root, script.with_job_directory(command_line, directory)
-                )
+            self.admission.check_queued(
+                record, directory, script.with_job_directory(command_line, directory)
+            )
             dependency_files = dependencies.resolve(
                 self.tool_dependency_dir, launch.get("dependencies_description")
             )
@@ -262,7 +234,7 @@ class StatefulManager(Monitor):
         Outside the lock: the check may wait on Galaxy's token endpoint and the JWKS. A repeated
         submit of a job already accepted is not judged again (its token may have expired since).
         """
-        if self.user_auth is None:
+        if self.admission.user_auth is None:
             return launch
         record = self.find(job_id)
         if record is None and launch.get("setup_params") is None:
@@ -270,27 +242,17 @@ class StatefulManager(Monitor):
         if record is not None and record.state is not JobState.SETUP:
             return launch
         try:
-            identity = self.user_auth.check(self.name, job_id, launch)
-        except LwrError as exc:  # UserAuthError, IdentityServiceError
-            log.warning("job %s/%s: refused by user_auth: %s", self.name, job_id, exc.message)
+            return self.admission.identify(job_id, launch)
+        except LwrError as exc:
             if record is not None:
                 self._settle(record, JobState.FAILED, exc.message)
             raise
-        if identity is None:
-            return launch
-        return {**launch, "user_auth": {"username": identity.username, "method": identity.method}}
-
-    def authorization(self, record: JobRecord) -> Authorization:
-        """The tool whitelist's checks for this job (its tool id and version from setup)."""
-        setup = (record.launch or {}).get("setup") or {}
-        return self.authorizer.authorization(setup.get("tool_id"), setup.get("tool_version"))
 
     def check_upload(self, job_id: str, file_type: str, name: str, path: Path) -> None:
         """Refuse (and delete) an uploaded tool or config file the tool whitelist forbids."""
-        if self.authorizer.enabled and file_type in UPLOAD_CHECKS:
-            with refusals_logged(f"job {self.name}/{job_id}"):
-                authorization = self.authorization(self.record(job_id))
-                check_upload(authorization, self.directory(job_id).root, file_type, name, path)
+        if self.admission.authorizer.enabled:
+            root = self.directory(job_id).root
+            self.admission.check_upload(self.record(job_id), root, file_type, name, path)
 
     def _instrument_commands(self, directory: JobDirectory) -> tuple[str, str]:
         """Job metrics' shell commands before and after the command ("" without metrics)."""
@@ -402,51 +364,7 @@ class StatefulManager(Monitor):
                 "to avoid running it twice",
             )
 
-    # -- server-side staging ----------------------------------------------------------------
-
-    def _in_background(self, function: Callable[[JobRecord], None], record: JobRecord) -> None:
-        assert self._staging is not None, "start() the manager before submitting"
-        self._staging.submit(function, record)
-
-    def _stage_in(self, record: JobRecord) -> None:
-        """Fetch the job's inputs on the server side, then queue it (unless cancelled meanwhile)."""
-        assert self.stager is not None
-        try:
-            self.stager.stage_in(record.launch or {}, self.directory(record.job_id))
-        except Exception as exc:
-            log.warning("job %s/%s: staging inputs failed: %s", self.name, record.job_id, exc)
-            self._settle(record, JobState.FAILED, f"staging inputs failed: {_message(exc)}")
-            return
-        try:  # files staged by the server went through no upload check
-            staged = self.directory(record.job_id)
-            self.authorization(record).check_staged(staged.root, staged.top_level_files())
-        except LwrError as exc:
-            log.warning("job %s/%s: %s", self.name, record.job_id, exc.message)
-            self._settle(record, JobState.FAILED, exc.message)
-            return
-        with self._lock:
-            current = self.store.get(self.name, record.job_id)
-            if current is None or current.attempt != record.attempt:
-                return
-            if current.state is not JobState.PREPROCESSING:
-                return
-            queued = self.store.put(current.evolve(state=JobState.QUEUED))
-        log.info("job %s/%s: inputs staged; queued", self.name, record.job_id)
-        self._notify(queued)
-        self._wakeup.set()
-
-    def _stage_out(self, record: JobRecord) -> None:
-        """Send the job's outputs back on the server side, then report it complete."""
-        assert self.stager is not None
-        directory = self.directory(record.job_id)
-        try:
-            details = completion(record, directory, self.maximum_stream_size)
-            self.stager.stage_out(record.launch or {}, directory, details)
-        except Exception as exc:
-            log.warning("job %s/%s: staging outputs failed: %s", self.name, record.job_id, exc)
-            self._settle(record, JobState.FAILED, f"staging outputs failed: {_message(exc)}")
-            return
-        self._settle(record, JobState.COMPLETE, None)
+    # -- final states ---------------------------------------------------------------------
 
     def _settle(self, record: JobRecord, state: JobState, reason: str | None) -> None:
         """Move an unfinished job of the same attempt to a final state (no return-code logic)."""
@@ -496,6 +414,3 @@ class StatefulManager(Monitor):
             except Exception:
                 log.exception("job %s/%s: status listener failed", self.name, record.job_id)
 
-
-def _message(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, LwrError) else f"{type(exc).__name__}: {exc}"
