@@ -19,8 +19,10 @@ from webob import Response
 from lwr.errors import (
     InvalidJobStateError,
     InvalidRequestError,
+    MalformedBodyError,
     NotFoundError,
     PayloadTooLargeError,
+    RequestTimeoutError,
 )
 from lwr.managers.directory import INPUT_TYPES, OUTPUT_TYPES
 from lwr.staging import bodies, digest, splice
@@ -97,6 +99,12 @@ def receive(ctx: Context, target: Path) -> int:
         if remaining:
             raise InvalidRequestError(f"upload ended {remaining} bytes short of its Content-Length")
         os.replace(tmp_name, target)
+    except TimeoutError:
+        bodies.discard(tmp_name)
+        raise RequestTimeoutError("the request body stopped arriving") from None
+    except ValueError as exc:  # cheroot's chunked reader: a chunk size that is not hex, no CRLF
+        bodies.discard(tmp_name)
+        raise MalformedBodyError(f"malformed request body: {exc}") from None
     except BaseException:
         bodies.discard(tmp_name)
         raise
