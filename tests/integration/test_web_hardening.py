@@ -209,12 +209,13 @@ def test_over_long_names_answer_400(server: LwrServer) -> None:
     assert "Traceback" not in server.log()
 
 
-@pytest.mark.parametrize("depth", [100, 5000, 100_000])
+@pytest.mark.parametrize("depth", [100, 990, 5000, 100_000])
 def test_deeply_nested_json_answers_400(server: LwrServer, depth: int) -> None:
+    """Objects nested ``depth`` deep, in every submit parameter of that type (a list for env)."""
     setup_job(server, "deep")
-    nested = "[" * depth + "]" * depth
-    for name in ("params", "env", "remote_staging"):
-        params = {"private_token": TOKEN, "command_line": "true", name: nested}
+    nested = '{"a":' * depth + "1" + "}" * depth
+    for name, value in (("params", nested), ("remote_staging", nested), ("env", f"[{nested}]")):
+        params = {"private_token": TOKEN, "command_line": "true", name: value}
         status, answer = server.request("POST", "jobs/deep/submit", params, b"")
         assert status == 400, answer
         assert name in answer["error"], answer
