@@ -93,18 +93,23 @@ def test_path_query_refuses_a_directory_swapped_for_a_link_after_the_check(
         assert_error(response, 403)
 
 
+@pytest.mark.parametrize("replacement", ["link", "directory"])
 def test_upload_whose_directory_moves_while_it_is_written_is_taken_back(
-    client: Client, outside: Path, monkeypatch: pytest.MonkeyPatch
+    client: Client, outside: Path, monkeypatch: pytest.MonkeyPatch, replacement: str
 ) -> None:
     """The bytes stay in the directory that was opened; the client is told, the file removed."""
     job = prepared_job(client)
     before = snapshot(outside)
     received = files.receive
+    sub = job / "working" / "sub"
 
     def receive_while_job_swaps(ctx: Any, fd: int) -> int:
         count = received(ctx, fd)
-        os.rename(job / "working" / "sub", job / "working" / "sub.moved")
-        os.symlink(outside, job / "working" / "sub")
+        os.rename(sub, job / "working" / "sub.moved")
+        if replacement == "link":
+            os.symlink(outside, sub)
+        else:
+            sub.mkdir()  # a new directory of the same name: not where the bytes are
         return count
 
     monkeypatch.setattr(files, "receive", receive_while_job_swaps)
