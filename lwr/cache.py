@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 from lwr.errors import InvalidRequestError, NotFoundError, StagingError
+from lwr.managers import safe_path
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ class FileCache:
         source = self._file(token)
         with self._lock:  # eviction must not remove the file between the check and the open
             try:
-                src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                src_fd = os.open(source, os.O_RDONLY | safe_path.NOFOLLOW)
             except FileNotFoundError:
                 raise NotFoundError(
                     f"no cached file for token {token[:12]}…; insert it first"

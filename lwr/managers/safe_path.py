@@ -25,8 +25,10 @@ from lwr.errors import AuthorizationError, InvalidRequestError, NotFoundError
 
 #: how many links one name may pass through (the kernel's own limit is 40)
 MAX_LINKS = 40
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+# POSIX flags; getattr keeps the module importable where they do not exist (see docs/windows.md)
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | NOFOLLOW
+_READ_FLAGS = os.O_RDONLY | NOFOLLOW | getattr(os, "O_NONBLOCK", 0)
 
 
 @dataclass
@@ -166,7 +168,7 @@ def open_temporary(dir_fd: int, prefix: str) -> tuple[int, str]:
     for _ in range(100):
         name = f"{prefix}{secrets.token_hex(8)}"
         try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW
             return os.open(name, flags, 0o600, dir_fd=dir_fd), name
         except FileExistsError:
             continue
