@@ -31,6 +31,10 @@ _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | NOFOLLOW
 _READ_FLAGS = os.O_RDONLY | NOFOLLOW | getattr(os, "O_NONBLOCK", 0)
 
 
+class NamesADirectoryError(InvalidRequestError):
+    """The name (after its links) is a directory where a file was meant."""
+
+
 @dataclass
 class Located:
     """An entry inside the job: the open descriptor of its directory and its name there."""
@@ -102,7 +106,7 @@ def _walk(root_fd: int, root_real: str, parts: list[str], create: bool) -> Locat
             if not pending:
                 return Located(stack.pop(), part)
             stack.append(_open_dir(part, stack[-1], missing=info is None, create=create))
-        raise InvalidRequestError("the name is a directory, not a file")
+        raise NamesADirectoryError("the name is a directory, not a file")
     finally:
         for fd in stack:
             os.close(fd)
@@ -130,7 +134,7 @@ def _open_dir(name: str, dir_fd: int, *, missing: bool, create: bool) -> int:
         if not create:
             raise NotFoundError(f"{name!r} does not exist")
         try:
-            os.mkdir(name, 0o755, dir_fd=dir_fd)
+            os.mkdir(name, 0o777, dir_fd=dir_fd)  # the umask applies, as for any mkdir
         except FileExistsError:
             pass
     try:

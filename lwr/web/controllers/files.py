@@ -201,7 +201,7 @@ def download(ctx: Context) -> Response:
                 handle = os.fdopen(safe_path.open_regular(found), "rb")
     except NotFoundError:
         raise NotFoundError(f"output {name!r} does not exist (or is not a regular file)") from None
-    except InvalidRequestError:  # the name ends in a directory (e.g. a link to one)
+    except safe_path.NamesADirectoryError:  # the name ends in a directory (e.g. a link to one)
         is_directory = True
     if is_directory:
         raise NotFoundError(f"output {name!r} is a directory, not a file")

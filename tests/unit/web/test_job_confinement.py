@@ -204,3 +204,16 @@ def test_a_job_writing_into_its_cached_input_leaves_the_cache_alone(
     assert (client.app.config.staging_directory / "3" / "inputs" / "d.dat").read_bytes() == (
         b"original"
     )
+
+
+def test_names_through_a_file_or_ending_in_a_directory(client: Client) -> None:
+    job = prepared_job(client)
+    os.symlink("../working/sub", job / "outputs" / "dirlink")
+    download = {"type": "output_workdir", "name": "sub/secret/deeper"}
+    assert_error(client("GET", "/jobs/1/files", download), 400, "not a directory")
+    assert_error(
+        client("GET", "/jobs/1/files", {"type": "output", "name": "dirlink"}), 404, "directory"
+    )
+    assert_error(
+        client("POST", "/jobs/1/files", {"type": "workdir", "name": "sub/secret/x"}, body=b"x"), 400
+    )
