@@ -217,3 +217,12 @@ def test_names_through_a_file_or_ending_in_a_directory(client: Client) -> None:
     assert_error(
         client("POST", "/jobs/1/files", {"type": "workdir", "name": "sub/secret/x"}, body=b"x"), 400
     )
+
+
+def test_a_fifo_the_job_leaves_is_refused_without_blocking(client: Client) -> None:
+    """Opening a FIFO for reading would wait for a writer forever: it is refused at once."""
+    job = prepared_job(client)
+    os.mkfifo(job / "outputs" / "pipe")
+    os.mkfifo(job / "stdout")
+    assert_error(client("GET", "/jobs/1/files", {"type": "output", "name": "pipe"}), 404)
+    assert "not a regular file" in (JobDirectory(job).read_text("stdout") or "")
