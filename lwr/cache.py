@@ -9,10 +9,11 @@ A token is the SHA-256 of the client's address and path, so it is exactly 64 low
 anything else is refused before it touches the disk, which is what keeps a token from naming an
 arbitrary file (Pulsar joins whatever it is given to the cache directory and copies it into the
 job). Concurrent inserts of the same file store it once: each upload lands in its own temporary
-file and the first complete one is renamed into place. Inserted files are made read-only and handed
-to jobs as hard links when possible (instant, no extra space; a tool cannot write through them
-without first changing their mode), otherwise copied. The cache is bounded by ``file_cache_size``:
-after each insert the least recently used files go first.
+file and the first complete one is renamed into place. Inserted files are made read-only, and a job
+never gets the cache's own inode: it gets a reflink (copy-on-write clone) where the filesystem has
+them, else a copy, so a job that makes its input writable and writes to it cannot change what later
+jobs receive (a hard link could: mode bits do not stop a job that chmods, nor root). The cache is
+bounded by ``file_cache_size``: after each insert the least recently used files go first.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ import hashlib
 import logging
 import os
 import re
-import shutil
 import stat
+import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from lwr.errors import InvalidRequestError, NotFoundError, StagingError
+from lwr.managers import safe_path
 
 log = logging.getLogger(__name__)
 
@@ -111,30 +113,32 @@ class FileCache:
 
     # -- use by jobs --------------------------------------------------------------------------
 
-    def place(self, token: str, target: Path) -> int:
-        """Give ``target`` the cached file ``token`` (hard link, else copy); return its size."""
+    def fill(self, token: str, out_fd: int) -> int:
+        """Write the cached file ``token`` into the open file ``out_fd``; return its size.
+
+        The job gets bytes of its own (a reflink where the filesystem shares blocks copy-on-write,
+        else a copy), never the cache's inode: a job that makes its input writable and writes to
+        it changes its copy only.
+        """
         source = self._file(token)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".cache-{os.getpid()}-{threading.get_ident()}-{token[:16]}"
-        with self._lock:  # eviction must not remove the file between the check and the link
-            if not source.exists():
-                raise NotFoundError(f"no cached file for token {token[:12]}…; insert it first")
-            os.utime(source)  # most recently used
+        with self._lock:  # eviction must not remove the file between the check and the open
             try:
-                tmp.unlink(missing_ok=True)
-                os.link(source, tmp)
+                src_fd = os.open(source, os.O_RDONLY | safe_path.NOFOLLOW)
+            except FileNotFoundError:
+                raise NotFoundError(
+                    f"no cached file for token {token[:12]}…; insert it first"
+                ) from None
+            os.utime(src_fd)  # most recently used
+        try:
+            size = os.fstat(src_fd).st_size
+            try:
+                if not clone(src_fd, out_fd):
+                    copy_range(src_fd, out_fd, size)
             except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
-                    raise StagingError(f"linking cached file to {target} failed: {exc}") from None
-                try:
-                    shutil.copyfile(source, tmp)
-                except OSError as copy_exc:
-                    tmp.unlink(missing_ok=True)
-                    raise StagingError(
-                        f"copying cached file to {target} failed: {copy_exc}"
-                    ) from None
-        os.replace(tmp, target)
-        return target.stat().st_size
+                raise StagingError(f"copying cached file {token[:12]}… failed: {exc}") from None
+        finally:
+            os.close(src_fd)
+        return size
 
     # -- size bound ---------------------------------------------------------------------------
 
@@ -161,3 +165,48 @@ class FileCache:
             entry.unlink(missing_ok=True)
             total -= size
             log.info("file cache: evicted %s (%d bytes)", entry.name[:12], size)
+
+
+#: ``FICLONE`` from ``<linux/fs.h>``: share all blocks of one file with another, copy-on-write
+FICLONE = 0x40049409
+
+
+def clone(src_fd: int, out_fd: int) -> bool:
+    """Reflink ``src_fd`` into ``out_fd`` (btrfs, XFS, bcachefs…); False where it is not offered."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import fcntl  # POSIX only: the module loads on Windows too
+
+    try:
+        fcntl.ioctl(out_fd, FICLONE, src_fd)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.EPERM):
+            return False
+        raise
+    return True
+
+
+def copy_range(src_fd: int, out_fd: int, size: int) -> None:
+    """Copy ``size`` bytes inside the kernel (``copy_file_range``, else ``sendfile``, else read)."""
+    copied = 0
+    mover = getattr(os, "copy_file_range", None)
+    while copied < size:
+        try:
+            if mover is not None:
+                count = mover(src_fd, out_fd, size - copied, copied, copied)
+            else:
+                count = os.sendfile(out_fd, src_fd, copied, size - copied)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            mover = None
+            count = _copy_some(src_fd, out_fd, copied, size - copied)
+        if count <= 0:
+            raise OSError(errno.EIO, f"the cached file shrank to {copied} bytes while copied")
+        copied += count
+
+
+def _copy_some(src_fd: int, out_fd: int, offset: int, count: int) -> int:
+    data = os.pread(src_fd, min(count, 4 * 1024 * 1024), offset)
+    os.pwrite(out_fd, data, offset)
+    return len(data)

@@ -13,9 +13,11 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
-from lwr.errors import AuthorizationError, InvalidRequestError
+from lwr.errors import AuthorizationError, InvalidRequestError, NameTooLongError
+from lwr.managers import safe_path
 
 #: upload and path-query types -> the sub-directory they land in
 INPUT_TYPES = {
@@ -60,6 +62,8 @@ SETUP_KEYS = {
     "unstructured_files_directory": "unstructured",
 }
 
+#: the longest path (in bytes, with its NUL) the system's calls take; 4096 on Linux
+PATH_MAX = getattr(os, "pathconf", lambda _path, _name: 4096)("/", "PC_PATH_MAX")
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -179,10 +183,22 @@ class JobDirectory:
     def resolve(self, file_type: str, name: str, *, for_output: bool = False) -> Path:
         """The path of ``name`` of ``file_type`` inside this job, or an error if it would escape.
 
-        Symlinks already on disk are followed and the result must still lie inside the job
-        directory, so a tool cannot trick the server into serving ``/etc/passwd`` by leaving a
-        symlink in its working directory.
+        A first, path-based check (symlinks on disk followed with ``realpath``). It is only as
+        good as the moment it runs: every open of the name goes through :meth:`locate` as well.
         """
+        parts = self.parts(file_type, name, for_output=for_output)
+        path = self.root.joinpath(*parts)
+        if len(os.fsencode(os.path.abspath(path))) >= PATH_MAX:
+            # descriptor-relative opens would store it, but no job could open the path it is given
+            raise NameTooLongError(f"a path longer than the system's limit ({PATH_MAX} bytes)")
+        root_real = os.path.realpath(self.root)
+        real = os.path.realpath(path)
+        if not _within(real, root_real):
+            raise AuthorizationError(f"{name!r} leads outside the job directory")
+        return path
+
+    def parts(self, file_type: str, name: str, *, for_output: bool = False) -> list[str]:
+        """``name`` of ``file_type`` as components below the job directory (checked, not opened)."""
         table = OUTPUT_TYPES if for_output else INPUT_TYPES
         if file_type not in table:
             kinds = ", ".join(sorted(table))
@@ -190,25 +206,34 @@ class JobDirectory:
         parts = split_name(name)
         if not table[file_type] and not for_output and parts[0] in RESERVED_NAMES:
             raise AuthorizationError(f"{name!r} is reserved for LWR's own use in the job directory")
-        base = self.sub(table[file_type])
-        path = base.joinpath(*parts)
-        root_real = os.path.realpath(self.root)
-        real = os.path.realpath(path)
-        if not _within(real, root_real):
-            raise AuthorizationError(f"{name!r} leads outside the job directory")
-        return path
+        return [table[file_type], *parts] if table[file_type] else parts
+
+    def locate(
+        self, file_type: str, name: str, *, for_output: bool = False, create: bool = False
+    ) -> AbstractContextManager[safe_path.Located]:
+        """The open directory and final name of ``name``, resolved without leaving the job.
+
+        This is the descriptor-based twin of :meth:`resolve` that every read, write and rename of
+        a client-supplied name uses (:mod:`lwr.managers.safe_path`).
+        """
+        parts = self.parts(file_type, name, for_output=for_output)
+        return safe_path.locate(self.root, parts, create=create)
 
     def control(self, name: str) -> Path:
         """A control file of the job script (return code, streams) in the job directory."""
         return self.root / name
 
     def read_text(self, name: str, limit: int | None = None) -> str | None:
-        """A control file's text (bounded), or None when it does not exist."""
-        path = self.control(name)
-        try:
-            return read_bounded(path, limit)
-        except FileNotFoundError:
+        """A control file's text (bounded), or None when it does not exist.
+
+        The job may have replaced the file with a link: that is read as empty plus a note, never
+        followed (:func:`lwr.managers.safe_path.read_control`).
+        """
+        data, note = safe_path.read_control(self.root, name, limit)
+        if data is None:
             return None
+        text = data.decode("utf-8", errors="replace")
+        return f"{text}LWR: {note}\n" if note else text
 
     def return_code(self) -> int | None:
         """The command's exit code as the job script recorded it, or None if it never did."""
@@ -251,17 +276,5 @@ def _walk(base: Path) -> Iterator[str]:
 def read_bounded(path: Path, limit: int | None) -> str:
     """Read a text file; beyond ``limit`` bytes keep its head and tail (errors are near the end)."""
     with open(path, "rb") as handle:
-        if limit is None:
-            data = handle.read()
-        else:
-            size = os.fstat(handle.fileno()).st_size
-            if size <= limit:
-                data = handle.read()
-            else:
-                marker = b"\n..\n"
-                head_size = max(0, (limit - len(marker)) // 2)
-                tail_size = max(0, limit - len(marker) - head_size)
-                head = handle.read(head_size)
-                handle.seek(size - tail_size)
-                data = (head + marker + handle.read(tail_size))[:limit]
+        data = safe_path.bounded(handle, limit)
     return data.decode("utf-8", errors="replace")

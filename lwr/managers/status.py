@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from lwr.errors import LwrError
+from lwr.managers import safe_path
 from lwr.managers.base import JobState
 from lwr.managers.directory import (
     JOB_STDERR_NAME,
@@ -19,7 +19,6 @@ from lwr.managers.directory import (
     STDERR_NAME,
     STDOUT_NAME,
     JobDirectory,
-    read_bounded,
 )
 from lwr.persistence.store import JobRecord
 
@@ -31,8 +30,8 @@ def system_properties() -> dict[str, str]:
 
 def completion(record: JobRecord, directory: JobDirectory, limit: int) -> dict[str, Any]:
     """The full status dictionary of a job whose command has ended (or never will)."""
-    stdout = _read_first(directory, directory.sub("metadata") / "tool_stdout", STDOUT_NAME, limit)
-    stderr = _read_first(directory, directory.sub("metadata") / "tool_stderr", STDERR_NAME, limit)
+    stdout = _read_first(directory, "tool_stdout", STDOUT_NAME, limit)
+    stderr = _read_first(directory, "tool_stderr", STDERR_NAME, limit)
     if record.state is not JobState.COMPLETE and record.reason:
         stderr = f"{stderr}\nLWR: job {record.state.value}: {record.reason}".lstrip("\n")
     return {
@@ -60,12 +59,20 @@ def completion(record: JobRecord, directory: JobDirectory, limit: int) -> dict[s
     }
 
 
-def _read_first(directory: JobDirectory, preferred: Path, fallback: str, limit: int) -> str:
-    """The tool's own stream file if the command line redirected into it, else the job's."""
+def _read_first(directory: JobDirectory, preferred: str, fallback: str, limit: int) -> str:
+    """The tool's own stream file if the command line redirected into it, else the job's.
+
+    Both are read without following links (the job owns them): a link reads as a note.
+    """
     try:
-        return read_bounded(preferred, limit)
-    except (FileNotFoundError, IsADirectoryError):
+        with directory.locate("metadata", preferred) as found:
+            data, note = safe_path.read_at(found.dir_fd, found.name, limit)
+    except LwrError:
+        data, note = None, None
+    if data is None:
         return directory.read_text(fallback, limit) or ""
+    text = data.decode("utf-8", errors="replace")
+    return f"{text}LWR: {note}\n" if note else text
 
 
 def realized_sources(directory: JobDirectory, launch: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -75,9 +82,11 @@ def realized_sources(directory: JobDirectory, launch: Mapping[str, Any]) -> list
         if not isinstance(source, Mapping) or not source.get("path"):
             continue
         try:
-            path = directory.resolve("workdir", str(source["path"]))
-            contents = path.read_text(encoding="utf-8", errors="replace")
+            with directory.locate("workdir", str(source["path"])) as found:
+                data, note = safe_path.read_at(found.dir_fd, found.name, None)
         except (LwrError, OSError):
             continue
-        realized.append({**source, "contents": contents})
+        if data is None or note:
+            continue
+        realized.append({**source, "contents": data.decode("utf-8", errors="replace")})
     return realized

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 from pathlib import Path
 
 #: what a client sends in ``Want-Repr-Digest``: SHA-256, the only algorithm we offer
@@ -22,12 +23,17 @@ _BLOCK = 4 * 1024 * 1024
 
 def sha256_file(path: Path | str) -> bytes:
     """The SHA-256 of a file, read in blocks into one reused buffer."""
+    with open(path, "rb", buffering=0) as handle:
+        return sha256_handle(handle)
+
+
+def sha256_handle(handle: io.RawIOBase | io.BufferedIOBase) -> bytes:
+    """The SHA-256 of an open file from its current position (a file opened safely elsewhere)."""
     digest = hashlib.sha256()
     buffer = bytearray(_BLOCK)
     view = memoryview(buffer)
-    with open(path, "rb", buffering=0) as handle:
-        while count := handle.readinto(buffer):
-            digest.update(view[:count])
+    while count := handle.readinto(buffer):
+        digest.update(view[:count])
     return digest.digest()
 
 

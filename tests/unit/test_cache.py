@@ -73,15 +73,34 @@ def test_concurrent_inserts_store_the_file_once(tmp_path: Path) -> None:
     assert os.listdir(cache.incoming) == []
 
 
-def test_jobs_get_a_hard_link_to_a_read_only_file(tmp_path: Path) -> None:
+def place(cache: FileCache, token: str, target: Path) -> int:
+    """What an upload with ``cache_token`` does: fill a new file of the job's."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as out:
+        return cache.fill(token, out.fileno())
+
+
+def test_jobs_get_bytes_of_their_own_never_the_cache_inode(tmp_path: Path) -> None:
     cache = FileCache(tmp_path / "cache")
     token = insert(cache, "c", "/g/d.dat", b"payload")
     target = tmp_path / "job" / "inputs" / "d.dat"
-    assert cache.place(token, target) == len(b"payload")
+    assert place(cache, token, target) == len(b"payload")
     assert target.read_bytes() == b"payload"
-    assert target.stat().st_ino == (cache.files / token).stat().st_ino
-    assert not os.access(target, os.W_OK) or os.geteuid() == 0
-    assert cache.place(token, target) == 7  # again, e.g. a retried upload: still fine
+    assert target.stat().st_ino != (cache.files / token).stat().st_ino
+    target.write_bytes(b"changed by the job")  # as root or not: content, not permission bits
+    assert (cache.files / token).read_bytes() == b"payload"
+    assert place(cache, token, target) == 7  # again, e.g. a retried upload: still fine
+    assert target.read_bytes() == b"payload"
+
+
+def test_a_copy_where_reflinks_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lwr.cache, "clone", lambda src, out: False)
+    monkeypatch.setattr(lwr.cache.os, "copy_file_range", None, raising=False)
+    cache = FileCache(tmp_path / "cache")
+    data = os.urandom(5 * 1024 * 1024 + 3)
+    token = insert(cache, "c", "/g/big", data)
+    assert place(cache, token, tmp_path / "out") == len(data)
+    assert (tmp_path / "out").read_bytes() == data
 
 
 @pytest.mark.parametrize(
@@ -100,13 +119,13 @@ def test_jobs_get_a_hard_link_to_a_read_only_file(tmp_path: Path) -> None:
 def test_a_token_never_names_anything_but_a_cache_entry(tmp_path: Path, token: str) -> None:
     cache = FileCache(tmp_path / "cache")
     with pytest.raises(InvalidRequestError, match="invalid cache token"):
-        cache.place(token, tmp_path / "target")
-    assert not (tmp_path / "target").exists()
+        place(cache, token, tmp_path / "target")
+    assert (tmp_path / "target").read_bytes() == b""  # nothing was read through the token
 
 
 def test_an_unknown_token_is_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
-        FileCache(tmp_path / "cache").place("a" * 64, tmp_path / "target")
+        place(FileCache(tmp_path / "cache"), "a" * 64, tmp_path / "target")
 
 
 def test_least_recently_used_files_are_evicted(tmp_path: Path) -> None:
@@ -116,7 +135,7 @@ def test_least_recently_used_files_are_evicted(tmp_path: Path) -> None:
     old = time.time() - 100
     os.utime(cache.files / first, (old, old))
     os.utime(cache.files / second, (old - 10, old - 10))
-    cache.place(second, tmp_path / "job" / "two")  # using it makes it the most recent
+    place(cache, second, tmp_path / "job" / "two")  # using it makes it the most recent
     third = insert(cache, "c", "/3", b"x" * 1000)
     assert sorted(os.listdir(cache.files)) == sorted([second, third])
     assert cache.size() == 2000

@@ -39,7 +39,8 @@ def insert(ctx: Context) -> dict[str, Any]:
     client, path = _client(ctx), ctx.required("path")
     uploaded = cache.incoming_path()
     try:
-        size = receive(ctx, uploaded)
+        with open(uploaded, "wb", buffering=0) as out:  # the cache's own directory
+            size = receive(ctx, out.fileno())
     except BaseException:
         cache.abandon(client, path, uploaded)
         raise

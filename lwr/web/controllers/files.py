@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from webob import Response
 
 from lwr.errors import (
+    AuthorizationError,
     InvalidJobStateError,
     InvalidRequestError,
+    LwrError,
     MalformedBodyError,
     NotFoundError,
     PayloadTooLargeError,
     RequestTimeoutError,
 )
-from lwr.managers.directory import INPUT_TYPES, OUTPUT_TYPES
-from lwr.staging import bodies, digest, splice
+from lwr.managers import safe_path
+from lwr.managers.directory import OUTPUT_TYPES
+from lwr.staging import digest, splice
 from lwr.web.request import Context
 
 log = logging.getLogger(__name__)
@@ -41,35 +44,82 @@ def upload(ctx: Context) -> dict[str, Any]:
             f"job {ctx.job_id!r} has finished ({record.state.value}); "
             "set it up again before uploading"
         )
-    target = manager.directory(ctx.job_id).resolve(ctx.required("type"), ctx.required("name"))
-    if target.is_dir():
-        raise InvalidRequestError(f"{ctx.param('name')!r} names a directory")
+    file_type, name = ctx.required("type"), ctx.required("name")
+    directory = manager.directory(ctx.job_id)
+    target = directory.resolve(file_type, name)
     token = ctx.param("cache_token")
-    if token:  # the file is in the file cache: link or copy it, there is no body
-        cache = ctx.app.file_cache
-        if cache is None:
-            raise NotFoundError("this server has no file cache (file_cache_dir is not set)")
-        written = cache.place(token, target)
-    else:
-        written = receive(ctx, target)
-    manager.check_upload(ctx.job_id, ctx.required("type"), ctx.required("name"), target)
+    cache = ctx.app.file_cache if token else None
+    if token and cache is None:
+        raise NotFoundError("this server has no file cache (file_cache_dir is not set)")
+    with directory.locate(file_type, name, create=True) as found:
+        if cache is not None and token:  # in the file cache: a private copy, there is no body
+            cached = token
+            written = _write_into(found, lambda fd: cache.fill(cached, fd))
+        else:
+            written = _write_into(found, lambda fd: receive(ctx, fd))
+        _still_in_place(directory, file_type, name, found)
+        answer = _answer(ctx, found, target, written)
+    manager.check_upload(ctx.job_id, file_type, name, target)
     log.info(
-        "job %s/%s: staged %s %s (%d bytes)",
-        manager.name,
-        ctx.job_id,
-        ctx.param("type"),
-        ctx.param("name"),
-        written,
+        "job %s/%s: staged %s %s (%d bytes)", manager.name, ctx.job_id, file_type, name, written
     )
-    answer: dict[str, Any] = {"path": str(target), "size": written}
-    if digest.wants_sha256(ctx.request.headers.get("Want-Repr-Digest")):
-        # asked for: the client compares it with its own (lwr.staging.digest)
-        answer["sha256"] = digest.sha256_file(target).hex()
     return answer
 
 
-def receive(ctx: Context, target: Path) -> int:
-    """Stream the request body into ``target`` atomically; return the number of bytes."""
+def _answer(ctx: Context, found: safe_path.Located, target: Path, written: int) -> dict[str, Any]:
+    answer: dict[str, Any] = {"path": str(target), "size": written}
+    if digest.wants_sha256(ctx.request.headers.get("Want-Repr-Digest")):
+        # asked for: the client compares it with its own (lwr.staging.digest)
+        with os.fdopen(safe_path.open_regular(found), "rb") as handle:
+            answer["sha256"] = digest.sha256_handle(handle).hex()
+    return answer
+
+
+def _write_into(found: safe_path.Located, fill: Callable[[int], int]) -> int:
+    """Write a temporary file in the target's directory with ``fill``, then rename it into place.
+
+    Both the temporary file and the rename are relative to the directory's descriptor, so a
+    directory swapped for a link meanwhile cannot move the write out of the job.
+    """
+    if _is_directory(found):
+        raise InvalidRequestError(f"{found.name!r} names a directory")
+    fd, tmp_name = safe_path.open_temporary(found.dir_fd, ".upload-")
+    try:
+        with os.fdopen(fd, "wb", buffering=0) as out:
+            written = fill(out.fileno())
+        safe_path.put_in_place(found, tmp_name)
+    except BaseException:
+        safe_path.discard(found, tmp_name)
+        raise
+    return written
+
+
+def _is_directory(found: safe_path.Located) -> bool:
+    try:
+        info = os.stat(found.name, dir_fd=found.dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISDIR(info.st_mode)
+
+
+def _still_in_place(directory: Any, file_type: str, name: str, found: safe_path.Located) -> None:
+    """Refuse an upload whose directory the job moved while it was written (nothing escaped).
+
+    The bytes landed in the directory that was opened, wherever the job moved it to; the client
+    would look for them under the name it sent, so it is told, and the file is taken back.
+    """
+    try:
+        with directory.locate(file_type, name) as again:
+            if safe_path.same_directory(again.dir_fd, found.dir_fd):
+                return
+    except LwrError:
+        pass
+    safe_path.discard(found, found.name)
+    raise AuthorizationError(f"{name!r}: its directory was moved or replaced during the upload")
+
+
+def receive(ctx: Context, fd: int) -> int:
+    """Stream the request body into the open file ``fd``; return the number of bytes."""
     environ = ctx.request.environ
     limit = ctx.app.config.max_upload_size
     length_header = environ.get("CONTENT_LENGTH")
@@ -80,35 +130,32 @@ def receive(ctx: Context, target: Path) -> int:
     if remaining is not None and limit is not None and remaining > limit:
         raise PayloadTooLargeError(f"upload of {remaining} bytes exceeds max_upload_size {limit}")
     stream = environ["wsgi.input"]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".upload-", dir=target.parent)
     written = 0
     try:
-        with os.fdopen(fd, "wb", buffering=0) as out:
-            if remaining and splice.available() and hasattr(stream, "splice_into"):
-                moved = stream.splice_into(out.fileno())
-                written += moved
-                remaining -= moved
-            for chunk in _chunks(stream, remaining):
-                out.write(chunk)
-                written += len(chunk)
-                if remaining is not None:
-                    remaining -= len(chunk)
-                if limit is not None and written > limit:
-                    raise PayloadTooLargeError(f"upload exceeds max_upload_size {limit}")
-        if remaining:
-            raise InvalidRequestError(f"upload ended {remaining} bytes short of its Content-Length")
-        os.replace(tmp_name, target)
-    except TimeoutError:
-        bodies.discard(tmp_name)
+        if remaining and splice.available() and hasattr(stream, "splice_into"):
+            moved = stream.splice_into(fd)
+            written += moved
+            remaining -= moved
+        for chunk in _chunks(stream, remaining):
+            _write_all(fd, chunk)
+            written += len(chunk)
+            if remaining is not None:
+                remaining -= len(chunk)
+            if limit is not None and written > limit:
+                raise PayloadTooLargeError(f"upload exceeds max_upload_size {limit}")
+    except TimeoutError:  # the server's socket timeout: the partial file is discarded by caller
         raise RequestTimeoutError("the request body stopped arriving") from None
     except ValueError as exc:  # cheroot's chunked reader: a chunk size that is not hex, no CRLF
-        bodies.discard(tmp_name)
         raise MalformedBodyError(f"malformed request body: {exc}") from None
-    except BaseException:
-        bodies.discard(tmp_name)
-        raise
+    if remaining:
+        raise InvalidRequestError(f"upload ended {remaining} bytes short of its Content-Length")
     return written
+
+
+def _write_all(fd: int, data: memoryview | bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _chunks(stream: Any, remaining: int | None) -> Iterator[memoryview | bytes]:
@@ -137,32 +184,40 @@ def path(ctx: Context) -> dict[str, Any]:
     manager.record(ctx.job_id)
     file_type = ctx.required("type")
     directory = manager.directory(ctx.job_id)
-    target = directory.resolve(
-        file_type, ctx.required("name"), for_output=file_type in OUTPUT_TYPES
-    )
-    if file_type not in INPUT_TYPES and file_type not in OUTPUT_TYPES:
-        raise InvalidRequestError(f"unknown file type {file_type!r}")
+    for_output = file_type in OUTPUT_TYPES
+    name = ctx.required("name")
+    target = directory.resolve(file_type, name, for_output=for_output)
+    try:  # what exists of the name must not pass through a link out of the job
+        with directory.locate(file_type, name, for_output=for_output):
+            pass
+    except NotFoundError:
+        pass  # a directory on the way is missing: nothing there can be a link
     return {"path": str(target)}
 
 
 def download(ctx: Context) -> Response:
     manager = ctx.manager
     manager.record(ctx.job_id)
-    name = ctx.required("name")
-    target = manager.directory(ctx.job_id).resolve(ctx.required("type"), name, for_output=True)
+    name, file_type = ctx.required("name"), ctx.required("type")
+    directory = manager.directory(ctx.job_id)
+    directory.resolve(file_type, name, for_output=True)
     try:
-        handle = open(target, "rb")
-    except (FileNotFoundError, NotADirectoryError):
-        raise NotFoundError(f"output {name!r} does not exist") from None
-    except IsADirectoryError:
-        handle = None
-    if handle is None:
+        with directory.locate(file_type, name, for_output=True) as found:
+            is_directory = _is_directory(found)
+            if not is_directory:
+                handle = os.fdopen(safe_path.open_regular(found), "rb")
+    except NotFoundError:
+        raise NotFoundError(f"output {name!r} does not exist (or is not a regular file)") from None
+    except safe_path.NamesADirectoryError:  # the name ends in a directory (e.g. a link to one)
+        is_directory = True
+    if is_directory:
         raise NotFoundError(f"output {name!r} is a directory, not a file")
     size = os.fstat(handle.fileno()).st_size
     response = Response(content_type="application/octet-stream")
     wrapper = ctx.request.environ.get("wsgi.file_wrapper")
     if digest.wants_sha256(ctx.request.headers.get("Want-Repr-Digest")):
-        response.headers["Repr-Digest"] = digest.repr_digest(digest.sha256_file(target))
+        response.headers["Repr-Digest"] = digest.repr_digest(digest.sha256_handle(handle))
+        handle.seek(0)
     response.app_iter = wrapper(handle, CHUNK) if wrapper else _iterate(handle)
     response.content_length = size
     return response
