@@ -14,6 +14,8 @@ class LwrError(Exception):
     """Base of every error LWR raises on purpose; ``status`` is the HTTP status it maps to."""
 
     status: int = 500
+    #: the request's bytes can no longer be trusted to frame the next one: close the connection
+    close_connection: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -81,6 +83,23 @@ class InvalidRequestError(LwrError):
     """A parameter is missing or malformed, or a name or path is not acceptable."""
 
     status = 400
+
+
+class NameTooLongError(InvalidRequestError):
+    """A name component or a whole path is longer than the file system takes (ENAMETOOLONG)."""
+
+
+class MalformedBodyError(InvalidRequestError):
+    """The body breaks its own framing (a chunk size that is not hex): where it ends is unknown."""
+
+    close_connection = True
+
+
+class RequestTimeoutError(LwrError):
+    """The request body stopped arriving before the server's socket timeout."""
+
+    status = 408
+    close_connection = True
 
 
 class UnknownJobError(LwrError):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from lwr.errors import AuthorizationError, InvalidRequestError
+from lwr.errors import AuthorizationError, InvalidRequestError, NameTooLongError
 from lwr.managers import safe_path
 
 #: upload and path-query types -> the sub-directory they land in
@@ -62,6 +62,8 @@ SETUP_KEYS = {
     "unstructured_files_directory": "unstructured",
 }
 
+#: the longest path (in bytes, with its NUL) the system's calls take; 4096 on Linux
+PATH_MAX = getattr(os, "pathconf", lambda _path, _name: 4096)("/", "PC_PATH_MAX")
 JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -186,6 +188,9 @@ class JobDirectory:
         """
         parts = self.parts(file_type, name, for_output=for_output)
         path = self.root.joinpath(*parts)
+        if len(os.fsencode(os.path.abspath(path))) >= PATH_MAX:
+            # descriptor-relative opens would store it, but no job could open the path it is given
+            raise NameTooLongError(f"a path longer than the system's limit ({PATH_MAX} bytes)")
         root_real = os.path.realpath(self.root)
         real = os.path.realpath(path)
         if not _within(real, root_real):

@@ -28,7 +28,7 @@ from typing import Any
 from lwr.errors import ConfigurationError
 from lwr.managers.base import LaunchSpec
 from lwr.managers.directory import LAUNCH_NAME, JobDirectory
-from lwr.managers.script import environment_lines, with_job_directory
+from lwr.managers.script import env_raw, environment_lines, with_job_directory
 
 LAUNCHERS = ("auto", "bash", "python")
 #: the module run as ``python -I -m`` for the python launcher
@@ -102,7 +102,7 @@ def write_spec(
             {
                 "name": str(entry["name"]),
                 "value": "" if entry.get("value") is None else str(entry.get("value")),
-                "raw": bool(entry.get("raw")),
+                "raw": env_raw(entry),
             }
             for entry in entries
         ],

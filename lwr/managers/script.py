@@ -73,6 +73,21 @@ JOB_DIRECTORY_TOKEN = "__PULSAR_JOB_DIRECTORY__"
 JOBS_DIRECTORY_TOKEN = "__PULSAR_JOBS_DIRECTORY__"
 
 
+def env_raw(entry: Mapping[str, Any]) -> bool:
+    """An ``env`` entry's ``raw`` flag: a JSON boolean, or absent/null (false), nothing else.
+
+    Galaxy sends booleans (its job configuration parses ``raw="true"`` with ``asbool``), so a
+    string such as ``"false"`` is a client error, not a truthy value that would silently turn
+    off quoting and let the value be expanded by the shell.
+    """
+    raw = entry.get("raw")
+    if raw is None or isinstance(raw, bool):
+        return bool(raw)
+    raise InvalidRequestError(
+        f"env entry {str(entry.get('name'))!r}: 'raw' must be true or false (JSON), got {raw!r}"
+    )
+
+
 def environment_lines(env: Iterable[Mapping[str, Any]] | None) -> list[str]:
     """``export`` lines for the client's ``env`` entries (``name``, ``value``, optional ``raw``).
 
@@ -87,7 +102,7 @@ def environment_lines(env: Iterable[Mapping[str, Any]] | None) -> list[str]:
         if not _ENV_NAME.match(name):
             raise InvalidRequestError(f"invalid environment variable name {name!r}")
         value = "" if entry.get("value") is None else str(entry.get("value"))
-        if entry.get("raw"):
+        if env_raw(entry):
             lines.append(f"{name}={value}; export {name}")
         else:
             lines.append(f"{name}={shlex.quote(value)}; export {name}")

@@ -8,21 +8,23 @@ the private token redacted.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import json
 import logging
 import time
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import unquote_plus
 
 from webob import Request, Response
 
+from lwr import logsafe
 from lwr.app import LwrApp
 from lwr.errors import (
     AuthorizationError,
     IdentityServiceError,
     LwrError,
+    NameTooLongError,
     NotFoundError,
     UserAuthError,
 )
@@ -39,6 +41,7 @@ class LwrWsgiApp:
     def __init__(self, app: LwrApp) -> None:
         self.app = app
         self.lwr_config = app.config  # read by lwr.web.server for ssl_pem
+        logsafe.install()  # no client string reaches a log line unescaped
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         started = time.perf_counter()
@@ -60,6 +63,23 @@ class LwrWsgiApp:
         except UnicodeDecodeError:
             return error_response(400, "the request's path or query string is not valid UTF-8")
         try:
+            return self.route(request)
+        except LwrError as exc:
+            if exc.status >= 500:
+                log.error("%s %s failed: %s", request.method, request.path_info, exc.message)
+            response = json_response(exc.to_dict(), exc.status)
+            if isinstance(exc, UserAuthError | IdentityServiceError):
+                response.status = _status_with_reason(response.status, exc.message)
+            if exc.close_connection:
+                response.headers["Connection"] = "close"  # lwr.web.framing closes it
+            return response
+        except Exception:
+            log.exception("unexpected error serving %s %s", request.method, request.path_info)
+            return error_response(500, "internal server error; see the server log")
+
+    def route(self, request: Request) -> Response:
+        """Route, authorise and call the controller; client-caused OS errors become typed."""
+        try:
             route, args, allowed = routes.match(request.method, request.path_info)
             if route is None:
                 if allowed:
@@ -73,16 +93,12 @@ class LwrWsgiApp:
             if isinstance(result, Response):
                 return result
             return json_response(result)
-        except LwrError as exc:
-            if exc.status >= 500:
-                log.error("%s %s failed: %s", request.method, request.path_info, exc.message)
-            response = json_response(exc.to_dict(), exc.status)
-            if isinstance(exc, UserAuthError | IdentityServiceError):
-                response.status = _status_with_reason(response.status, exc.message)
-            return response
-        except Exception:
-            log.exception("unexpected error serving %s %s", request.method, request.path_info)
-            return error_response(500, "internal server error; see the server log")
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:  # a name the client chose; nothing was created
+                raise NameTooLongError(
+                    "a name or path in the request is longer than the file system allows"
+                ) from None
+            raise
 
     def authorize(self, request: Request) -> None:
         """Check the private token (query or ``Authorization`` header) in constant time."""
@@ -134,20 +150,29 @@ def _raw_path_qs(environ: dict[str, Any]) -> str:
 
 #: query parameters whose values are short, harmless and useful in an access line
 _LOGGED_VALUES = frozenset({"job_id", "name", "type", "tool_id", "tool_version"})
+#: a shown value with one of these could be a parameter list another parser would split
+_SPLITTERS = frozenset("&;=")
 
 
 def redact(text: str) -> str:
     """Keep a logged URL free of secrets: only a few known-harmless values are shown.
 
-    The private token is the obvious secret, but structured parameters carry others (Galaxy's
-    ``files_endpoint`` holds a per-job key inside ``remote_staging``), so every value but those in
-    ``_LOGGED_VALUES`` is replaced, however the client percent-encoded the parameter's name.
+    The query is split by the very parser the request uses (webob's, which separates on both
+    ``&`` and ``;`` and decodes names), so a parameter is judged by the name it has for the
+    server, however the client wrote it. The private token is the obvious secret, but structured
+    parameters carry others (Galaxy's ``files_endpoint`` holds a per-job key inside
+    ``remote_staging``), so every value but those in ``_LOGGED_VALUES`` is replaced, and those too
+    if they hold a separator. Names and values are logged decoded, with controls escaped.
     """
     path, sep, query = text.partition("?")
     if not sep:
-        return text
-    pairs = []
-    for pair in query.split("&"):
-        name = pair.partition("=")[0]
-        pairs.append(pair if unquote_plus(name) in _LOGGED_VALUES else f"{name}=[redacted]")
-    return f"{path}?{'&'.join(pairs)}"
+        return logsafe.escape(text)
+    try:
+        pairs = list(Request({"QUERY_STRING": query}).GET.items())  # the request's own parser
+    except (UnicodeDecodeError, UnicodeEncodeError):
+        return f"{logsafe.escape(path)}?[undecodable query redacted]"
+    shown = []
+    for name, value in pairs:
+        safe = name in _LOGGED_VALUES and not _SPLITTERS.intersection(value)
+        shown.append(f"{logsafe.escape(name)}={logsafe.escape(value) if safe else '[redacted]'}")
+    return f"{logsafe.escape(path)}?{'&'.join(shown)}"

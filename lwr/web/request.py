@@ -57,4 +57,32 @@ class Context:
             value = json.loads(raw)
         except ValueError as exc:
             raise InvalidRequestError(f"parameter {name!r} is not valid JSON: {exc}") from None
+        except RecursionError:
+            value = None
+            too_deep = True
+        else:
+            too_deep = _depth_exceeds(value, MAX_JSON_DEPTH)
+        if too_deep:
+            raise InvalidRequestError(
+                f"parameter {name!r} nests JSON deeper than {MAX_JSON_DEPTH} levels"
+            )
         return default if value is None else value
+
+
+#: far beyond anything Galaxy sends (a few levels), far below Python's recursion limit, which
+#: storing the job (JSON again) or walking it would otherwise hit later, as a 500
+MAX_JSON_DEPTH = 64
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether lists/objects in ``value`` nest deeper than ``limit`` (iteratively: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children and depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False

@@ -20,6 +20,7 @@ from typing import Any
 from cheroot import wsgi
 
 from lwr.errors import ConfigurationError
+from lwr.web.framing import LwrConnection
 from lwr.web.sendfile import SendfileGateway
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ def build_server(
         server_name="lwr",
     )
     server.gateway = SendfileGateway
+    server.ConnectionClass = LwrConnection  # strict framing, JSON refusals (lwr.web.framing)
     if ssl_pem:
         from cheroot.ssl.builtin import BuiltinSSLAdapter
 

@@ -21,8 +21,10 @@ from lwr.errors import (
     InvalidJobStateError,
     InvalidRequestError,
     LwrError,
+    MalformedBodyError,
     NotFoundError,
     PayloadTooLargeError,
+    RequestTimeoutError,
 )
 from lwr.managers import safe_path
 from lwr.managers.directory import OUTPUT_TYPES
@@ -129,17 +131,22 @@ def receive(ctx: Context, fd: int) -> int:
         raise PayloadTooLargeError(f"upload of {remaining} bytes exceeds max_upload_size {limit}")
     stream = environ["wsgi.input"]
     written = 0
-    if remaining and splice.available() and hasattr(stream, "splice_into"):
-        moved = stream.splice_into(fd)
-        written += moved
-        remaining -= moved
-    for chunk in _chunks(stream, remaining):
-        _write_all(fd, chunk)
-        written += len(chunk)
-        if remaining is not None:
-            remaining -= len(chunk)
-        if limit is not None and written > limit:
-            raise PayloadTooLargeError(f"upload exceeds max_upload_size {limit}")
+    try:
+        if remaining and splice.available() and hasattr(stream, "splice_into"):
+            moved = stream.splice_into(fd)
+            written += moved
+            remaining -= moved
+        for chunk in _chunks(stream, remaining):
+            _write_all(fd, chunk)
+            written += len(chunk)
+            if remaining is not None:
+                remaining -= len(chunk)
+            if limit is not None and written > limit:
+                raise PayloadTooLargeError(f"upload exceeds max_upload_size {limit}")
+    except TimeoutError:  # the server's socket timeout: the partial file is discarded by caller
+        raise RequestTimeoutError("the request body stopped arriving") from None
+    except ValueError as exc:  # cheroot's chunked reader: a chunk size that is not hex, no CRLF
+        raise MalformedBodyError(f"malformed request body: {exc}") from None
     if remaining:
         raise InvalidRequestError(f"upload ended {remaining} bytes short of its Content-Length")
     return written

@@ -311,7 +311,23 @@ def test_redact_hides_the_token() -> None:
 
 @pytest.mark.parametrize("name", ["private%5Ftoken", "%70rivate_token", "private%5ftoken"])
 def test_redact_sees_through_percent_encoded_names(name: str) -> None:
-    assert redact(f"/x?{name}={TOKEN}&type=a") == f"/x?{name}=[redacted]&type=a"
+    assert redact(f"/x?{name}={TOKEN}&type=a") == "/x?private_token=[redacted]&type=a"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        f"private_token={TOKEN};job_id=1",
+        f"job_id=1;private_token={TOKEN}",
+        f"job_id=1%3Bprivate_token%3D{TOKEN}",
+        f"name=a%26private_token%3D{TOKEN}",
+        f"job_id=1&private_token={TOKEN};name=b",
+    ],
+)
+def test_redact_splits_as_the_request_parser_does(query: str) -> None:
+    """webob separates parameters on ``;`` too: the token is hidden however it was joined."""
+    logged = redact(f"/jobs/1/status?{query}")
+    assert TOKEN not in logged, logged
 
 
 def test_redact_hides_every_value_not_known_to_be_harmless() -> None:

@@ -1,0 +1,46 @@
+"""Unit checks of the web-layer guards (the integration proofs are in test_web_hardening)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lwr.errors import InvalidRequestError
+from lwr.managers.script import env_raw, environment_lines
+from lwr.web.framing import framing_problem
+from lwr.web.request import MAX_JSON_DEPTH, _depth_exceeds
+
+
+@pytest.mark.parametrize("raw", ["false", "true", "", 0, 1, [], {}])
+def test_env_raw_refuses_anything_but_a_boolean(raw: Any) -> None:
+    with pytest.raises(InvalidRequestError, match="'VAR'"):
+        environment_lines([{"name": "VAR", "value": "$HOME", "raw": raw}])
+
+
+def test_env_raw_booleans_and_absence() -> None:
+    assert env_raw({"name": "A", "raw": True}) is True
+    assert env_raw({"name": "A", "raw": False}) is False
+    assert env_raw({"name": "A", "raw": None}) is False
+    assert env_raw({"name": "A"}) is False
+    assert environment_lines([{"name": "A", "value": "$X y", "raw": False}]) == [
+        "A='$X y'; export A"
+    ]
+
+
+def test_json_depth_limit() -> None:
+    assert not _depth_exceeds(
+        json.loads("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH), MAX_JSON_DEPTH
+    )
+    deeper = MAX_JSON_DEPTH + 2
+    assert _depth_exceeds(json.loads('{"a":' * deeper + "1" + "}" * deeper), MAX_JSON_DEPTH)
+    assert not _depth_exceeds({"a": [1, {"b": "c"}]}, MAX_JSON_DEPTH)
+
+
+def test_framing_problems() -> None:
+    length, encoding = b"Content-Length", b"Transfer-Encoding"
+    assert framing_problem({length: b"5"}, [b"5", b"6"]) == "conflicting Content-Length headers"
+    assert framing_problem({length: b"5"}, [b"5", b"5"]) is None
+    assert framing_problem({length: b"5", encoding: b"chunked"}, [b"5"]) is not None
+    assert framing_problem({encoding: b"chunked"}, []) is None
