@@ -165,3 +165,9 @@ class JobTimeoutError(LwrError):
         )
         self.job_id = job_id
         self.timeout = timeout
+
+
+class RequestTimeoutError(LwrError):
+    """The request body did not arrive in time (``body_timeout``/``body_min_rate``)."""
+
+    status = 408
