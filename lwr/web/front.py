@@ -90,7 +90,11 @@ class HeaderGate(connections.ConnectionManager):
                 last_check = now
 
     def _accept(self) -> None:
+        context = getattr(self.server.ssl_adapter, "context", None)
         try:
+            if isinstance(context, ssl.SSLContext):
+                self._accept_tls(context)
+                return
             conn = self._from_server_socket(self.server.socket)
         except OSError as exc:  # e.g. EMFILE: keep serving the connections we have
             log.warning("accept failed: %s", exc)
@@ -103,8 +107,50 @@ class HeaderGate(connections.ConnectionManager):
             return
         self._wait(conn, b"", self.header_timeout, idle=False)
 
+    def _accept_tls(self, context: ssl.SSLContext) -> None:
+        """Accept, and run the TLS handshake here step by step as records arrive.
+
+        cheroot does the handshake blocking in the selector thread: one silent client would stall
+        every accept for ``timeout`` seconds. The handshake counts against ``header_timeout``.
+        """
+        raw, addr = self.server.socket.accept()
+        raw.setblocking(False)
+        tls = context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        pending = _Handshake(tls, addr, time.monotonic() + self.header_timeout)
+        self._selector.register(tls.fileno(), selectors.EVENT_READ, data=pending)
+
+    def _handshake(self, sock_fd: int, pending: _Handshake) -> None:
+        try:
+            pending.socket.do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return
+        except OSError as exc:  # includes ssl.SSLError: a failed or abandoned handshake
+            log.info("TLS handshake with %s failed: %s", pending.addr[0], exc)
+            self._selector.unregister(sock_fd)
+            pending.close()
+            return
+        self._selector.unregister(sock_fd)
+        adapter = self.server.ssl_adapter
+        conn = self.server.ConnectionClass(self.server, pending.socket, adapter.makefile)
+        conn.remote_addr, conn.remote_port = pending.addr[:2]
+        conn.ssl_env = adapter.get_environ(pending.socket)
+        # headers may have come with the handshake's last records, buffered by OpenSSL already
+        conn.lwr_head = bytearray()
+        conn.lwr_idle = False
+        conn.lwr_deadline = pending.lwr_deadline
+        outcome = _read_available(conn, self.header_timeout)
+        if outcome == "complete":
+            self._hand_over(conn)
+        elif outcome == "wait":
+            self._selector.register(sock_fd, selectors.EVENT_READ, data=conn)
+        else:
+            _close(conn)
+
     def _readable(self, sock_fd: int, conn: Any) -> None:
         """Read what the client sent; hand over, refuse, or keep waiting."""
+        if isinstance(conn, _Handshake):
+            self._handshake(sock_fd, conn)
+            return
         outcome = _read_available(conn, self.header_timeout)
         if outcome == "wait":
             return
@@ -140,6 +186,21 @@ class HeaderGate(connections.ConnectionManager):
             else:
                 log.info("closing %s: request headers not complete in time", _peer(conn))
                 _answer_and_close(conn, _TIMEOUT_ANSWER)
+
+
+class _Handshake:
+    """A TLS connection whose handshake is still under way (no cheroot connection yet)."""
+
+    lwr_idle = True  # past its deadline it is closed without an answer
+    lwr_head = b""
+
+    def __init__(self, sock: ssl.SSLSocket, addr: Any, deadline: float) -> None:
+        self.socket = sock
+        self.addr = addr if isinstance(addr, tuple) else ("?", 0)
+        self.lwr_deadline = deadline
+
+    def close(self) -> None:
+        self.socket.close()
 
 
 def _read_available(conn: Any, header_timeout: float) -> str:

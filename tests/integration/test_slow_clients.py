@@ -41,9 +41,9 @@ def enough_descriptors() -> Iterator[None]:
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def start(factory: ServerFactory, **server_options: str) -> LwrServer:
+def start(factory: ServerFactory, scheme: str = "http", **server_options: str) -> LwrServer:
     """A server from the sample with ``server_options`` set in ``[server:main]``."""
-    server = factory(app_options={"private_token": TOKEN}, start=False)
+    server = factory(app_options={"private_token": TOKEN}, start=False, scheme=scheme)
     ini = server.directory / "server.ini"
     text = ini.read_text()
     if "timeout" in server_options:
@@ -177,4 +177,23 @@ def test_trickled_body_gets_408_within_its_budget(lwr_server_factory: ServerFact
     assert b'"error"' in answer and took < 12, (answer, took)
     assert not (Path(job["inputs_directory"]) / "in.dat").exists()
     assert timed(server, "GET", "healthz")[0] == 200
+    assert "Traceback" not in server.log()
+
+
+def test_silent_tls_clients_do_not_stall_accepting(lwr_server_factory: ServerFactory) -> None:
+    """TCP connections to the HTTPS port that never start the handshake: others are served,
+    and the silent ones are closed at the header deadline."""
+    server = start(lwr_server_factory, scheme="https", ssl_pem="*", header_timeout="4")
+    silent = [socket.create_connection(("127.0.0.1", server.port), timeout=20) for _ in range(50)]
+    try:
+        for _ in range(5):
+            status, _answer, took = timed(server, "GET", "healthz")
+            assert status == 200 and took < LATENCY_BOUND, (status, took)
+        began = time.monotonic()
+        for sock in silent:
+            assert sock.recv(4096) == b""  # closed by the server, nothing said
+        assert time.monotonic() - began < 15
+    finally:
+        for sock in silent:
+            sock.close()
     assert "Traceback" not in server.log()
