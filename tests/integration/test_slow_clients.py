@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import ServerFactory
+from tests.integration.conftest import ServerFactory, run_check
 from tests.integration.server import LwrServer
 
 pytestmark = pytest.mark.integration
@@ -95,6 +95,20 @@ class Trickler:
             answers.append(received)
         return answers
 
+    def wait_open(self) -> bool:
+        """Whether every connection is still open, unanswered (the attack still holds)."""
+        for sock in self.socks:
+            sock.settimeout(0)
+            try:
+                if sock.recv(1, socket.MSG_PEEK) == b"":
+                    return False
+                return False  # an answer arrived: the server treated it as a complete request
+            except BlockingIOError:
+                continue
+            except OSError:
+                return False
+        return True
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join()
@@ -135,6 +149,27 @@ def test_slow_header_clients_starve_nobody(lwr_server_factory: ServerFactory) ->
     finally:
         slow.close()
     assert timed(server, "GET", "healthz")[0] == 200
+    assert "Traceback" not in server.log()
+
+
+@pytest.mark.timeout(150)
+def test_a_galaxy_job_runs_through_while_200_clients_trickle(
+    lwr_server_factory: ServerFactory,
+) -> None:
+    """pulsar.client's whole job scenario (setup, uploads, submit, status, downloads, clean)
+    while the attack lasts longer than the job; a starved server would never finish it."""
+    server = start(lwr_server_factory, header_timeout="300")
+    slow = Trickler(server.port, SLOW_CLIENTS)
+    try:
+        while slow.sent_lines < 2:
+            time.sleep(0.1)
+        began = time.monotonic()
+        run_check(server.url, private_token=TOKEN)
+        took = time.monotonic() - began
+        assert slow.wait_open(), "the slow clients were cut off before the job finished"
+    finally:
+        slow.close()
+    assert took < 120, took  # a few seconds normally; starvation never finishes
     assert "Traceback" not in server.log()
 
 
