@@ -232,3 +232,25 @@ def test_silent_tls_clients_do_not_stall_accepting(lwr_server_factory: ServerFac
         for sock in silent:
             sock.close()
     assert "Traceback" not in server.log()
+
+
+def test_pipelined_requests_and_oversized_headers(lwr_server_factory: ServerFactory) -> None:
+    """Two requests in one packet are both answered (the gate hands buffered bytes back to
+    cheroot); headers past 64 KiB get 431 and a closed connection."""
+    server = start(lwr_server_factory, header_timeout="3")
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(request + request + b"GET /healthz HTTP/1.1\r\nHost:")  # 2.5 requests
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        # the unfinished third request is closed at header_timeout with 408
+        assert received.count(b"HTTP/1.1 200") == 2, received
+        assert received.rstrip().endswith(b"Content-Length: 0") and b"HTTP/1.1 408" in received
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n" + b"X-Big: " + b"a" * (65 * 1024) + b"\r\n")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        assert received.startswith(b"HTTP/1.1 431"), received[:100]
+    assert timed(server, "GET", "healthz")[0] == 200
