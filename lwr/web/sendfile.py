@@ -30,10 +30,6 @@ from lwr.staging import splice
 
 log = logging.getLogger(__name__)
 
-#: A body the application did not read is read and dropped up to this size (so the client gets
-#: its answer on a connection that stays usable); a larger rest closes the connection.
-DRAIN_LIMIT = 1024 * 1024
-
 
 class FileWrapper:
     """PEP 3333's file wrapper: iterable in blocks, and recognisable by :class:`SendfileGateway`."""
@@ -186,11 +182,10 @@ class BodyReader:
         if self._budget.left() <= 0:
             raise TimeoutError("request body too slow")
 
-    def drain(self, limit: int) -> bool:
-        """Read and drop what is left of the body (at most ``limit`` bytes) within the budget, so
-        the connection can be kept; False when it must be closed instead."""
-        if self.remaining > limit:
-            return False
+    def drain(self) -> bool:
+        """Read and drop what is left of the body within the budget, so the client gets its
+        answer (a client still sending when the server closes sees a reset, not the answer) and
+        the connection stays usable; False when it must be closed instead."""
         try:
             while self.remaining > 0:
                 if not self.read(min(self.remaining, 65536)):
@@ -250,14 +245,14 @@ class SendfileGateway(wsgi.Gateway_10):
                 sock.settimeout(self.req.server.timeout)
 
     def _settle_body(self) -> None:
-        """A body the application left unread: drop a small rest within its budget, else close.
+        """A body the application left unread: drop it within its budget, else close.
 
         cheroot would otherwise read any rest itself, with a timeout renewed by every byte — the
         one read a slow client could still stretch forever.
         """
         reader = self.env.get("wsgi.input")
         if isinstance(reader, BodyReader) and reader.remaining > 0:
-            if not reader.drain(DRAIN_LIMIT):
+            if not reader.drain():
                 self.req.close_connection = True
 
     def _can_sendfile(self) -> bool:

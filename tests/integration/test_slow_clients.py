@@ -254,3 +254,14 @@ def test_pipelined_requests_and_oversized_headers(lwr_server_factory: ServerFact
             received += chunk
         assert received.startswith(b"HTTP/1.1 431"), received[:100]
     assert timed(server, "GET", "healthz")[0] == 200
+
+
+def test_refused_upload_is_answered_not_reset(lwr_server_factory: ServerFactory) -> None:
+    """A large body the server refuses unread (no token) is read and dropped within its budget,
+    so the client gets its 403 rather than a reset connection."""
+    server = start(lwr_server_factory)
+    for _ in range(3):
+        status, answer = server.request(
+            "POST", "jobs/none/files", {"name": "a", "type": "input"}, os.urandom(16 << 20)
+        )
+        assert status == 403 and "error" in answer, (status, answer)
