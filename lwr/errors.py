@@ -96,7 +96,8 @@ class MalformedBodyError(InvalidRequestError):
 
 
 class RequestTimeoutError(LwrError):
-    """The request body stopped arriving before the server's socket timeout."""
+    """The request body did not arrive in time: a stalled read (the socket ``timeout``) or the
+    whole body over its budget (``body_timeout`` + ``body_min_rate``); the connection is closed."""
 
     status = 408
     close_connection = True

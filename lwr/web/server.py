@@ -13,6 +13,7 @@ import datetime
 import logging
 import os
 import signal
+import socket
 import tempfile
 import threading
 from typing import Any
@@ -21,6 +22,7 @@ from cheroot import wsgi
 
 from lwr.errors import ConfigurationError
 from lwr.web.framing import LwrConnection
+from lwr.web.front import HeaderGate
 from lwr.web.sendfile import SendfileGateway
 
 log = logging.getLogger(__name__)
@@ -29,22 +31,65 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8913
 
 
+#: ``[server:main]`` options beyond host/port/threads/ssl_pem: (name, default), all seconds or
+#: bytes per second; see docs/configuration.md ("Slow and idle clients").
+DEADLINE_DEFAULTS = {
+    "timeout": 60.0,
+    "header_timeout": 10.0,
+    "body_timeout": 60.0,
+    "body_min_rate": 10240.0,
+}
+
+
+class LwrServer(wsgi.Server):
+    """cheroot's WSGI server with LWR's header gate (:mod:`lwr.web.front`) and body deadlines."""
+
+    header_timeout = DEADLINE_DEFAULTS["header_timeout"]
+    body_timeout = DEADLINE_DEFAULTS["body_timeout"]
+    body_min_rate = DEADLINE_DEFAULTS["body_min_rate"]
+    _connections: Any
+
+    def prepare(self) -> None:
+        """cheroot's prepare(), then swap its connection manager for the header gate."""
+        super().prepare()
+        if self.ready:
+            self._connections.close()
+            self._connections = HeaderGate(self, self.header_timeout)
+
+
 def build_server(
     app: Any,
     host: str = DEFAULT_HOST,
     port: int | str = DEFAULT_PORT,
     threads: int | str = 16,
     ssl_pem: str | None = None,
-    timeout: int | str = 60,
+    **deadlines: Any,
 ) -> wsgi.Server:
-    """A ready-to-start cheroot server for ``app``, with TLS when ``ssl_pem`` is given."""
-    server = wsgi.Server(
+    """A ready-to-start server for ``app``, with TLS when ``ssl_pem`` is given."""
+    values = {**DEADLINE_DEFAULTS}
+    for name, raw in deadlines.items():
+        if name not in values:
+            raise ConfigurationError(f"unknown [server:main] option {name!r}")
+        try:
+            values[name] = float(raw)
+        except (TypeError, ValueError):
+            message = f"[server:main] {name} must be a number, not {raw!r}"
+            raise ConfigurationError(message) from None
+        if values[name] <= 0:
+            raise ConfigurationError(f"[server:main] {name} must be positive, not {raw!r}")
+    server = LwrServer(
         (host, int(port)),
         app,
         numthreads=int(threads),
-        timeout=int(timeout),
+        timeout=max(1, round(values["timeout"])),
         server_name="lwr",
+        # cheroot's default accept backlog of 5 drops connection bursts (retried by the client
+        # a second later); waiting connections now cost no thread, so let the kernel queue more
+        request_queue_size=socket.SOMAXCONN,
     )
+    server.header_timeout = values["header_timeout"]
+    server.body_timeout = values["body_timeout"]
+    server.body_min_rate = values["body_min_rate"]
     server.gateway = SendfileGateway
     server.ConnectionClass = LwrConnection  # strict framing, JSON refusals (lwr.web.framing)
     if ssl_pem:
@@ -62,7 +107,7 @@ def server_runner(wsgi_app: Any, global_conf: dict[str, Any], **options: Any) ->
 
     ``ssl_pem`` may be given here or in the ``[app:main]`` section (the app exposes its config).
     """
-    known = {"host", "port", "threads", "ssl_pem", "timeout"}
+    known = {"host", "port", "threads", "ssl_pem", *DEADLINE_DEFAULTS}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigurationError(f"unknown [server:main] option(s): {', '.join(unknown)}")

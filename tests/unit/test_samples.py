@@ -11,6 +11,7 @@ import pytest
 from lwr.config import APP_DEFAULTS, DEFAULT_MANAGER, load_app_config, load_managers_ini
 from lwr.errors import ConfigurationError
 from lwr.registry import MANAGERS, lookup
+from lwr.web.server import DEADLINE_DEFAULTS
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_SAMPLE = ROOT / "server.ini.sample"
@@ -62,7 +63,13 @@ def test_server_sample_server_section_uses_lwr_runner_options_only() -> None:
     parser.read(SERVER_SAMPLE)
     options = dict(parser.items("server:main", raw=True))
     assert options.pop("use") == "egg:lwr#main"
-    assert set(options) <= {"host", "port", "threads", "ssl_pem", "timeout"}
+    assert set(options) <= {"host", "port", "threads", "ssl_pem", *DEADLINE_DEFAULTS}
+
+
+def test_server_sample_documents_every_deadline_with_its_default() -> None:
+    text = SERVER_SAMPLE.read_text()
+    for name, default in DEADLINE_DEFAULTS.items():
+        assert re.search(rf"^#?{name} = {default:g}$", text, re.MULTILINE), name
 
 
 def test_managers_sample_parses_and_validates() -> None:
