@@ -2,7 +2,7 @@
 
 One Galaxy per test session (starting it takes ~20-60 s, installing it once a few minutes): every
 test of this package shares it — put a new test module here and request the ``galaxy`` fixture
-(e.g. to check that job metrics show up on a Galaxy job). It is package-scoped so that Galaxy
+(as test_job_metrics.py and test_tool_whitelist.py do). It is package-scoped so that Galaxy
 stops once this package's tests are done instead of idling through the rest of the suite. The
 environments:
 
