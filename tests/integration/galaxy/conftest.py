@@ -2,7 +2,7 @@
 
 One Galaxy per test session (starting it takes ~20-60 s, installing it once a few minutes): every
 test of this package shares it — put a new test module here and request the ``galaxy`` fixture
-(e.g. to check that job metrics show up on a Galaxy job). It is package-scoped so that Galaxy
+(as test_job_metrics.py and test_tool_whitelist.py do). It is package-scoped so that Galaxy
 stops once this package's tests are done instead of idling through the rest of the suite. The
 environments:
 
@@ -19,6 +19,9 @@ environment               how    LWR server
                                  tool command inline (no new shell), legacy output patterns
 ``mq_v0_15_12``           AMQP   ``0.15.12`` (only Galaxy's end-of-job decision sees it: over
                                  MQ Galaxy gates on its own client library's version)
+``rest_metrics``          REST   ``job_metrics_config_file``: the plugins Galaxy enables too;
+                                 the destination's ``env`` sets ``LWR_METRICS_MARK``
+``rest_tools``            REST   ``tool_config_files``: only this environment's ``cat`` tool
 ========================  =====  ===============================================================
 """
 
@@ -28,11 +31,13 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import require_service
 from tests.integration.galaxy.api import Galaxy
+from tests.integration.galaxy.features import LWR_JOB_METRICS, METRICS_MARK, whitelist_files
 from tests.integration.galaxy.instance import (
     AMQP_URL,
     Environment,
@@ -53,13 +58,14 @@ PATH_REWRITING = {"rewrite_parameters": "false"}
 @dataclass(frozen=True)
 class Spec:
     """One environment: over the message queue or not, the LWR server's extra ``[app:main]``
-    options, and extra destination parameters in Galaxy's job_conf. Add one here for a new
-    kind of check (e.g. job metrics, with the server's metrics options): the session then has
-    it beside the others, still with one Galaxy."""
+    options, files written beside its server.ini (relative names; the options may name them),
+    and extra destination parameters in Galaxy's job_conf. Add one here for a new kind of
+    check: the session then has it beside the others, still with one Galaxy."""
 
     mq: bool = False
     app_options: Mapping[str, str] = field(default_factory=dict)
-    params: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)
 
 
 ENVIRONMENTS: dict[str, Spec] = {
@@ -69,6 +75,14 @@ ENVIRONMENTS: dict[str, Spec] = {
     "rest_paths": Spec(params=PATH_REWRITING),
     "rest_v0_14": Spec(app_options={"pulsar_protocol_version": "0.14.0"}, params=PATH_REWRITING),
     "mq_v0_15_12": Spec(mq=True, app_options={"pulsar_protocol_version": "0.15.12"}),
+    "rest_metrics": Spec(
+        app_options={"job_metrics_config_file": "job_metrics_conf.xml"},
+        files={"job_metrics_conf.xml": LWR_JOB_METRICS},
+        params={"env": [{"name": METRICS_MARK[0], "value": METRICS_MARK[1]}]},
+    ),
+    "rest_tools": Spec(
+        app_options={"tool_config_files": "tool_conf.xml"}, files=whitelist_files("rest_tools")
+    ),
 }
 
 
@@ -85,6 +99,9 @@ def _broker_up() -> bool:
 def _lwr(root: Path, name: str, spec: Spec, prefix: str) -> Environment:
     directory = root / name
     directory.mkdir(parents=True)
+    for relative, content in spec.files.items():
+        (directory / relative).parent.mkdir(parents=True, exist_ok=True)
+        (directory / relative).write_text(content)
     port = free_port()
     options = {"private_token": TOKEN, **spec.app_options}
     if spec.mq:

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from tests.integration.galaxy.features import GALAXY_JOB_METRICS
 from tests.integration.galaxy.tools import tool_id, write_tools
 from tests.integration.server import REPO, LwrServer
 
@@ -140,6 +141,8 @@ class GalaxyProcess:
             "static_enabled": False,
             "enable_mulled_containers": False,
             "cleanup_job": "never",
+            # the plugins Galaxy shows (only those it enables), for the rest_metrics environment
+            "job_metrics": GALAXY_JOB_METRICS,
         }
         (config / "galaxy.yml").write_text(yaml.safe_dump({"galaxy": galaxy}))
 
