@@ -22,7 +22,7 @@ OLD_LAYOUT = "[manager:_default_]\ntype = queued_python\nmax_concurrent_jobs = 2
 
 
 def test_old_layout_jobs_move_up_and_are_still_served(
-    lwr_server_factory: ServerFactory, tmp_path: Path
+    lwr_server_factory: ServerFactory, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     server = lwr_server_factory(
         managers_ini=OLD_LAYOUT + "staging_directory = files/staging/_default_\n"
@@ -31,6 +31,7 @@ def test_old_layout_jobs_move_up_and_are_still_served(
     done_client, _ = start_job(server, "41", "echo finished before the upgrade > ../outputs/o.txt")
     assert wait_status(done_client, FINAL)["status"] == "complete"
     gate = tmp_path / "gate"
+    request.addfinalizer(gate.touch)  # a failing run must not leave job 42 polling for ever
     running_client, config = start_job(
         server,
         "42",
