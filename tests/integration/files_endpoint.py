@@ -269,4 +269,15 @@ def wait_for(predicate: Any, timeout: float = 30.0, what: str = "") -> Any:
     raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
 
 
-__all__ = ["FilesEndpoint", "Request", "wait_for"]
+def final_status(client: Any, timeout: float = 90.0) -> dict[str, Any]:
+    """The status of a ``pulsar.client`` job once it is complete (polled; fail on timeout)."""
+
+    def complete() -> dict[str, Any] | None:
+        status: dict[str, Any] = client.raw_check_complete()
+        return status if status.get("complete") == "true" else None
+
+    result: dict[str, Any] = wait_for(complete, timeout, "the job to finish")
+    return result
+
+
+__all__ = ["FilesEndpoint", "Request", "final_status", "wait_for"]

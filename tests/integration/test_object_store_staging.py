@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,7 +20,7 @@ import yaml
 
 from lwr.staging.objectstore import build_object_store
 from tests.integration.conftest import ServerFactory
-from tests.integration.files_endpoint import FilesEndpoint
+from tests.integration.files_endpoint import FilesEndpoint, final_status
 
 pytestmark = pytest.mark.integration
 
@@ -98,15 +97,6 @@ def _submit(url: str, endpoint: FilesEndpoint, work: Path, job_id: str, ref: Any
     return client, output
 
 
-def _final_status(client: Any, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.raw_check_complete()
-        if status.get("complete") == "true":
-            return status
-        time.sleep(0.2)
-    raise AssertionError("the job did not finish")
-
 
 @pytest.mark.parametrize("store_id", ["primary", "secondary"])
 def test_input_copied_out_of_the_object_store(
@@ -118,7 +108,7 @@ def test_input_copied_out_of_the_object_store(
     server = lwr_server_factory(app_options={"object_store_config_file": str(store_config)})
     with FilesEndpoint() as endpoint:
         client, output = _submit(server.url, endpoint, tmp_path, f"os-{store_id}", ref)
-        status = _final_status(client)
+        status = final_status(client)
     assert status["status"] == "complete", status
     assert output.read_bytes() == source.read_bytes()
     assert not any(r.file_type == "input" for r in endpoint.requests)  # not over HTTP
@@ -141,7 +131,7 @@ def test_unknown_dataset_and_missing_store_fail_the_job_naming_why(
             work = tmp_path / name
             work.mkdir()
             client, output = _submit(server.url, endpoint, work, f"os-{name}", ref)
-            status = _final_status(client)
+            status = final_status(client)
             assert status["status"] == "failed", status
             assert "staging inputs failed" in status["reason"] and said in status["reason"]
             assert "dataset_42.dat" in status["reason"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import yaml
 
 from lwr.staging.rules import load_rules_file
 from tests.integration.conftest import ServerFactory, run_check
-from tests.integration.files_endpoint import FilesEndpoint
+from tests.integration.files_endpoint import FilesEndpoint, final_status
 
 pytestmark = pytest.mark.integration
 
@@ -161,15 +160,6 @@ def _submit(url: str, endpoint: FilesEndpoint, work: Path, job_id: str) -> Any:
     return client, source, output
 
 
-def _final_status(client: Any, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.raw_check_complete()
-        if status.get("complete") == "true":
-            return status
-        time.sleep(0.2)
-    raise AssertionError("the job did not finish")
-
 
 def test_input_failing_then_dropped_fails_the_job(
     lwr_server_factory: ServerFactory, tmp_path: Path
@@ -178,7 +168,7 @@ def test_input_failing_then_dropped_fails_the_job(
     with FilesEndpoint() as endpoint:
         endpoint.fail(tmp_path / "dataset_5.dat", 500, "drop")
         client, source, _ = _submit(server.url, endpoint, tmp_path, "fail-in")
-        status = _final_status(client)
+        status = final_status(client)
     assert status["status"] == "failed"
     assert str(source) in status["reason"] and "after 2 attempt(s)" in status["reason"]
     assert "staging inputs failed" in status["stderr"]
@@ -191,7 +181,7 @@ def test_input_retried_after_a_500_succeeds(
     with FilesEndpoint() as endpoint:
         endpoint.fail(tmp_path / "dataset_5.dat", 503, "short")
         client, _, output = _submit(server.url, endpoint, tmp_path, "retry-in")
-        status = _final_status(client)
+        status = final_status(client)
     assert status["status"] == "complete", status
     assert output.read_text() == "some input\n"
     assert "retry 2" in server.log()
@@ -204,7 +194,7 @@ def test_refused_output_fails_the_job_naming_it(
     with FilesEndpoint() as endpoint:
         endpoint.fail(tmp_path / "dataset_6.dat", 403)
         client, _, output = _submit(server.url, endpoint, tmp_path, "fail-out")
-        status = _final_status(client)
+        status = final_status(client)
     assert status["status"] == "failed"
     assert "staging outputs failed" in status["reason"]
     assert "dataset_6.dat" in status["reason"] and "HTTP 403" in status["reason"]

@@ -20,6 +20,7 @@ import pytest
 from tests.conftest import require_service
 from tests.integration.cli.services import ssh_problem, ssh_settings
 from tests.integration.conftest import ServerFactory, run_check
+from tests.integration.files_endpoint import final_status
 
 pytestmark = [pytest.mark.integration, pytest.mark.sshd]
 
@@ -116,15 +117,6 @@ def _submit(url: str, action: str, work: Path, job_id: str, ssh: dict[str, Any])
     return client, source, output
 
 
-def _final_status(client: Any, timeout: float = 90.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.raw_check_complete()
-        if status.get("complete") == "true":
-            return status
-        time.sleep(0.2)
-    raise AssertionError("the job did not finish")
-
 
 def _destination(sshd: dict[str, str], **override: Any) -> dict[str, Any]:
     return {
@@ -144,7 +136,7 @@ def test_bytes_arrive_right_both_ways(
     client, source, output = _submit(
         server.url, action, tmp_path, f"bytes-{action}", _destination(sshd)
     )
-    status = _final_status(client)
+    status = final_status(client)
     assert status["status"] == "complete", status
     assert output.read_bytes() == source.read_bytes()  # into the job and back out, over ssh
 
@@ -171,7 +163,7 @@ def test_failures_fail_the_job_with_what_ssh_said(
         work.mkdir()
         started = time.monotonic()
         client, source, output = _submit(server.url, action, work, f"{name}-{action}", destination)
-        status = _final_status(client, timeout=60)
+        status = final_status(client, timeout=60)
         assert status["status"] == "failed", (name, status)
         reason = status["reason"]
         assert "staging inputs failed" in reason and str(source) in reason, reason
@@ -201,7 +193,7 @@ def test_accept_new_records_the_host_key_on_first_use(
     client, source, output = _submit(
         server.url, "remote_scp_transfer", tmp_path, "accept-new", _destination(sshd)
     )
-    assert _final_status(client)["status"] == "complete"
+    assert final_status(client)["status"] == "complete"
     assert output.read_bytes() == source.read_bytes()
     host = f"[{sshd['HOST']}]:{sshd['PORT']}"  # the entry may be hashed: ask ssh-keygen
     found = subprocess.run(["ssh-keygen", "-F", host, "-f", str(known_hosts)], capture_output=True)

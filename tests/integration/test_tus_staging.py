@@ -11,13 +11,13 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.conftest import ServerFactory, run_check
+from tests.integration.files_endpoint import final_status
 from tests.integration.server import free_port
 from tests.integration.tus_endpoint import CuttingProxy, TusFilesEndpoint
 
@@ -81,15 +81,6 @@ def _submit(url: str, files_endpoint: str, work: Path, job_id: str, size: int) -
     return client, source, output
 
 
-def _final_status(client: Any, timeout: float = 90.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = client.raw_check_complete()
-        if status.get("complete") == "true":
-            return status
-        time.sleep(0.2)
-    raise AssertionError("the job did not finish")
-
 
 def test_upload_resumes_after_the_link_breaks(
     lwr_server_factory: ServerFactory, tmp_path: Path
@@ -103,7 +94,7 @@ def test_upload_resumes_after_the_link_breaks(
         client, source, output = _submit(
             server.url, endpoint.files_url(proxy.port), tmp_path, "tus-resume", size
         )
-        status = _final_status(client)
+        status = final_status(client)
     assert status["status"] == "complete", status
     assert proxy.cuts == 1
     assert output.read_bytes() == source.read_bytes()
@@ -119,7 +110,7 @@ def test_tus_server_down_fails_the_job_with_the_cause(
     server = _server(lwr_server_factory)
     nobody = f"http://127.0.0.1:{free_port()}/api/jobs/1/files?job_key=k"
     client, _, output = _submit(server.url, nobody, tmp_path, "tus-down", 0)
-    status = _final_status(client, timeout=60)
+    status = final_status(client, timeout=60)
     assert status["status"] == "failed", status
     reason = status["reason"]
     assert "staging outputs failed" in reason and "dataset_6.dat" in reason, reason

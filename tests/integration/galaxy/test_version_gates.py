@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from lwr.managers.directory import SUBDIRECTORIES
 from tests.integration.galaxy.api import INPUT, Galaxy
 from tests.integration.galaxy.test_tools import outputs
 
@@ -37,19 +38,7 @@ def test_below_0_7_galaxy_refuses_the_server(galaxy: Galaxy) -> None:
     # keeps the empty job directory and a record in state "setup", and ran nothing.
     (directory,) = [d for d in env.jobs_directory.iterdir() if not d.name.startswith(".")]
     assert not (directory / "job.sh").exists()
-    assert sorted(p.name for p in directory.iterdir()) == sorted(
-        [
-            "inputs",
-            "unstructured",
-            "configs",
-            "tool_files",
-            "working",
-            "metadata",
-            "outputs",
-            "home",
-            "tmp",
-        ]
-    )
+    assert sorted(p.name for p in directory.iterdir()) == sorted(SUBDIRECTORIES)
     assert "queued (attempt" not in env.server.log()
 
 
