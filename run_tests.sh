@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run LWR's whole test suite: lint, type check, docs build, unit and integration tests.
 # Creates .venv (unless LWR_VIRTUALENV names another) with LWR and its test dependencies, and
-# starts the real services the integration tests need (Slurm, SGE, sshd) with the scripts in
+# starts the real services the integration tests need (Slurm, SGE, sshd; a real Galaxy installed once
+# under /var/cache/lwr-tests) with the scripts in
 # scripts/services/. Extra arguments go to pytest, e.g. ./run_tests.sh tests/unit -x
 set -euo pipefail
 cd "$(dirname "$0")"
