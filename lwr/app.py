@@ -11,7 +11,7 @@ from lwr import __version__
 from lwr.cache import FileCache
 from lwr.config import DEFAULT_MANAGER, AppConfig
 from lwr.errors import ConfigurationError, NotFoundError
-from lwr.managers import layout
+from lwr.managers import layout, safe_path
 from lwr.managers.base import Manager
 from lwr.managers.stateful import StatefulManager
 from lwr.persistence.store import JobStore
@@ -119,6 +119,8 @@ class LwrApp:
             self.config.staging_directory,
             self.config.persistence_directory,
         )
+        # "paths" is the Windows fallback (docs/windows.md); said once so a forced one is visible
+        log.info("job files are opened with the %s backend of safe_path", safe_path.BACKEND)
 
     def _upgrade_layout(self) -> None:
         """Move the default manager's jobs to Pulsar's layout; refuse names that would collide."""

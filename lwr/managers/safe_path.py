@@ -7,6 +7,12 @@ is opened. Everything here works on directory descriptors instead: each componen
 (``readlinkat``) and interpreted inside the job — never handed to the kernel to follow. A link
 whose target leaves the job is refused. Whatever a job swaps after a descriptor is open cannot
 redirect it: the descriptor stays on the directory it was opened on.
+
+Where Python has no ``dir_fd`` (Windows), the path-based fallback of
+:mod:`lwr.managers.safe_path_paths` is used instead, behind the same functions: a
+:class:`Located` then carries the directory's real path in place of a descriptor. The choice is
+made once at import; ``LWR_SAFE_PATH=paths`` (or ``descriptors``) forces it, a test and
+diagnostic switch (docs/windows.md), not a setting for production.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lwr.errors import AuthorizationError, InvalidRequestError, NotFoundError
+from lwr.managers import safe_path_paths as _paths
 
 #: how many links one name may pass through (the kernel's own limit is 40)
 MAX_LINKS = 40
@@ -31,19 +38,34 @@ _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | NOFOLLOW
 _READ_FLAGS = os.O_RDONLY | NOFOLLOW | getattr(os, "O_NONBLOCK", 0)
 
 
+def _choose_backend(forced: str) -> str:
+    """``descriptors`` where ``openat`` and friends exist, else ``paths``; or what is forced."""
+    if forced in ("descriptors", "paths"):
+        return forced
+    if forced:
+        raise ValueError(f"LWR_SAFE_PATH must be 'descriptors' or 'paths', not {forced!r}")
+    needed = (os.open, os.stat, os.mkdir, os.rename, os.unlink, os.readlink)
+    return "descriptors" if all(f in os.supports_dir_fd for f in needed) else "paths"
+
+
+#: the backend every new :func:`locate` and :func:`read_control` uses (tests may set it)
+BACKEND = _choose_backend(os.environ.get("LWR_SAFE_PATH", "").strip().lower())
+
+
 class NamesADirectoryError(InvalidRequestError):
     """The name (after its links) is a directory where a file was meant."""
 
 
 @dataclass
 class Located:
-    """An entry inside the job: the open descriptor of its directory and its name there."""
+    """An entry inside the job: its directory (open descriptor, or real path) and its name there."""
 
-    dir_fd: int
+    dir_fd: int | str
     name: str
 
     def close(self) -> None:
-        os.close(self.dir_fd)
+        if isinstance(self.dir_fd, int):
+            os.close(self.dir_fd)
 
 
 def open_root(root: Path) -> int:
@@ -65,6 +87,12 @@ def locate(root: Path, parts: list[str], *, create: bool = False) -> Iterator[Lo
     With ``create``, missing directories on the way are made (``mkdirat``); without it a missing
     directory is a :class:`NotFoundError`. The final name itself may be missing.
     """
+    if BACKEND == "paths":
+        place = _paths.resolve(str(root), parts, create)
+        if place is None:
+            raise NamesADirectoryError("the name is a directory, not a file")
+        yield Located(*place)
+        return
     root_fd = open_root(root)
     try:
         found = _walk(root_fd, os.path.realpath(root), parts, create)
@@ -122,7 +150,9 @@ def _inside(target: str, root_real: str) -> str:
     return target[len(root_real.rstrip("/")) + 1 :]
 
 
-def _lstat(name: str, dir_fd: int) -> os.stat_result | None:
+def _lstat(name: str, dir_fd: int | str) -> os.stat_result | None:
+    if isinstance(dir_fd, str):
+        return _paths.lstat(dir_fd, name)
     try:
         return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
@@ -156,6 +186,8 @@ def _refusal(exc: OSError, name: str) -> Exception:
 
 def open_regular(found: Located) -> int:
     """A read descriptor on the regular file ``found`` (never a link, FIFO or device)."""
+    if isinstance(found.dir_fd, str):
+        return _paths.open_regular(found.dir_fd, found.name)
     try:
         fd = os.open(found.name, _READ_FLAGS, dir_fd=found.dir_fd)
     except OSError as exc:
@@ -167,8 +199,10 @@ def open_regular(found: Located) -> int:
     return fd
 
 
-def open_temporary(dir_fd: int, prefix: str) -> tuple[int, str]:
+def open_temporary(dir_fd: int | str, prefix: str) -> tuple[int, str]:
     """A new, exclusive file in ``dir_fd`` for a write that is renamed into place when whole."""
+    if isinstance(dir_fd, str):
+        return _paths.open_temporary(dir_fd, prefix)
     for _ in range(100):
         name = f"{prefix}{secrets.token_hex(8)}"
         try:
@@ -181,6 +215,8 @@ def open_temporary(dir_fd: int, prefix: str) -> tuple[int, str]:
 
 def put_in_place(found: Located, tmp_name: str) -> None:
     """Rename the finished temporary file over the final name, both relative to one descriptor."""
+    if isinstance(found.dir_fd, str):
+        return _paths.put_in_place(found.dir_fd, tmp_name, found.name)
     try:
         os.rename(tmp_name, found.name, src_dir_fd=found.dir_fd, dst_dir_fd=found.dir_fd)
     except IsADirectoryError:
@@ -188,13 +224,23 @@ def put_in_place(found: Located, tmp_name: str) -> None:
 
 
 def discard(found: Located, name: str) -> None:
+    if isinstance(found.dir_fd, str):
+        return _paths.discard(found.dir_fd, name)
     try:
         os.unlink(name, dir_fd=found.dir_fd)
     except OSError:
         pass
 
 
-def same_directory(a: int, b: int) -> bool:
+def is_directory(found: Located) -> bool:
+    """Whether the final name is itself a directory (not following a link)."""
+    info = _lstat(found.name, found.dir_fd)
+    return info is not None and stat.S_ISDIR(info.st_mode)
+
+
+def same_directory(a: int | str, b: int | str) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str) and _paths.same_directory(a, b)
     first, second = os.fstat(a), os.fstat(b)
     return (first.st_dev, first.st_ino) == (second.st_dev, second.st_ino)
 
@@ -205,6 +251,10 @@ def read_control(root: Path, name: str, limit: int | None) -> tuple[bytes | None
     The job owns these files and may have replaced one with a link; a link (or anything but a
     regular file) is never followed or read: the answer is no content plus a note saying why.
     """
+    if BACKEND == "paths":
+        if not os.path.isdir(root):
+            return None, None
+        return read_at(os.path.realpath(root), name, limit)
     try:
         root_fd = open_root(root)
     except NotFoundError:
@@ -215,7 +265,7 @@ def read_control(root: Path, name: str, limit: int | None) -> tuple[bytes | None
         os.close(root_fd)
 
 
-def read_at(dir_fd: int, name: str, limit: int | None) -> tuple[bytes | None, str | None]:
+def read_at(dir_fd: int | str, name: str, limit: int | None) -> tuple[bytes | None, str | None]:
     """Like :func:`read_control`, for a file directly in the open directory ``dir_fd``."""
     try:
         fd = open_regular(Located(dir_fd, name))

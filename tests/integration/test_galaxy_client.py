@@ -6,11 +6,13 @@ metadata, unstructured index files, runs the job, and checks every output, the r
 environment, the tmp/home directories and the rewritten paths on the way back.
 
 The scenarios that run jobs on the local backends run twice: with the bash job script and with the
-python launcher a server without bash (Windows) uses, forced here with ``launcher = python``.
+python launcher a server without bash (Windows) uses, forced here with ``launcher = python``. The
+default scenario also runs with the path-based file access Windows uses (``LWR_SAFE_PATH=paths``).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -22,10 +24,14 @@ pytestmark = pytest.mark.integration
 LAUNCHERS = pytest.mark.parametrize("launcher", ["bash", "python"])
 
 
+@pytest.mark.parametrize("safe_path", ["descriptors", "paths"])
 @LAUNCHERS
-def test_default_options(lwr_server_factory: ServerFactory, launcher: str) -> None:
-    server = lwr_server_factory(managers_ini=local_managers(launcher))
+def test_default_options(lwr_server_factory: ServerFactory, launcher: str, safe_path: str) -> None:
+    """``safe_path=paths`` forces the path-based fallback Windows uses (``LWR_SAFE_PATH``)."""
+    env = {**os.environ, "LWR_SAFE_PATH": safe_path}
+    server = lwr_server_factory(managers_ini=local_managers(launcher), env=env)
     run_check(server.url)
+    assert f"job files are opened with the {safe_path} backend" in server.log()
     assert f"manager _default_: jobs start with the {launcher} launcher" in server.log()
     assert "finished complete (return code 4)" in server.log()
     assert "cleaned" in server.log()

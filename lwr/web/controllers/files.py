@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -95,11 +94,7 @@ def _write_into(found: safe_path.Located, fill: Callable[[int], int]) -> int:
 
 
 def _is_directory(found: safe_path.Located) -> bool:
-    try:
-        info = os.stat(found.name, dir_fd=found.dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return False
-    return stat.S_ISDIR(info.st_mode)
+    return safe_path.is_directory(found)
 
 
 def _still_in_place(directory: Any, file_type: str, name: str, found: safe_path.Located) -> None:

@@ -22,7 +22,7 @@ from webob import Request, Response
 from lwr.app import LwrApp
 from lwr.config import load_app_config
 from lwr.errors import StagingError
-from lwr.managers import process
+from lwr.managers import process, safe_path
 from lwr.managers.base import JobState
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION
 from lwr.staging import digest
@@ -96,6 +96,19 @@ class Client:
 
 
 AppFactory = Callable[..., Client]
+
+
+@pytest.fixture(params=["descriptors", "paths"])
+def safe_path_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a file-route test with each backend of :mod:`lwr.managers.safe_path`.
+
+    ``paths`` is the fallback Windows' Python (no ``dir_fd``) uses; it is forced here on Linux.
+    """
+    monkeypatch.setattr(safe_path, "BACKEND", request.param)
+    return str(request.param)
+
+
+BOTH_BACKENDS = pytest.mark.usefixtures("safe_path_backend")
 
 
 @pytest.fixture
@@ -396,6 +409,7 @@ def test_setup_with_assigned_ids(make_client: AppFactory) -> None:
     assert uuid_client.status("1")["status"] == "lost"
 
 
+@BOTH_BACKENDS
 def test_submit_and_complete(client: Client, wait_for: Callable[..., Any]) -> None:
     client.setup("1")
     response = client.submit(
@@ -516,6 +530,7 @@ def upload(
     return client(method, "/jobs/1/files", {"type": file_type, "name": name}, body=body)
 
 
+@BOTH_BACKENDS
 def test_upload_then_path_then_download(client: Client) -> None:
     client.setup("1")
     job = client.app.config.staging_directory / "1"
@@ -547,6 +562,7 @@ def test_upload_then_path_then_download(client: Client) -> None:
     assert leftovers(job) == []
 
 
+@BOTH_BACKENDS
 def test_checksums_are_offered_only_when_asked(client: Client) -> None:
     client.setup("1")
     job = client.app.config.staging_directory / "1"
@@ -566,6 +582,7 @@ def test_checksums_are_offered_only_when_asked(client: Client) -> None:
     assert offered == hashlib.sha256(b"result").digest()
 
 
+@BOTH_BACKENDS
 @pytest.mark.parametrize(
     ("name", "status"),
     [
@@ -588,6 +605,7 @@ def test_upload_traversal_is_refused(client: Client, name: str, status: int) -> 
     assert not (staging / "escape").exists()
 
 
+@BOTH_BACKENDS
 @pytest.mark.parametrize(
     ("route", "params", "status"),
     [
@@ -608,6 +626,7 @@ def test_path_and_download_refuse_bad_names(
     assert_error(client("GET", route, params), status)
 
 
+@BOTH_BACKENDS
 def test_download_through_a_symlink_out_of_the_job_is_refused(client: Client) -> None:
     client.setup("1")
     working = client.app.config.staging_directory / "1" / "working"
@@ -617,6 +636,7 @@ def test_download_through_a_symlink_out_of_the_job_is_refused(client: Client) ->
     assert b"root:" not in response.body
 
 
+@BOTH_BACKENDS
 def test_download_of_missing_or_directory_outputs_is_404(client: Client) -> None:
     client.setup("1")
     assert_error(
@@ -639,6 +659,7 @@ def test_file_routes_of_an_unknown_job_are_404(client: Client) -> None:
     assert not (client.app.config.staging_directory / "1").exists()
 
 
+@BOTH_BACKENDS
 def test_upload_into_a_directory_name_is_refused(client: Client) -> None:
     client.setup("1")
     (client.app.config.staging_directory / "1" / "working" / "sub").mkdir()
@@ -652,6 +673,7 @@ def test_upload_to_a_finished_job_is_409(client: Client, wait_for: Callable[...,
     assert_error(upload(client, "late.dat", b"x"), 409, "finished")
 
 
+@BOTH_BACKENDS
 def test_upload_shorter_than_its_content_length_leaves_nothing(client: Client) -> None:
     client.setup("1")
     job = client.app.config.staging_directory / "1"
@@ -701,6 +723,7 @@ def test_streamed_upload_without_length_over_the_limit_is_413(client: Client) ->
     assert leftovers(job) == []
 
 
+@BOTH_BACKENDS
 def test_streamed_upload_without_length_under_the_limit(client: Client) -> None:
     client.setup("1")
     request = Request.blank(
