@@ -4,8 +4,9 @@ The server reads plain-HTTP upload bodies straight from the socket (``splice``, 
 past cheroot's buffer); on a TLS socket those bytes are ciphertext, so the fast path must stay off
 there. Every other upload test runs over plain HTTP, so these are the tests that fail if an upload
 path skips that check: a multi-MiB random file goes up with :mod:`lwr.client` (Content-Length) and
-with a chunked ``Transfer-Encoding`` body (as a ``workdir`` file), and comes back as
-``output_workdir`` over HTTPS, and from the server's disk, byte for byte with the same SHA-256.
+with a chunked ``Transfer-Encoding`` body and with Galaxy's urllib transport (as a ``workdir``
+file), and comes back as ``output_workdir`` over HTTPS, and from the server's disk, byte for
+byte with the same SHA-256.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import http.client
 import json
 import os
+import re
 import ssl
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -104,3 +106,28 @@ def test_chunked_upload_over_https_stores_the_bytes_sent(
     assert response.status == 200, answer
     back = tmp_path / "back.bin"
     assert _stored_digest(client, "chunked.bin", back) == digest
+
+
+def test_pulsar_urllib_upload_over_https(
+    lwr_server_factory: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Galaxy's urllib transport, trusting the generated certificate as Galaxy would a real one.
+
+    Not the curl transport: it sets no CA file and libcurl reads no CA variable from the
+    environment, so it could only trust this certificate if it were added to the system's store.
+    """
+    from pulsar.client.transport import get_transport
+
+    server = lwr_server_factory(app_options={"ssl_pem": "*"}, scheme="https")
+    found = re.search(r"self-signed certificate \((\S+\.pem)\)", server.log())
+    assert found, server.log()
+    monkeypatch.setenv("SSL_CERT_FILE", found.group(1))  # OpenSSL's default trust, read per call
+    client = _client(server.url, "pulsar-urllib")
+    source = tmp_path / "random.bin"
+    digest = _random_file(source)
+    base = server.url.replace("127.0.0.1", "localhost").rstrip("/")  # the certificate's name
+    query = urlencode({"job_id": client.job_id, "name": "p.bin", "type": "workdir"})
+    url = f"{base}/jobs/{client.job_id}/files?{query}"
+    answer = json.loads(get_transport("urllib").execute(url, method="POST", input_path=str(source)))
+    assert Path(answer["path"]).name == "p.bin"
+    assert _stored_digest(client, "p.bin", tmp_path / "back.bin") == digest
