@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CI_VALUES = ("1", "true", "yes")
+
+
+def in_ci(environ: Mapping[str, str]) -> bool:
+    """The one reading of ``CI`` for every test: 1, true or yes (any case, spaces ignored)."""
+    return environ.get("CI", "").strip().lower() in CI_VALUES
+
+
+IN_CI = in_ci(os.environ)
 
 
 def require_service(available: bool, reason: str) -> None:

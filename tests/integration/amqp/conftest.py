@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +10,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_service
+from tests.integration.amqp.private_broker import PrivateBroker
+from tests.integration.amqp.private_broker import available as private_broker_available
 from tests.integration.amqp.support import (
     AMQP_URL,
     Client,
@@ -93,13 +93,13 @@ def client_factory() -> Iterator[Callable[..., Client]]:
 
 
 @pytest.fixture
-def rabbitmqctl() -> Iterator[Callable[[str], None]]:
-    """Run ``rabbitmqctl stop_app`` / ``start_app``; the broker is always started again."""
-    require_service(shutil.which("rabbitmqctl") is not None, "rabbitmqctl is not installed")
+def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
+    """A RabbitMQ node of the test's own, to stop and start without touching the shared one.
 
-    def run(command: str) -> None:
-        subprocess.run(["rabbitmqctl", command], check=True, capture_output=True, timeout=120)
-
-    yield run
-    run("start_app")
+    Request it before the server and client fixtures, so it outlives them.
+    """
+    require_service(private_broker_available(), "RabbitMQ's scripts are not installed")
+    broker = PrivateBroker(tmp_path / "rabbitmq").start()
+    yield broker
+    broker.stop()
     pools.reset()  # the client's pooled connections died with the broker

@@ -81,10 +81,10 @@ class WeblessServer(LwrServer):
 class Client:
     """Galaxy's message-queue client manager for one manager, recording every status update."""
 
-    def __init__(self, manager: str, **options: Any) -> None:
+    def __init__(self, manager: str, amqp_url: str = AMQP_URL, **options: Any) -> None:
         from pulsar.client.manager import build_client_manager
 
-        self.manager = build_client_manager(amqp_url=AMQP_URL, manager=manager, **options)
+        self.manager = build_client_manager(amqp_url=amqp_url, manager=manager, **options)
         self.updates: list[dict[str, Any]] = []
         self._changed = threading.Condition()
         self.manager.ensure_has_status_update_callback(self._on_update)

@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
+from tests.integration.amqp.private_broker import PrivateBroker
 from tests.integration.amqp.support import (
     AMQP_URL,
     Client,
     WeblessServer,
+    broker_up,
     kombu,
     outbox_rows,
     queue_depth,
@@ -29,23 +31,24 @@ pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
 
 def test_broker_restart_mid_job(
+    private_broker: PrivateBroker,
     manager_name: str,
     webless_factory: Callable[..., WeblessServer],
     client_factory: Callable[..., Client],
-    rabbitmqctl: Callable[[str], None],
     tmp_path: Path,
 ) -> None:
-    server = webless_factory(manager_name)
+    server = webless_factory(manager_name, message_queue_url=private_broker.url)
     # Galaxy's publisher reuses pooled connections: it needs its retry to survive the restart
-    client = client_factory(manager_name, amqp_publish_retry=True)
+    client = client_factory(manager_name, amqp_url=private_broker.url, amqp_publish_retry=True)
     gate = tmp_path / "gate"
     client.setup("through-outage", f"while [ ! -e {gate} ]; do sleep 0.1; done; echo survived")
     client.wait_status("through-outage", "running")
-    rabbitmqctl("stop_app")
+    private_broker.ctl("stop_app")
+    assert broker_up()  # the shared broker, which other tests and services use, stays up
     gate.touch()  # the job finishes while the broker is away
     wait_for(lambda: "finished complete" in server.log())
     wait_for(lambda: "kept in the outbox" in server.log(), timeout=30)
-    rabbitmqctl("start_app")
+    private_broker.ctl("start_app")
     final = client.wait_status("through-outage", "complete", timeout=90)
     assert final["stdout"] == "survived\n"
     assert final["returncode"] == 0
@@ -56,22 +59,22 @@ def test_broker_restart_mid_job(
 
 
 def test_status_survives_broker_outage_and_lwr_restart(
+    private_broker: PrivateBroker,
     manager_name: str,
     webless_factory: Callable[..., WeblessServer],
     client_factory: Callable[..., Client],
-    rabbitmqctl: Callable[[str], None],
     tmp_path: Path,
 ) -> None:
-    server = webless_factory(manager_name)
-    client = client_factory(manager_name, amqp_publish_retry=True)
+    server = webless_factory(manager_name, message_queue_url=private_broker.url)
+    client = client_factory(manager_name, amqp_url=private_broker.url, amqp_publish_retry=True)
     gate = tmp_path / "gate"
     client.setup("outlives", f"while [ ! -e {gate} ]; do sleep 0.1; done; echo kept")
     client.wait_status("outlives", "running")
-    rabbitmqctl("stop_app")
+    private_broker.ctl("stop_app")
     gate.touch()
     wait_for(lambda: "finished complete" in server.log())
     server.stop()  # LWR goes away holding the undelivered update in its outbox
-    rabbitmqctl("start_app")
+    private_broker.ctl("start_app")
     time.sleep(2)
     assert "outlives" not in [u.get("job_id") for u in client.updates if u["status"] == "complete"]
     server.start(timeout=60)

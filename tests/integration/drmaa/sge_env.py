@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import IN_CI
+
 REPO = Path(__file__).resolve().parents[3]
 ENV_FILE = Path(os.environ.get("SGE_ENV_FILE", REPO / "scripts" / "services" / "sge.env"))
 #: the unprivileged user the external-DRMAA test creates and runs a job as
@@ -35,8 +37,8 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def unavailable(reason: str) -> None:
-    """Skip locally, but fail under CI=true: CI must never pass by skipping the SGE tests."""
-    if os.environ.get("CI", "").lower() == "true":
+    """Skip locally, but fail under CI (1/true/yes): CI must never pass by skipping SGE tests."""
+    if IN_CI:
         pytest.fail(f"SGE is required in CI: {reason}", pytrace=False)
     pytest.skip(reason)
 
