@@ -309,15 +309,21 @@ def _user_auth(value: Any, base: Path) -> UserAuthConfig | None:
         if not value.strip():
             return None
         path = _required_path(base, value.strip(), "user_auth")
-        try:
-            with open(path, encoding="utf-8") as handle:
-                loaded = yaml.safe_load(handle)
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigurationError(f"cannot read user_auth file {str(path)!r}: {exc}") from exc
+        loaded = load_yaml_file(path, "user_auth file ")
         if loaded is None:
             raise ConfigurationError(f"the user_auth file {str(path)!r} is empty")
         return parse_user_auth(loaded, str(path))
     return parse_user_auth(value)
+
+
+def load_yaml_file(path: Path, what: str = "") -> Any:
+    """The YAML document at ``path`` (None when empty); unreadable or invalid: ConfigurationError
+    naming ``what`` and the path, so every YAML file of the configuration fails alike."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigurationError(f"cannot read {what}{str(path)!r}: {exc}") from exc
 
 
 def parse_concurrency(value: str, cpu_count: int | None = None) -> int:

@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lwr.config import (
     APP_DEFAULTS,
     DEFAULT_MANAGER,
@@ -30,6 +28,7 @@ from lwr.config import (
     AppConfig,
     ManagerConfig,
     load_app_config,
+    load_yaml_file,
 )
 from lwr.errors import ConfigurationError
 
@@ -173,11 +172,7 @@ def find_app_yml(options: Mapping[str, Any], here: Path) -> Path | None:
 
 def read_app_yml(path: Path) -> Mapping[str, Any]:
     """The YAML document at ``path``: a mapping (an empty file is an empty one)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = yaml.safe_load(handle)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"cannot read {str(path)!r}: {exc}") from exc
+    document = load_yaml_file(path)
     if document is None:
         return {}
     if not isinstance(document, Mapping):
