@@ -4,7 +4,6 @@ rejected without requeue — and the consumer goes on with the good messages beh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 import pytest
@@ -26,13 +25,11 @@ def deep_list(levels: int) -> str:
 
 def hostile_bodies(name: str) -> list[bytes]:
     """Three bad bodies for queue ``name``, each with a job id that would otherwise be valid."""
-    job = f"hostile-{name}"
+    head = f'{{"job_id": "hostile-{name}", "command_line": "echo no", "env": '
     return [
-        f'{{"job_id": "{job}", "command_line": "echo no", "env": {deep_list(PARSER_DEEP)}}}'.encode(),
-        json.dumps(
-            {"job_id": job, "command_line": "echo no", "env": json.loads(deep_list(JUST_TOO_DEEP))}
-        ).encode(),
-        f'{{"job_id": "{job}", "command_line": "echo no", "env": [[['.encode(),  # cut short
+        f"{head}{deep_list(PARSER_DEEP)}}}".encode(),
+        f"{head}{deep_list(JUST_TOO_DEEP)}}}".encode(),
+        f"{head}[[[".encode(),  # cut short
     ]
 
 
