@@ -4,11 +4,13 @@ rejected without requeue — and the consumer goes on with the good messages beh
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import pytest
 
 from lwr.jsondepth import MAX_JSON_DEPTH
+from tests.integration.amqp.private_broker import PrivateBroker
 from tests.integration.amqp.support import AMQP_URL, Client, WeblessServer, kombu, queue_depth
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
@@ -70,3 +72,46 @@ def test_deeply_nested_and_malformed_bodies_are_refused_and_consuming_goes_on(
         assert queue_depth(manager_name, name) == 0  # rejected, not requeued
     assert not [u for u in client.updates if str(u.get("job_id", "")).startswith("hostile-")]
     assert "Traceback" not in log
+
+
+def test_a_dead_letter_policy_keeps_what_lwr_rejects(
+    private_broker: PrivateBroker,
+    manager_name: str,
+    webless_factory: Callable[..., WeblessServer],
+    client_factory: Callable[..., Client],
+) -> None:
+    """The operator's recipe of docs/security.md: a dead-letter exchange attached by policy (LWR
+    cannot declare one on queues Galaxy's client declares) receives every rejected message.
+
+    On a RabbitMQ node of the test's own: a policy on the shared broker would reconfigure it.
+    """
+    definition = json.dumps({"dead-letter-exchange": "lwr-dlx"})
+    pattern = f"^pulsar_{manager_name}__"
+    private_broker.ctl("set_policy", "lwr-dlx", pattern, definition, "--apply-to", "queues")
+    with kombu.Connection(private_broker.url) as connection:
+        dead = kombu.Queue("dead", kombu.Exchange("lwr-dlx", "fanout"), durable=False)
+        dead(connection.default_channel).declare()
+    webless_factory(manager_name, message_queue_url=private_broker.url)
+    client = client_factory(manager_name, amqp_url=private_broker.url)
+    sent = hostile_bodies("setup")
+    with kombu.Connection(private_broker.url) as connection:
+        producer = kombu.Producer(connection.default_channel)
+        for body in sent:
+            producer.publish(
+                body,
+                exchange=kombu.Exchange("pulsar", "direct", durable=True),
+                routing_key=f"pulsar_{manager_name}__setup",
+                content_type="application/json",
+                content_encoding="utf-8",
+            )
+    client.setup("after", "echo after")
+    assert client.wait_status("after", "complete")["stdout"] == "after\n"
+    kept = []
+    with kombu.Connection(private_broker.url) as connection:
+        queue = dead(connection.default_channel)
+        for _ in range(len(sent)):
+            message = queue.get(no_ack=True)
+            assert message is not None, f"only {len(kept)} of {len(sent)} dead-lettered"
+            assert message.headers["x-death"][0]["reason"] == "rejected"
+            kept.append(message.body.encode() if isinstance(message.body, str) else message.body)
+    assert sorted(kept) == sorted(sent)
