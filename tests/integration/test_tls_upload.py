@@ -30,6 +30,7 @@ from lwr.client.api import JobClient
 from lwr.client.transport import TransportOptions
 from tests.conftest import require_service
 from tests.integration.conftest import ServerFactory
+from tests.integration.server import LwrServer
 
 pytestmark = pytest.mark.integration
 
@@ -113,6 +114,21 @@ def test_chunked_upload_over_https_stores_the_bytes_sent(
     assert _stored_digest(client, "chunked.bin", back) == digest
 
 
+def _https_server(factory: ServerFactory) -> tuple[LwrServer, Path]:
+    """A server with a generated certificate, and the PEM file holding it."""
+    server = factory(app_options={"ssl_pem": "*"}, scheme="https")
+    found = re.search(r"self-signed certificate \((\S+\.pem)\)", server.log())
+    assert found, server.log()
+    return server, Path(found.group(1))
+
+
+def _workdir_upload_url(server: LwrServer, client: JobClient, name: str) -> str:
+    """Where Galaxy's transports POST a ``workdir`` file, by the certificate's host name."""
+    base = server.url.replace("127.0.0.1", "localhost").rstrip("/")
+    query = urlencode({"job_id": client.job_id, "name": name, "type": "workdir"})
+    return f"{base}/jobs/{client.job_id}/files?{query}"
+
+
 def test_pulsar_urllib_upload_over_https(
     lwr_server_factory: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -122,16 +138,12 @@ def test_pulsar_urllib_upload_over_https(
     """
     from pulsar.client.transport import get_transport
 
-    server = lwr_server_factory(app_options={"ssl_pem": "*"}, scheme="https")
-    found = re.search(r"self-signed certificate \((\S+\.pem)\)", server.log())
-    assert found, server.log()
-    monkeypatch.setenv("SSL_CERT_FILE", found.group(1))  # OpenSSL's default trust, read per call
+    server, pem = _https_server(lwr_server_factory)
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))  # OpenSSL's default trust, read per call
     client = _client(server.url, "pulsar-urllib")
     source = tmp_path / "random.bin"
     digest = _random_file(source)
-    base = server.url.replace("127.0.0.1", "localhost").rstrip("/")  # the certificate's name
-    query = urlencode({"job_id": client.job_id, "name": "p.bin", "type": "workdir"})
-    url = f"{base}/jobs/{client.job_id}/files?{query}"
+    url = _workdir_upload_url(server, client, "p.bin")
     answer = json.loads(get_transport("urllib").execute(url, method="POST", input_path=str(source)))
     assert Path(answer["path"]).name == "p.bin"
     assert _stored_digest(client, "p.bin", tmp_path / "back.bin") == digest
@@ -188,19 +200,15 @@ def test_pulsar_curl_upload_over_https_with_the_ca_in_the_system_store(
     Without it the same upload fails with curl error 60 — the certificate really is checked.
     """
     require_service(_can_bind_mount(), "needs root and unshare to stand in a system CA store")
-    server = lwr_server_factory(app_options={"ssl_pem": "*"}, scheme="https")
-    found = re.search(r"self-signed certificate \((\S+\.pem)\)", server.log())
-    assert found, server.log()
-    pem = Path(found.group(1)).read_text()
-    certificate = pem[pem.index("-----BEGIN CERTIFICATE-----") :]
+    server, pem = _https_server(lwr_server_factory)
+    text = pem.read_text()
+    certificate = text[text.index("-----BEGIN CERTIFICATE-----") :]
     bundle = tmp_path / "ca-certificates.crt"
     bundle.write_text(SYSTEM_BUNDLE.read_text() + "\n" + certificate)
     client = _client(server.url, "pulsar-curl")
     source = tmp_path / "random.bin"
     digest = _random_file(source)
-    base = server.url.replace("127.0.0.1", "localhost").rstrip("/")  # the certificate's name
-    query = urlencode({"job_id": client.job_id, "name": "c.bin", "type": "workdir"})
-    url = f"{base}/jobs/{client.job_id}/files?{query}"
+    url = _workdir_upload_url(server, client, "c.bin")
     refused = _curl_upload(url, source, None)
     assert "transport code: 60" in refused.get("failed", ""), refused  # untrusted without it
     answer = _curl_upload(url, source, bundle)

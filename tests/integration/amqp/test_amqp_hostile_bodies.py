@@ -11,7 +11,14 @@ import pytest
 
 from lwr.jsondepth import MAX_JSON_DEPTH
 from tests.integration.amqp.private_broker import PrivateBroker
-from tests.integration.amqp.support import AMQP_URL, Client, WeblessServer, kombu, queue_depth
+from tests.integration.amqp.support import (
+    Client,
+    WeblessServer,
+    kombu,
+    publish_raw,
+    queue_depth,
+)
+from tests.integration.files_endpoint import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
@@ -25,14 +32,12 @@ def deep_list(levels: int) -> str:
     return "[" * levels + "]" * levels
 
 
-def hostile_bodies(name: str) -> list[bytes]:
+def hostile_bodies(name: str) -> list[tuple[bytes, str]]:
     """Three bad bodies for queue ``name``, each with a job id that would otherwise be valid."""
     head = f'{{"job_id": "hostile-{name}", "command_line": "echo no", "env": '
-    return [
-        f"{head}{deep_list(PARSER_DEEP)}}}".encode(),
-        f"{head}{deep_list(JUST_TOO_DEEP)}}}".encode(),
-        f"{head}[[[".encode(),  # cut short
-    ]
+    bodies = [f"{head}{deep_list(PARSER_DEEP)}}}", f"{head}{deep_list(JUST_TOO_DEEP)}}}"]
+    bodies.append(f"{head}[[[")  # cut short
+    return [(body.encode(), "application/json") for body in bodies]
 
 
 def test_deeply_nested_and_malformed_bodies_are_refused_and_consuming_goes_on(
@@ -44,28 +49,23 @@ def test_deeply_nested_and_malformed_bodies_are_refused_and_consuming_goes_on(
     client = client_factory(manager_name)
     client.setup("before", "echo before")
     client.wait_status("before", "complete")
-    with kombu.Connection(AMQP_URL) as connection:
-        producer = kombu.Producer(connection.default_channel)
-        exchange = kombu.Exchange("pulsar", "direct", durable=True)
-        for name in ("setup", "kill", "status"):
-            for body in hostile_bodies(name):
-                producer.publish(
-                    body,
-                    exchange=exchange,
-                    routing_key=f"pulsar_{manager_name}__{name}",
-                    content_type="application/json",
-                    content_encoding="utf-8",
-                )
+    for name in ("setup", "kill", "status"):
+        publish_raw(f"pulsar_{manager_name}__{name}", hostile_bodies(name))
     # the good messages queued behind the bad ones are still handled
     updates_before = len(client.updates)
     client.publish("status", {"job_id": "before"})  # a republished status answers it
     client.setup("after", "echo after")
     assert client.wait_status("after", "complete")["stdout"] == "after\n"
-    republished = [u for u in client.updates[updates_before:] if u.get("job_id") == "before"]
-    assert republished and republished[0]["status"] == "complete"
-    log = server.log()
+
+    def republished() -> list[dict[str, object]]:
+        return [u for u in client.updates[updates_before:] if u.get("job_id") == "before"]
+
+    wait_for(republished)  # the status queue is consumed beside the setup queue, in any order
+    assert republished()[0]["status"] == "complete"
     too_deep = f"message body nests JSON deeper than {MAX_JSON_DEPTH} levels"
-    assert log.count(f"rejecting undecodable message on pulsar_{manager_name}__") == 6, log
+    undecodable = f"rejecting undecodable message on pulsar_{manager_name}__"
+    wait_for(lambda: server.log().count(undecodable) == 6)  # the kill queue: in its own order
+    log = server.log()
     assert log.count(f"(application/json): {too_deep}") == 3, log
     for name in ("setup", "kill", "status"):
         assert f"rejecting malformed {name} message: {too_deep}" in log, log
@@ -94,24 +94,14 @@ def test_a_dead_letter_policy_keeps_what_lwr_rejects(
     webless_factory(manager_name, message_queue_url=private_broker.url)
     client = client_factory(manager_name, amqp_url=private_broker.url)
     sent = hostile_bodies("setup")
-    with kombu.Connection(private_broker.url) as connection:
-        producer = kombu.Producer(connection.default_channel)
-        for body in sent:
-            producer.publish(
-                body,
-                exchange=kombu.Exchange("pulsar", "direct", durable=True),
-                routing_key=f"pulsar_{manager_name}__setup",
-                content_type="application/json",
-                content_encoding="utf-8",
-            )
+    publish_raw(f"pulsar_{manager_name}__setup", sent, private_broker.url)
     client.setup("after", "echo after")
     assert client.wait_status("after", "complete")["stdout"] == "after\n"
     kept = []
     with kombu.Connection(private_broker.url) as connection:
         queue = dead(connection.default_channel)
         for _ in range(len(sent)):
-            message = queue.get(no_ack=True)
-            assert message is not None, f"only {len(kept)} of {len(sent)} dead-lettered"
+            message = wait_for(lambda: queue.get(no_ack=True), 10, "a dead-lettered message")
             assert message.headers["x-death"][0]["reason"] == "rejected"
             kept.append(message.body.encode() if isinstance(message.body, str) else message.body)
-    assert sorted(kept) == sorted(sent)
+    assert sorted(kept) == sorted(body for body, _ in sent)
