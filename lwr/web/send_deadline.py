@@ -4,7 +4,8 @@ A download is sent by a worker thread. Each network wait is bounded by the serve
 but every byte the client takes renews it: a client that reads a few KiB every minute holds the
 thread for as long as it likes, and a few of them hold every thread. Like a request body's
 (:class:`lwr.web.sendfile.BodyBudget`), a response gets a budget that bytes do not renew:
-``send_timeout`` seconds plus one second per ``send_min_rate`` bytes the client has taken,
+``send_timeout`` seconds plus one second per ``send_min_rate`` bytes the client has taken
+(acknowledged, not merely queued in the server's send buffer),
 counted from the response's first byte (not from the request: an upload's answer is sent after
 its body was read, which may take long). A response that falls behind is dropped: the event is
 logged, the socket shut down and the connection reset (what is still queued for the client is
@@ -27,6 +28,12 @@ from typing import Any, NoReturn
 
 from cheroot.makefile import StreamWriter
 
+try:  # POSIX only; elsewhere every byte handed to the kernel counts as taken
+    import fcntl
+    import termios
+except ImportError:  # pragma: no cover - Windows
+    fcntl = termios = None  # type: ignore[assignment]
+
 log = logging.getLogger(__name__)
 
 #: the most a single write hands to a socket, so one TLS record write (all or nothing, under one
@@ -45,12 +52,17 @@ class ResponseBudget:
         self.start: float | None = None
         self.sent = 0
 
+    def taken(self) -> int:
+        """Bytes the client has acknowledged: what waits in our own send buffer (megabytes, on
+        a fast link) is not taken yet, and counting it would lend a stalled reader minutes."""
+        return max(0, self.sent - unacknowledged(self.request.conn.socket))
+
     def left(self) -> float:
         """Seconds the response may still take; the clock starts at the first call."""
         now = time.monotonic()
         if self.start is None:
             self.start = now
-        return self.start + self.timeout + self.sent / self.min_rate - now
+        return self.start + self.timeout + self.taken() / self.min_rate - now
 
     def wait(self) -> float:
         """The longest the next network wait may last; drops the response when none is left."""
@@ -58,6 +70,15 @@ class ResponseBudget:
         if left <= 0:
             self.drop("fell behind send_min_rate")
         return min(left, self.wait_timeout)
+
+    def waited_in_vain(self, wait: float) -> None:
+        """A wait of ``wait`` seconds ended without room to send: drop the response if its
+        budget is spent or the wait was the server's whole ``timeout``; else return, to wait
+        again (bytes acknowledged meanwhile may have earned more time)."""
+        if self.left() <= 0:
+            self.drop("fell behind send_min_rate")
+        if wait >= self.wait_timeout:
+            self.drop(f"took nothing for {self.wait_timeout:g}s")
 
     def drop(self, why: str) -> NoReturn:
         """Log, shut the socket down for a reset close, and raise a socket timeout."""
@@ -72,7 +93,7 @@ class ResponseBudget:
             method,
             path,
             _peer(conn),
-            self.sent,
+            self.taken(),
             elapsed,
             why,
             self.timeout,
@@ -87,6 +108,18 @@ class ResponseBudget:
         except OSError:
             pass
         raise TimeoutError("timed out")  # cheroot's way out for a late client: close, no 500
+
+
+def unacknowledged(sock: Any) -> int:
+    """Bytes still in ``sock``'s send queue (Linux ``TIOCOUTQ``); 0 where that cannot be asked."""
+    if fcntl is None or termios is None:
+        return 0
+    try:
+        raw = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError):
+        return 0
+    queued: int = struct.unpack("i", raw)[0]
+    return queued
 
 
 def _peer(conn: Any) -> str:
@@ -104,11 +137,13 @@ class _BudgetedSocketIO(socket.SocketIO):
         if budget is None:
             return super().write(b)
         sock: Any = self._sock  # type: ignore[attr-defined]
-        sock.settimeout(budget.wait())
+        wait = budget.wait()
+        sock.settimeout(wait)
         try:
             sent = super().write(memoryview(b)[:WRITE_PIECE])
         except TimeoutError:
-            budget.drop("stalled")
+            budget.waited_in_vain(wait)
+            return 0  # the writer offers the same bytes again
         budget.sent += sent or 0
         return sent
 
@@ -159,7 +194,7 @@ def sendfile_within(sock: socket.socket, fd: int, count: int, budget: ResponseBu
         except BlockingIOError:
             wait = budget.wait()
             if not poller.poll(wait * 1000):
-                budget.drop("stalled" if budget.left() > 0 else "fell behind send_min_rate")
+                budget.waited_in_vain(wait)
             continue
         if sent == 0:
             break  # the file is shorter than announced; the caller reports it

@@ -52,13 +52,33 @@ class Trickle:
         self.thread.join()
 
 
-def test_the_budget_grows_with_the_bytes_taken_and_starts_at_the_first_byte() -> None:
-    budget = ResponseBudget(2.0, 1000.0, 60.0, None)
+def test_the_budget_grows_with_the_bytes_taken_and_starts_at_the_first_byte(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    budget = ResponseBudget(2.0, 1000.0, 60.0, request_on(pair[0]))
     assert budget.start is None
     first = budget.left()
     assert budget.start is not None and 1.9 < first <= 2.0
     budget.sent = 5000
     assert budget.left() > first + 4.9
+
+
+def test_bytes_waiting_in_the_servers_send_buffer_are_not_taken() -> None:
+    """Over TCP, what the kernel queued but the client never acknowledged earns no time."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        reader = socket.socket()
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        reader.connect(listener.getsockname())
+        server, _ = listener.accept()
+    with server, reader:
+        server.setblocking(False)
+        budget = ResponseBudget(2.0, 1000.0, 60.0, request_on(server))
+        try:
+            while True:
+                budget.sent += server.send(b"x" * 65536)
+        except BlockingIOError:
+            pass  # the reader's window and our send buffer are full
+        assert budget.taken() < budget.sent // 2, (budget.taken(), budget.sent)
 
 
 def test_a_trickling_reader_of_the_write_stream_is_dropped_though_it_keeps_reading(
