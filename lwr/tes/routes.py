@@ -13,7 +13,7 @@ from typing import Any
 from lwr.errors import InvalidRequestError, PayloadTooLargeError
 from lwr.tes import resources, runtime, service
 from lwr.tes.owner import caller
-from lwr.tes.staging import SCHEMES
+from lwr.tes.staging import schemes
 from lwr.tes.views import check_view
 from lwr.web.request import Context
 
@@ -35,7 +35,7 @@ def service_info(ctx: Context) -> dict[str, Any]:
     kind = resources.family(backend.type_name, backend.options.get("job_plugin"))
     container = runtime.runtime_of(manager)
     storage = [f"file://{p}" for p in ctx.app.config.remote_copy_allowed_paths]
-    storage += [f"{scheme}://" for scheme in SCHEMES if scheme != "file"]
+    storage += [f"{scheme}://" for scheme in schemes() if scheme != "file"]
     images = (
         "executors' images are NOT used: commands run on the host (container_runtime = none)"
         if container == "none"

@@ -188,9 +188,9 @@ def _check_storage(task: Task) -> None:
             raise InvalidRequestError(f"inputs[{index}].path must not be /")
         if item.url is not None and item.content is None:
             check_url(item.url, f"inputs[{index}].url")
-            if item.type == DIRECTORY and not (item.url.startswith(("file:", "/"))):
+            if item.type == DIRECTORY and not item.url.startswith(("file:", "/", "s3:")):
                 raise InvalidRequestError(
-                    f"inputs[{index}]: DIRECTORY inputs are supported from file:// only"
+                    f"inputs[{index}]: DIRECTORY inputs are supported from file:// and s3:// only"
                 )
     for index, output in enumerate(task.outputs):
         check_url(output.url, f"outputs[{index}].url")

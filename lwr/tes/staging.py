@@ -10,8 +10,8 @@ reason. Bytes move through the registered movers (HTTP GET, the allowed-paths co
 through the job directory's checks, so a task's names never leave its task directory.
 
 Storage schemes: ``content`` literals, ``http(s)://`` (GET in, PUT out), ``file://`` and bare
-absolute paths inside ``remote_copy_allowed_paths`` (directories too), and ``s3://`` when an
-:class:`~lwr.tes.s3.S3Storage` is configured.
+absolute paths inside ``remote_copy_allowed_paths`` (directories too), and ``s3://`` (files and
+prefixes as directories) when boto3 is installed (:mod:`lwr.tes.s3`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from lwr.managers.directory import JobDirectory
 from lwr.staging.movers import ClientFile, CopyMover
 from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import push
-from lwr.tes import paths
+from lwr.tes import paths, s3
 from lwr.tes.models import DIRECTORY, Input, Output, Task, task_from_document
 
 log = logging.getLogger(__name__)
@@ -43,11 +43,17 @@ LAUNCH_KEY = "tes"
 SCHEMES = ("file", "http", "https")
 
 
+def schemes() -> tuple[str, ...]:
+    """The storage schemes this server stages: ``s3`` too when boto3 is installed."""
+    return (*SCHEMES, "s3") if s3.available() else SCHEMES
+
+
 class TesStaging:
     """Stages TES tasks; hands every other job to ``remote`` (see the module docstring)."""
 
     def __init__(self, remote: RemoteStager) -> None:
         self.remote = remote
+        self.s3 = s3.S3Storage()
 
     # -- the Stager protocol ----------------------------------------------------------------
 
@@ -98,12 +104,17 @@ class TesStaging:
             return
         url = item.url or ""
         scheme, local = _scheme(url)
+        if item.type == DIRECTORY and scheme == "s3":
+            for name, object_url in self.s3.keys_below(url):
+                self.s3.fetch(object_url, _target(directory, f"{relative}/{name}"))
+            return
         if item.type == DIRECTORY:
             self._fetch_directory(local, directory, relative)
             return
-        target = directory.resolve(paths.ROOT_TYPE, relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if scheme == "file":
+        target = _target(directory, relative)
+        if scheme == "s3":
+            self.s3.fetch(url, target)
+        elif scheme == "file":
             self._copier().fetch(ClientFile(local, "input"), target)
         else:
             self.remote.mover("remote_transfer").fetch(
@@ -144,6 +155,8 @@ class TesStaging:
         scheme, local = _scheme(url)
         if scheme == "file":
             self._copier().send(source, ClientFile(local, "output"))
+        elif scheme == "s3":
+            self.s3.send(source, url)
         else:
             push(url, source, self.remote.policy, method="PUT")
 
@@ -195,7 +208,7 @@ def _scheme(url: str) -> tuple[str, str]:
     if url.startswith("/"):
         return "file", url
     parts = urlsplit(url)
-    if parts.scheme not in SCHEMES:
+    if parts.scheme not in schemes():
         raise StagingError(f"unsupported storage scheme {parts.scheme or url!r}")
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost"):
@@ -212,6 +225,13 @@ def check_url(url: str, where: str) -> None:
         _scheme(url)
     except StagingError as exc:
         raise InvalidRequestError(f"{where}: {exc.message}") from None
+
+
+def _target(directory: JobDirectory, relative: str) -> Path:
+    """A checked place for a fetched file in the task root, its directory made."""
+    target = directory.resolve(paths.ROOT_TYPE, relative)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
 
 
 def _task(launch: Mapping[str, Any]) -> Task | None:
