@@ -20,7 +20,8 @@ import glob
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -65,9 +66,10 @@ class TesStaging:
         task = _task(launch)
         if task is None:
             return self.remote.stage_in(launch, directory)
+        rewrite = _script_rewriter(launch, task, directory)
         for index, item in enumerate(task.inputs):
             try:
-                self._fetch(item, directory)
+                self._fetch(rewrite(item), directory)
             except LwrError as exc:
                 raise StagingError(f"input {index} ({item.path}): {exc.message}") from None
         log.info("TES: staged %d input(s) into %s", len(task.inputs), directory.root)
@@ -225,6 +227,24 @@ def check_url(url: str, where: str) -> None:
         _scheme(url)
     except StagingError as exc:
         raise InvalidRequestError(f"{where}: {exc.message}") from None
+
+
+def _script_rewriter(
+    launch: Mapping[str, Any], task: Task, directory: JobDirectory
+) -> Callable[[Input], Input]:
+    """With runtime ``none``: content inputs an executor runs (a script named in its command)
+    get the declared container paths rewritten, as the command itself does (lwr.tes.paths)."""
+    if launch[LAUNCH_KEY].get("runtime", "none") != "none":
+        return lambda item: item
+    scripts = {arg for executor in task.executors for arg in executor.command}
+    rewrite = paths.rewriter(directory.sub(paths.ROOT_SUBDIR), paths.declared_paths(task))
+
+    def apply(item: Input) -> Input:
+        if item.content is None or item.path not in scripts:
+            return item
+        return replace(item, content=rewrite(item.content))
+
+    return apply
 
 
 def _target(directory: JobDirectory, relative: str) -> Path:
