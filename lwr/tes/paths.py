@@ -6,8 +6,9 @@ lives at ``<root>/a/b``. Every such path goes through :func:`parts` (the job dir
 checks: no ``..``, no NUL), so nothing a task names can point outside its job.
 
 With ``container_runtime = none`` no container maps those paths, so the paths the task declared
-(inputs, outputs, volumes, executor workdirs and streams) are rewritten in each command argument
-and environment value to their host places (:func:`rewriter`). Only whole declared paths, or
+(inputs, outputs, volumes, executor workdirs and streams) are rewritten in each command argument,
+environment value, and ``content`` input that an executor runs as a script, to their host places
+(:func:`rewriter`). Only whole declared paths, or
 paths below them, are rewritten: ``/data`` rewrites ``/data/x`` but not ``/database``.
 """
 
@@ -20,7 +21,7 @@ from pathlib import Path
 from lwr.managers.directory import split_name
 from lwr.tes.models import Task
 
-#: the job sub-directory that is the tasks's root ("/")
+#: the job sub-directory that is the task's root ("/"), and its file type for the job directory
 ROOT_TYPE = "workdir"
 ROOT_SUBDIR = "working"
 

@@ -222,7 +222,14 @@ def test_system_errors_carry_their_reason(site: Site) -> None:
             outputs=[tes.Output(path="/out/absent", url=site.store.url("absent"))],
         )
     )
+    link = client.create_task(
+        tes.Task(
+            executors=[tes.Executor(image="x", command=["ln", "-s", "/etc/hostname", "/out/l"])],
+            outputs=[tes.Output(path="/out/l", url=site.store.url("leaked"))],
+        )
+    )
     for task_id, why in (
+        (link, "leads outside the job directory"),
         (missing, "404"),
         (outside, "outside the allowed directories"),
         (not_made, "was not produced"),
@@ -230,6 +237,7 @@ def test_system_errors_carry_their_reason(site: Site) -> None:
         done = site.wait(task_id)
         assert done.state == "SYSTEM_ERROR", done
         assert any(why in line for line in done.logs[0].system_logs), done.logs[0].system_logs
+    assert not (site.store.root / "leaked").exists()
 
 
 def test_cancel_running_task(site: Site) -> None:
