@@ -38,6 +38,8 @@ class HttpStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.puts: list[str] = []
+        #: a GET of one of these paths waits until its event is set (see :meth:`hold`)
+        self.held: dict[str, threading.Event] = {}
         store = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,6 +50,9 @@ class HttpStore:
                 return store.root / unquote(urlsplit(self.path).path).lstrip("/")
 
             def do_GET(self) -> None:
+                gate = store.held.get(urlsplit(self.path).path.lstrip("/"))
+                if gate is not None:
+                    gate.wait(60)
                 path = self._path()
                 if not path.is_file():
                     self.send_error(404)
@@ -79,6 +84,11 @@ class HttpStore:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def hold(self, name: str) -> threading.Event:
+        """Make GETs of ``name`` wait until the returned event is set."""
+        gate = self.held[name] = threading.Event()
+        return gate
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.server.server_port}/{name}"

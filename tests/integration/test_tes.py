@@ -240,6 +240,25 @@ def test_system_errors_carry_their_reason(site: Site) -> None:
     assert not (site.store.root / "leaked").exists()
 
 
+def test_initializing_while_inputs_are_fetched(site: Site) -> None:
+    """The task is INITIALIZING exactly while the server fetches its inputs."""
+    (site.store.root / "slow.txt").write_text("slow\n")
+    gate = site.store.hold("slow.txt")
+    client = site.client()
+    task_id = client.create_task(
+        tes.Task(
+            inputs=[tes.Input(path="/in/slow.txt", url=site.store.url("slow.txt"))],
+            executors=[tes.Executor(image="x", command=["cat", "/in/slow.txt"])],
+        )
+    )
+    try:
+        assert client.get_task(task_id).state == "INITIALIZING"
+    finally:
+        gate.set()
+    done = site.wait(task_id)
+    assert done.state == "COMPLETE" and done.logs[0].logs[0].stdout == "slow\n"
+
+
 def test_cancel_running_task(site: Site) -> None:
     client = site.client()
     task_id = client.create_task(
