@@ -103,31 +103,30 @@ def _executor_lines(
     return lines
 
 
+#: per runtime: its run command, and its flags for a bind, the working directory, a variable
+_RUNTIME_FLAGS = {
+    "docker": (("docker", "run", "--rm", "-i"), "-v", "-w", "-e"),
+    "podman": (("podman", "run", "--rm", "-i"), "-v", "-w", "-e"),
+    "apptainer": (("apptainer", "exec", "--containall", "--cleanenv"), "--bind", "--pwd", "--env"),
+}
+
+
 def container_argv(runtime: str, task: Task, executor: Executor, root: Path) -> list[str]:
     """The ``run`` command of a container runtime for one executor (argv, not shell text).
 
     Each top-level directory the task declares (``/data`` of ``/data/in.txt``) is bound from the
     task root at the same container path, so every executor sees the same files.
     """
-    tops = sorted({p.strip("/").split("/")[0] for p in paths.declared_paths(task) if p != "/"})
-    binds = [(str(root / top), f"/{top}") for top in tops]
-    if runtime == "apptainer":
-        argv = ["apptainer", "exec", "--containall", "--cleanenv"]
-        for host, inside in binds:
-            argv += ["--bind", f"{host}:{inside}"]
-        if executor.workdir:
-            argv += ["--pwd", executor.workdir]
-        for name, value in executor.env.items():
-            argv += ["--env", f"{name}={value}"]
-        return [*argv, f"docker://{executor.image}", *executor.command]
-    argv = [runtime, "run", "--rm", "-i"]
-    for host, inside in binds:
-        argv += ["-v", f"{host}:{inside}"]
+    run, bind, workdir, env = _RUNTIME_FLAGS[runtime]
+    argv = list(run)
+    for top in sorted({p.strip("/").split("/")[0] for p in paths.declared_paths(task) if p != "/"}):
+        argv += [bind, f"{root / top}:/{top}"]
     if executor.workdir:
-        argv += ["-w", executor.workdir]
+        argv += [workdir, executor.workdir]
     for name, value in executor.env.items():
-        argv += ["-e", f"{name}={value}"]
-    return [*argv, executor.image, *executor.command]
+        argv += [env, f"{name}={value}"]
+    image = f"docker://{executor.image}" if runtime == "apptainer" else executor.image
+    return [*argv, image, *executor.command]
 
 
 def _directories(task: Task, root: Path) -> list[Path]:

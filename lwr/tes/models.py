@@ -211,21 +211,20 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 
 
 def _list(doc: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    return _typed(doc, key, where, list, "a list") or []
+
+
+def _typed(doc: Mapping[str, Any], key: str, where: str, kind: type, what: str) -> Any:
+    """``doc[key]`` if absent (None) or of ``kind``, else a 400 saying it must be ``what``."""
     value = doc.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidRequestError(f"{where}.{key} must be a list")
+    if value is not None and not isinstance(value, kind):
+        raise InvalidRequestError(f"{where}.{key} must be {what}")
     return value
 
 
 def _str(doc: Mapping[str, Any], key: str, where: str) -> str | None:
-    value = doc.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidRequestError(f"{where}.{key} must be a string")
-    if "\x00" in value:
+    value: str | None = _typed(doc, key, where, str, "a string")
+    if value is not None and "\x00" in value:
         raise InvalidRequestError(f"{where}.{key} must not contain NUL bytes")
     return value
 
@@ -238,12 +237,7 @@ def _strings(doc: Mapping[str, Any], key: str, where: str) -> list[str]:
 
 
 def _bool(doc: Mapping[str, Any], key: str, where: str) -> bool:
-    value = doc.get(key)
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise InvalidRequestError(f"{where}.{key} must be true or false")
-    return value
+    return bool(_typed(doc, key, where, bool, "true or false"))
 
 
 def _positive(doc: Mapping[str, Any], key: str, where: str) -> float | None:
