@@ -30,6 +30,10 @@ max_concurrent_jobs = 4
 
 [manager:other]
 type = queued_python
+
+[manager:single]
+type = queued_python
+max_concurrent_jobs = 1
 """
 
 
@@ -259,6 +263,32 @@ def test_initializing_while_inputs_are_fetched(site: Site) -> None:
     assert done.state == "COMPLETE" and done.logs[0].logs[0].stdout == "slow\n"
 
 
+def test_queued_while_the_manager_is_full(site: Site) -> None:
+    """``single`` runs one job at a time: a second task waits QUEUED behind a running one."""
+    gate = site.allowed / "queue-gate"
+    client = site.client("/managers/single")
+    blocker = client.create_task(
+        tes.Task(
+            name="blocker",
+            executors=[
+                tes.Executor(
+                    image="x", command=["sh", "-c", f"while [ ! -e {gate} ]; do sleep 0.1; done"]
+                )
+            ],
+        )
+    )
+    waiting = client.create_task(tes.Task(executors=[tes.Executor(image="x", command=["true"])]))
+    try:
+        deadline = time.monotonic() + 30
+        while client.get_task(blocker).state != "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.get_task(waiting).state == "QUEUED"
+    finally:
+        gate.write_text("")
+    assert site.wait(waiting, prefix="/managers/single").state == "COMPLETE"
+    assert site.wait(blocker, prefix="/managers/single").state == "COMPLETE"
+
+
 def test_cancel_running_task(site: Site) -> None:
     client = site.client()
     task_id = client.create_task(
@@ -379,10 +409,13 @@ def test_bad_requests_unknown_ids_and_tokens(site: Site) -> None:
 
 
 def test_task_survives_kill_9(site: Site) -> None:
-    """A running task keeps running through ``kill -9`` of the server and completes after it."""
+    """``kill -9`` of the server: a running task runs on and completes after the restart, and a
+    task caught fetching its inputs fetches them again (staging is idempotent)."""
     gate = site.allowed / "gate"
+    (site.store.root / "held.txt").write_text("held\n")
+    held = site.store.hold("held.txt")
     client = site.client()
-    task_id = client.create_task(
+    running = client.create_task(
         tes.Task(
             executors=[
                 tes.Executor(
@@ -390,23 +423,33 @@ def test_task_survives_kill_9(site: Site) -> None:
                     command=[
                         "sh",
                         "-c",
-                        f"while [ ! -e {gate} ]; do sleep 0.1; done; echo done; echo out > /o",
+                        f"while [ ! -e {gate} ]; do sleep 0.1; done; echo out > /o",
                     ],
                 )
             ],
             outputs=[tes.Output(path="/o", url=site.store.url("after-restart"))],
         )
     )
+    staging = client.create_task(
+        tes.Task(
+            inputs=[tes.Input(path="/in/held.txt", url=site.store.url("held.txt"))],
+            executors=[tes.Executor(image="x", command=["cat", "/in/held.txt"])],
+        )
+    )
     deadline = time.monotonic() + 30
-    while client.get_task(task_id).state != "RUNNING" and time.monotonic() < deadline:
+    while client.get_task(running).state != "RUNNING" and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert client.get_task(staging).state == "INITIALIZING"
     site.server.kill9()
     gate.write_text("")
     site.server.start()
-    done = site.wait(task_id)
+    held.set()
+    done = site.wait(running)
     assert done.state == "COMPLETE", site.server.log()
     assert (site.store.root / "after-restart").read_text() == "out\n"
-    assert done.logs[0].logs[0].stdout == "done\n" and done.logs[0].logs[0].exit_code == 0
+    assert done.logs[0].logs[0].exit_code == 0
+    fetched = site.wait(staging)
+    assert fetched.state == "COMPLETE" and fetched.logs[0].logs[0].stdout == "held\n"
 
 
 def test_answers_were_checked_against_the_openapi_document(site: Site) -> None:
