@@ -262,9 +262,16 @@ def _task(launch: Mapping[str, Any]) -> Task | None:
 
 
 def _write_content(directory: JobDirectory, relative: str, data: bytes) -> None:
-    """Write a content literal into the task through the job directory's link-safe opens."""
-    with directory.locate(paths.ROOT_TYPE, relative, create=True) as found:
-        fd, tmp_name = safe_path.open_temporary(found.dir_fd, ".content-")
+    """Write a content literal into the task root (see :func:`_write_safely`)."""
+    _write_safely(directory, paths.ROOT_TYPE, relative, data)
+
+
+def _write_safely(directory: JobDirectory, file_type: str, name: str, data: bytes) -> None:
+    """Write a file in the job through its link-safe opens: a temporary file made with
+    ``O_EXCL|O_NOFOLLOW`` and renamed over the name, so a link the job planted is replaced,
+    never followed out of the job."""
+    with directory.locate(file_type, name, create=True) as found:
+        fd, tmp_name = safe_path.open_temporary(found.dir_fd, ".tes-")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
@@ -275,10 +282,7 @@ def _write_content(directory: JobDirectory, relative: str, data: bytes) -> None:
 
 
 def _write_log(directory: JobDirectory, sent: list[dict[str, str]]) -> None:
-    path = directory.control(OUTPUTS_LOG)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(sent))
-    os.replace(tmp, path)
+    _write_safely(directory, "jobdir", OUTPUTS_LOG, json.dumps(sent).encode("utf-8"))
 
 
 def read_outputs_log(directory: JobDirectory) -> list[dict[str, str]]:

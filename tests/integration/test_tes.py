@@ -206,6 +206,27 @@ def test_executor_error_and_ignore_error(site: Site) -> None:
     assert not (site.store.root / "never").exists() and done.logs[0].outputs == []
 
 
+def test_links_planted_in_the_job_directory_are_not_followed(site: Site) -> None:
+    """A task links the server's record of its outputs to a file outside the job: the link is
+    not followed (the task ends SYSTEM_ERROR saying so) and the file is untouched."""
+    victim = site.allowed / "victim.txt"
+    victim.write_text("keep")
+    plant = (
+        f"ln -s {victim} ../tes_outputs.json; ln -s {victim} ../tes_outputs.json.tmp; echo x > /o"
+    )
+    done = site.wait(
+        site.client().create_task(
+            tes.Task(
+                executors=[tes.Executor(image="x", command=["sh", "-c", plant])],
+                outputs=[tes.Output(path="/o", url=site.store.url("planted"))],
+            )
+        )
+    )
+    assert victim.read_text() == "keep"
+    assert done.state == "SYSTEM_ERROR"
+    assert any("symbolic link" in line for line in done.logs[0].system_logs)
+
+
 def test_system_errors_carry_their_reason(site: Site) -> None:
     client = site.client()
     missing = client.create_task(
