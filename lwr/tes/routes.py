@@ -48,13 +48,21 @@ def service_info(ctx: Context) -> dict[str, Any]:
         # py-tes refuses keys the spec does not name: the backend and runtime are said here
         "description": (
             f"LWR manager {manager.name!r} (backend {backend.type_name}, resources {kind}, "
-            f"container_runtime = {container}); {images}"
+            f"container_runtime = {container}); {images}. Every manager of this server serves "
+            f"TES at /managers/NAME{PREFIX}: {_backends(ctx)}"
         ),
         "organization": {"name": "LWR", "url": ctx.request.application_url},
         "version": ctx.app.version,
         "storage": storage,
         "tesResources_backend_parameters": list(resources.BACKEND_PARAMETERS.get(kind, ())),
     }
+
+
+def _backends(ctx: Context) -> str:
+    """``name (type)`` of every manager, for service-info's description."""
+    return ", ".join(
+        f"{name} ({found.backend.type_name})" for name, found in sorted(ctx.app.managers.items())
+    )
 
 
 def create_task(ctx: Context) -> dict[str, Any]:

@@ -112,6 +112,7 @@ def test_service_info(site: Site) -> None:
     answer = site.raw("GET", "/ga4gh/tes/v1/service-info", token=None).json()
     assert "container_runtime = none" in answer["description"]
     assert "images are NOT used" in answer["description"]
+    assert "other (queued_python), single (queued_python)" in answer["description"]
     other = site.raw("GET", "/managers/other/ga4gh/tes/v1/service-info").json()
     assert other["id"] == "org.lwr.tes.other" and "'other'" in other["description"]
 
