@@ -20,13 +20,14 @@ import glob
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from lwr.errors import LwrError, StagingError
+from lwr.errors import LwrError, NotFoundError, StagingError
 from lwr.managers import safe_path
 from lwr.managers.directory import JobDirectory
 from lwr.staging.movers import ClientFile, CopyMover
@@ -143,14 +144,9 @@ class TesStaging:
     def _send(self, output: Output, directory: JobDirectory) -> list[dict[str, str]]:
         sent = []
         for container_path, url in _matches(output, directory):
-            source = directory.resolve("output_workdir", paths.relative(container_path),
-                                       for_output=True)  # fmt: skip
-            if not source.is_file():
-                raise StagingError(f"{container_path} was not produced")
-            self._put(source, url)
-            sent.append(
-                {"url": url, "path": container_path, "size_bytes": str(source.stat().st_size)}
-            )
+            with _opened(directory, container_path) as (source, size):
+                self._put(source, url)
+            sent.append({"url": url, "path": container_path, "size_bytes": str(size)})
         return sent
 
     def _put(self, source: Path, url: str) -> None:
@@ -166,6 +162,28 @@ class TesStaging:
         mover = self.remote.mover("remote_copy")
         assert isinstance(mover, CopyMover)
         return mover
+
+
+@contextmanager
+def _opened(directory: JobDirectory, container_path: str) -> Iterator[tuple[Path, int]]:
+    """An output opened through the job's link-safe opens, as a path to read it by, and its size.
+
+    The task's processes may outlive it and swap a name for a link after any check by path; so
+    the file is opened by descriptor (links kept inside the job, never a device or FIFO) and read
+    through ``/proc/self/fd`` where there is one, which reaches the opened file, not the name.
+    """
+    relative = paths.relative(container_path)
+    try:
+        source = directory.resolve("output_workdir", relative, for_output=True)
+        with directory.locate("output_workdir", relative, for_output=True) as found:
+            fd = safe_path.open_regular(found)
+    except NotFoundError:
+        raise StagingError(f"{container_path} was not produced") from None
+    try:
+        by_descriptor = Path(f"/proc/self/fd/{fd}")
+        yield (by_descriptor if by_descriptor.exists() else source), os.fstat(fd).st_size
+    finally:
+        os.close(fd)
 
 
 def _matches(output: Output, directory: JobDirectory) -> list[tuple[str, str]]:
