@@ -56,7 +56,15 @@ def test_healthz_is_public_and_only_at_the_root() -> None:
     route, _, _ = match("GET", "/healthz")
     assert route is not None and route.public
     assert match("GET", "/managers/x/healthz")[0] is None
-    assert [r for r in ROUTES if r.public] == [route]
+    service_info = match("GET", "/ga4gh/tes/v1/service-info")[0]  # GA4GH discovery: public
+    assert [r for r in ROUTES if r.public] == [route, service_info]
+
+
+def test_tes_cancel_route_with_its_colon() -> None:
+    route, found, _ = match("POST", "/managers/m/ga4gh/tes/v1/tasks/abc:cancel")
+    assert route is not None and found == {"manager": "m", "task_id": "abc"}
+    assert route.pattern.endswith(":cancel")
+    assert match("POST", "/ga4gh/tes/v1/tasks/abc")[2] == ["GET"]
 
 
 def test_head_is_served_by_get() -> None:
