@@ -3,9 +3,9 @@
 Galaxy's client sends JSON a few levels deep. JSON nested thousands of levels deep is an attack:
 parsing it exhausts Python's recursion limit (``RecursionError``), and JSON just under that limit
 parses but breaks later — storing the job (JSON again), walking it, logging it — far from the
-request, as a 500 or a dead consumer thread. Both entrances (``lwr.web.request`` for query
-parameters, ``lwr.messaging.messages`` for message bodies) check with the functions here, so the
-limit and its message are the same everywhere.
+request, as a 500 or a dead consumer thread. Every entrance (``lwr.web.request`` for query
+parameters, ``lwr.tes.routes`` for TES task documents, ``lwr.messaging.messages`` for message
+bodies) checks with the functions here, so the limit and its message are the same everywhere.
 """
 
 from __future__ import annotations
