@@ -5,7 +5,8 @@ parsing it exhausts Python's recursion limit (``RecursionError``), and JSON just
 parses but breaks later — storing the job (JSON again), walking it, logging it — far from the
 request, as a 500 or a dead consumer thread. Every entrance (``lwr.web.request`` for query
 parameters, ``lwr.tes.routes`` for TES task documents, ``lwr.messaging.messages`` for message
-bodies) checks with the functions here, so the limit and its message are the same everywhere.
+bodies) checks with the functions here, so the limit and its message are the same everywhere;
+so does JSON a job writes and the server reads (``galaxy.json``, TES's stage-out record).
 """
 
 from __future__ import annotations
