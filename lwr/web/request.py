@@ -55,4 +55,3 @@ class Context:
             return default
         value = jsondepth.loads(raw, f"parameter {name!r}")
         return default if value is None else value
-
