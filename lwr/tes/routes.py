@@ -7,10 +7,10 @@ typed LWR errors; the dispatcher answers them with the TES error shape (:func:`e
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from lwr.errors import InvalidRequestError, PayloadTooLargeError
+from lwr import jsondepth
+from lwr.errors import PayloadTooLargeError
 from lwr.tes import resources, runtime, service
 from lwr.tes.owner import caller
 from lwr.tes.staging import schemes
@@ -105,7 +105,4 @@ def _json_body(ctx: Context) -> Any:
     raw = ctx.request.body_file.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
         raise PayloadTooLargeError(f"a task document is limited to {MAX_BODY} bytes")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        raise InvalidRequestError("the body is not a JSON task document") from None
+    return jsondepth.loads(raw, "the task document")  # malformed or too deep: 400

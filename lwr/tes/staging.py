@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from lwr.errors import LwrError, NotFoundError, StagingError
+from lwr import jsondepth
+from lwr.errors import InvalidRequestError, LwrError, NotFoundError, StagingError
 from lwr.managers import safe_path
 from lwr.managers.directory import JobDirectory
 from lwr.staging.movers import ClientFile, CopyMover
@@ -306,9 +307,9 @@ def _write_log(directory: JobDirectory, sent: list[dict[str, str]]) -> None:
 def read_outputs_log(directory: JobDirectory) -> list[dict[str, str]]:
     """What stage-out recorded (read without following links; malformed reads as nothing)."""
     text = directory.read_text(OUTPUTS_LOG, 4 * 1024 * 1024)
-    try:
-        found = json.loads(text) if text else []
-    except ValueError:
+    try:  # in the job directory: the task may have rewritten it, even nested thousands deep
+        found = jsondepth.loads(text, OUTPUTS_LOG) if text else []
+    except InvalidRequestError:
         return []
     if not isinstance(found, list):
         return []

@@ -7,12 +7,12 @@ file); structured ones are JSON strings. Helpers here turn a missing or malforme
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from webob import Request
 
+from lwr import jsondepth
 from lwr.app import LwrApp
 from lwr.errors import InvalidRequestError
 from lwr.managers.stateful import StatefulManager
@@ -53,36 +53,5 @@ class Context:
         raw = self.param(name)
         if raw is None or raw == "":
             return default
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            raise InvalidRequestError(f"parameter {name!r} is not valid JSON: {exc}") from None
-        except RecursionError:
-            value = None
-            too_deep = True
-        else:
-            too_deep = _depth_exceeds(value, MAX_JSON_DEPTH)
-        if too_deep:
-            raise InvalidRequestError(
-                f"parameter {name!r} nests JSON deeper than {MAX_JSON_DEPTH} levels"
-            )
+        value = jsondepth.loads(raw, f"parameter {name!r}")
         return default if value is None else value
-
-
-#: far beyond anything Galaxy sends (a few levels), far below Python's recursion limit, which
-#: storing the job (JSON again) or walking it would otherwise hit later, as a 500
-MAX_JSON_DEPTH = 64
-
-
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether lists/objects in ``value`` nest deeper than ``limit`` (iteratively: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        )
-        if children and depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False

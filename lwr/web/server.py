@@ -38,15 +38,20 @@ DEADLINE_DEFAULTS = {
     "header_timeout": 10.0,
     "body_timeout": 60.0,
     "body_min_rate": 10240.0,
+    "send_timeout": 60.0,
+    "send_min_rate": 10240.0,
 }
 
 
 class LwrServer(wsgi.Server):
-    """cheroot's WSGI server with LWR's header gate (:mod:`lwr.web.front`) and body deadlines."""
+    """cheroot's WSGI server with LWR's header gate (:mod:`lwr.web.front`), body deadlines and
+    response deadlines (:mod:`lwr.web.send_deadline`)."""
 
     header_timeout = DEADLINE_DEFAULTS["header_timeout"]
     body_timeout = DEADLINE_DEFAULTS["body_timeout"]
     body_min_rate = DEADLINE_DEFAULTS["body_min_rate"]
+    send_timeout = DEADLINE_DEFAULTS["send_timeout"]
+    send_min_rate = DEADLINE_DEFAULTS["send_min_rate"]
     _connections: Any
 
     def prepare(self) -> None:
@@ -90,6 +95,8 @@ def build_server(
     server.header_timeout = values["header_timeout"]
     server.body_timeout = values["body_timeout"]
     server.body_min_rate = values["body_min_rate"]
+    server.send_timeout = values["send_timeout"]
+    server.send_min_rate = values["send_min_rate"]
     server.gateway = SendfileGateway
     server.ConnectionClass = LwrConnection  # strict framing, JSON refusals (lwr.web.framing)
     if ssl_pem:

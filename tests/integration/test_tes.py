@@ -415,6 +415,10 @@ def test_bad_tasks_are_400(site: Site, body: dict[str, Any], needle: str) -> Non
 def test_bad_requests_unknown_ids_and_tokens(site: Site) -> None:
     tasks = "/ga4gh/tes/v1/tasks"
     assert site.raw("POST", tasks, data=b"{not json").status_code == 400
+    for depth in (100, 100_000):  # past lwr.jsondepth's bound; past Python's recursion
+        deep = b'{"executors": ' + b"[" * depth + b"]" * depth + b"}"
+        refused = site.raw("POST", tasks, data=deep)
+        assert refused.status_code == 400 and "nests JSON deeper" in refused.json()["message"]
     assert site.raw("GET", tasks, params={"view": "ALL"}).status_code == 400
     assert site.raw("GET", tasks, params={"state": "DONE"}).status_code == 400
     assert site.raw("GET", tasks, params={"page_size": "0"}).status_code == 400
