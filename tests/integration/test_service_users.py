@@ -268,6 +268,19 @@ def test_the_admin_and_premium_are_not_held_to_free_limits(service: Service) -> 
         service.call(who, "DELETE", "jobs/large")
 
 
+def test_the_file_cache_is_the_admins(service: Service) -> None:
+    """A shared cache would let one user read what another staged: users get 403."""
+    service.setup_job("alice", "cached")
+    status, body = service.call(
+        "alice", "POST", "jobs/cached/files", None, name="a", type="input", cache_token="tok"
+    )
+    assert status == 403 and "admin" in body["error"]
+    token = service.tokens["alice"]
+    status = service.server.request("GET", "cache/status", {"path": "/x", "private_token": token})
+    assert status[0] == 403
+    service.call("alice", "DELETE", "jobs/cached")
+
+
 def _chunked_upload(
     service: Service, who: str, job_id: str, name: str, size: int
 ) -> tuple[int, Any]:

@@ -143,9 +143,7 @@ def receive(ctx: Context, fd: int, budget: UploadBudget | None = None) -> int:
     """
     environ = ctx.request.environ
     limit = ctx.app.config.max_upload_size
-    remaining = _content_length(ctx)
-    if remaining is not None and budget is not None and remaining > budget.allowed:
-        raise budget.refuse(ctx.app.users.plans, remaining)
+    remaining = _content_length(ctx)  # over the budget: refused before this, by upload()
     if remaining is not None and limit is not None and remaining > limit:
         raise PayloadTooLargeError(f"upload of {remaining} bytes exceeds max_upload_size {limit}")
     stream = environ["wsgi.input"]
