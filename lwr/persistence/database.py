@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +38,8 @@ class Writer(Protocol):
     """What a transaction body gets: ``execute`` with ``?`` placeholders."""
 
     def execute(self, sql: str, params: Params = ()) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> Any: ...
 
 
 class Database:
@@ -231,6 +233,10 @@ class _Placeholders:
 
     def execute(self, sql: str, params: Params = ()) -> Cursor:
         return self._db.execute(self._database.sql(sql), params)
+
+    def executemany(self, sql: str, rows: Iterable[Params]) -> None:
+        with self._db.cursor() as cursor:
+            cursor.executemany(self._database.sql(sql), rows)
 
 
 _VERSIONS_TABLE = (

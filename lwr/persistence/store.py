@@ -51,6 +51,7 @@ CREATE INDEX IF NOT EXISTS jobs_seq ON jobs (seq);
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, seq);
 CREATE INDEX IF NOT EXISTS jobs_owner_state ON jobs (owner, state, seq);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
+CREATE INDEX IF NOT EXISTS jobs_manager ON jobs (manager, seq);
 CREATE TABLE IF NOT EXISTS job_files (
     manager TEXT NOT NULL,
     job_id  TEXT NOT NULL,
@@ -205,16 +206,14 @@ class JobStore:
     def files_of(self, records: Sequence[JobRecord]) -> dict[tuple[str, str], list[FileEntry]]:
         """The uploaded files of each record, keyed by ``(manager, job_id)``, in name order."""
         found: dict[tuple[str, str], list[FileEntry]] = {(r.manager, r.job_id): [] for r in records}
-        ids = sorted({r.job_id for r in records})
-        if not ids:
-            return found
-        rows = self.db.fetchall(
-            "SELECT manager, job_id, type, name, size FROM job_files "
-            f"WHERE job_id IN ({','.join('?' * len(ids))}) ORDER BY type, name",
-            ids,
-        )
-        for manager, job_id, file_type, name, size in rows:
-            if (manager, job_id) in found:
+        for manager in sorted({r.manager for r in records}):  # one query per manager: the key
+            ids = sorted({r.job_id for r in records if r.manager == manager})
+            rows = self.db.fetchall(
+                "SELECT job_id, type, name, size FROM job_files "
+                f"WHERE manager=? AND job_id IN ({','.join('?' * len(ids))}) ORDER BY type, name",
+                (manager, *ids),
+            )
+            for job_id, file_type, name, size in rows:
                 found[(manager, job_id)].append(FileEntry(file_type, name, int(size)))
         return found
 
