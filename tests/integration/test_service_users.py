@@ -281,6 +281,26 @@ def test_the_file_cache_is_the_admins(service: Service) -> None:
     service.call("alice", "DELETE", "jobs/cached")
 
 
+def test_server_side_staging_is_the_admins(service: Service) -> None:
+    """Staged by the server, inputs would pass the plan's limits: a user uploads them."""
+    service.setup_job("alice", "pull")
+    remote = {
+        "setup": [
+            {
+                "name": "a.dat",
+                "type": "input",
+                "action": {"action_type": "remote_transfer", "url": "http://x/a"},
+            }
+        ]
+    }
+    status, body = service.call(
+        "alice", "POST", "jobs/pull/submit", command_line="true", remote_staging=json.dumps(remote)
+    )
+    assert status == 403 and "remote_staging" in body["error"]
+    assert service.call("alice", "GET", "jobs/pull/status")[1]["status"] == "preprocessing"
+    service.call("alice", "DELETE", "jobs/pull")
+
+
 def _chunked_upload(
     service: Service, who: str, job_id: str, name: str, size: int
 ) -> tuple[int, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from lwr.errors import InvalidRequestError, UnknownJobError
+from lwr.errors import AuthorizationError, InvalidRequestError, UnknownJobError
 from lwr.managers import namespace
 from lwr.managers.directory import check_job_id
 from lwr.web.request import Context
@@ -48,8 +48,21 @@ def submit(ctx: Context) -> dict[str, Any]:
         if not isinstance(value, kind):
             raise InvalidRequestError(f"parameter {name!r} has the wrong JSON type")
         launch[name] = value
+    _check_server_staging(ctx, launch)
     record = ctx.manager.submit(ctx.job_id, launch)
     return {"job_id": record.client_job_id, "status": record.state.wire}
+
+
+def _check_server_staging(ctx: Context, launch: dict[str, Any]) -> None:
+    """Server-side staging is the admin token's: for a service user it would fetch any size past
+    their plan's limits, and read whatever ``remote_copy_allowed_paths`` lets the admin read."""
+    stager = ctx.manager.stager
+    if ctx.caller.is_admin or stager is None:
+        return
+    if stager.needs_stage_in(launch) or stager.needs_stage_out(launch):
+        raise AuthorizationError(
+            "server-side staging (remote_staging) is for the admin token; upload the inputs"
+        )
 
 
 def status(ctx: Context) -> dict[str, Any]:
