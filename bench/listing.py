@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lwr.persistence.store import _COLUMNS, JobStore, PageQuery
+from lwr.persistence.store import _COLUMNS, JobStore, PageQuery, page_statement
 from lwr.service import listing
 
 STATES = [("complete", 0.90), ("failed", 0.02), ("cancelled", 0.01), ("running", 0.03),
@@ -107,23 +107,8 @@ def plans(store: JobStore, queries: dict[str, PageQuery]) -> dict[str, list[str]
         return {}
     found = {}
     for name, query in queries.items():
-        where, params = [], []
-        if query.owner is not None:
-            where.append("owner=?")
-            params.append(query.owner)
-        if query.states:
-            where.append(f"state IN ({','.join('?' * len(query.states))})")
-            params.extend(query.states)
-        if query.manager is not None:
-            where.append("manager=?")
-            params.append(query.manager)
-        if query.before is not None:
-            where.append("seq<?")
-            params.append(query.before)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = store.db.fetchall(
-            f"EXPLAIN QUERY PLAN SELECT * FROM jobs{clause} ORDER BY seq DESC LIMIT 51", params
-        )
+        sql, params = page_statement(query)
+        rows = store.db.fetchall(f"EXPLAIN QUERY PLAN {sql}", params)
         found[name] = [row[-1] for row in rows]
     return found
 

@@ -227,25 +227,8 @@ class JobStore:
 
     def page(self, query: PageQuery) -> list[JobRecord]:
         """One page of a job listing, newest first (keyset paging on ``seq``: no OFFSET scan)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if query.owner is not None:
-            where.append("owner=?")
-            params.append(query.owner)
-        if query.states:
-            where.append(f"state IN ({','.join('?' * len(query.states))})")
-            params.extend(query.states)
-        if query.manager is not None:
-            where.append("manager=?")
-            params.append(query.manager)
-        if query.before is not None:
-            where.append("seq<?")
-            params.append(query.before)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self.db.fetchall(
-            f"{_SELECT}{clause} ORDER BY seq DESC LIMIT ?", (*params, query.limit)
-        )
-        return [_record(row) for row in rows]
+        sql, params = page_statement(query)
+        return [_record(row) for row in self.db.fetchall(sql, params)]
 
     def close(self) -> None:
         self.db.close()
@@ -269,6 +252,24 @@ class PageQuery:
     states: tuple[str, ...] = ()
     before: int | None = None
     limit: int = 50
+
+
+def page_statement(query: PageQuery) -> tuple[str, list[Any]]:
+    """The SELECT of :meth:`JobStore.page` and its parameters (the bench explains it too)."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("owner", query.owner), ("manager", query.manager)):
+        if value is not None:
+            where.append(f"{column}=?")
+            params.append(value)
+    if query.states:
+        where.append(f"state IN ({','.join('?' * len(query.states))})")
+        params.extend(query.states)
+    if query.before is not None:
+        where.append("seq<?")
+        params.append(query.before)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    return f"{_SELECT}{clause} ORDER BY seq DESC LIMIT ?", [*params, query.limit]
 
 
 def _forget_files(tx: Writer, manager: str, job_id: str) -> None:

@@ -76,3 +76,16 @@ def test_state_filter_and_pages(store: JobStore) -> None:
 def test_bad_parameters_are_400(kwargs: dict[str, str]) -> None:
     with pytest.raises(InvalidRequestError):
         listing.query_for(ALICE, None, **kwargs)
+
+
+def test_the_listing_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m bench.listing`` on a small store: every case answers a full page."""
+    import json
+
+    from bench import listing as bench_listing
+
+    assert bench_listing.main(["--jobs", "12000", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["jobs"] == 12000 and document["database"] == "sqlite"
+    assert all(case["jobs"] == 50 for case in document["pages"].values())
+    assert all("INDEX" in " ".join(steps) for steps in document["sqlite_plans"].values())
