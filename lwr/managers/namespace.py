@@ -50,6 +50,12 @@ def split(stored: str) -> tuple[str | None, str]:
     return check_user_name(owner), check_job_id(job_id)
 
 
+def checked(stored: str) -> str:
+    """``stored`` itself, once both its parts are checked."""
+    split(stored)
+    return stored
+
+
 def owner_of(stored: str) -> str | None:
     """The user owning a stored id, None for the admin's jobs (unchecked: for display)."""
     owner, sep, _ = stored.rpartition(SEPARATOR)

@@ -130,13 +130,13 @@ class StatefulManager(ServerStaging, Monitor):
 
     def record(self, job_id: str) -> JobRecord:
         """The job's record, or UnknownJobError naming the id as its client knows it."""
-        record = self.store.get(self.name, _checked(job_id))
+        record = self.store.get(self.name, namespace.checked(job_id))
         if record is None:
             raise UnknownJobError(namespace.client_id(job_id), self.name)
         return record
 
     def find(self, job_id: str) -> JobRecord | None:
-        return self.store.get(self.name, _checked(job_id))
+        return self.store.get(self.name, namespace.checked(job_id))
 
     def setup(
         self, job_id: str, tool_id: str | None = None, tool_version: str | None = None
@@ -177,7 +177,7 @@ class StatefulManager(ServerStaging, Monitor):
         """Queue the job with its command line; a repeated submit of one attempt is ignored."""
         launch = self._check_user(job_id, launch)
         with self._lock:
-            record = self.store.get(self.name, _checked(job_id))
+            record = self.store.get(self.name, namespace.checked(job_id))
             if record is None:
                 if launch.get("setup_params") is None:
                     raise UnknownJobError(namespace.client_id(job_id), self.name)
@@ -419,9 +419,3 @@ class StatefulManager(ServerStaging, Monitor):
                 listener(self, record)
             except Exception:
                 log.exception("job %s/%s: status listener failed", self.name, record.job_id)
-
-
-def _checked(job_id: str) -> str:
-    """A stored job id, both its parts checked (lwr.managers.namespace)."""
-    namespace.split(job_id)
-    return job_id
