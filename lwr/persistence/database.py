@@ -107,6 +107,11 @@ class Database:
 
     def _reader(self) -> Any:
         db = getattr(self._local, "db", None)
+        if db is not None and not self._usable(db):
+            with self._readers_lock:
+                self._readers.remove(db)
+            db.close()
+            db = None
         if db is None:
             db = self._connect_reader()
             self._local.db = db
@@ -116,6 +121,10 @@ class Database:
 
     def _connect_reader(self) -> Any:
         raise NotImplementedError
+
+    def _usable(self, db: Any) -> bool:
+        """Whether a connection can still be used (a server restart breaks a network one)."""
+        return True
 
     def _close_writer(self) -> None:
         raise NotImplementedError
@@ -194,8 +203,17 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def transaction(self) -> Iterator[Writer]:
-        with self._lock, self._db.transaction():
-            yield _Placeholders(self._db, self)
+        with self._lock:
+            if not self._usable(self._db):
+                self._db.close()
+                self._db = self._connect()
+            with self._db.transaction():
+                yield _Placeholders(self._db, self)
+
+    def _usable(self, db: Any) -> bool:
+        # a connection the server dropped is marked broken by the query that found out: that
+        # request fails, the next one connects again
+        return not (db.closed or db.broken)
 
     def migrate(self, name: str, schema: str, version: int, upgrade: Upgrade | None = None) -> None:
         # another process (the server, `lwr users`) may migrate at the same moment
