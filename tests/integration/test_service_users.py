@@ -23,7 +23,7 @@ from tests.integration.galaxy_job import GalaxyJob
 from tests.integration.postgres import scratch_database
 from tests.integration.server import BIN, LwrServer, free_port, write_server_ini
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.postgresql]
 
 ADMIN = "admin-token"
 PLANS = """\
