@@ -126,3 +126,18 @@ def test_an_unsized_upload_gets_its_budget() -> None:
     found = check_size(Plans(), FREE, 0, None)
     assert found is not None and found.allowed == 150_000
     assert found.refuse(Plans(), 150_001).size == 150_001
+
+
+def test_plans_come_from_server_ini_or_app_yml(tmp_path: Path) -> None:
+    """``plans`` names a YAML file in server.ini; app.yml may hold the mapping itself."""
+    from lwr import config_yaml
+    from lwr.config import load_app_config
+
+    (tmp_path / "plans.yml").write_text("free: {max_input_size: 1 KB}\n")
+    from_ini = load_app_config({"plans": "plans.yml", "default_plan": "premium"}, here=tmp_path)
+    assert from_ini.plans.get("free").max_input_size == 1000
+    assert from_ini.plans.default == "premium"
+    (tmp_path / "app.yml").write_text("plans:\n  lab: {max_running_jobs: 3}\n")
+    from_yml = config_yaml.load({"app_config": "app.yml"}, tmp_path)
+    assert from_yml.plans.get("lab").max_running_jobs == 3
+    assert load_app_config({}, here=tmp_path).plans == Plans()
