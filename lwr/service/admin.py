@@ -47,7 +47,8 @@ def open_users(config_path: str) -> Users:
     return Users(store, config.plans, config.private_token)
 
 
-def main(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up now, not at import (a test may have replaced it)
     users = open_users(args.config)
     try:
         answer = _run(users, args)

@@ -30,7 +30,14 @@ PLANS = """\
 free: {max_input_size: 150 KB, max_total_input: 250 KB, max_running_jobs: 1}
 premium: {max_running_jobs: 4}
 """
-MANAGERS = "[manager:_default_]\ntype = queued_python\nmax_concurrent_jobs = 4\n"
+MANAGERS = """\
+[manager:_default_]
+type = queued_python
+max_concurrent_jobs = 4
+
+[manager:big]
+type = queued_python
+"""
 FINAL = ("complete", "failed", "cancelled", "lost")
 
 
@@ -180,6 +187,18 @@ def test_same_job_id_keeps_directories_and_states_apart(service: Service) -> Non
     for who in ("alice", "bob", "admin"):
         assert service.call(who, "DELETE", "jobs/dup")[0] == 200
     assert not Path(alice["job_directory"]).exists()
+
+
+def test_a_named_managers_user_jobs_have_their_own_namespace(service: Service) -> None:
+    staging = service.server.directory / "files" / "staging"
+    status, answer = service.call("alice", "POST", "managers/big/jobs", job_id="m1")
+    assert status == 200, answer
+    assert Path(answer["job_directory"]) == staging / "big" / ".users" / "alice" / "m1"
+    listed = _listing(service, "alice", "managers/big/jobs")["jobs"]
+    assert [(job["id"], job["manager"]) for job in listed] == [("m1", "big")]
+    assert service.call("alice", "GET", "jobs/m1/status")[1]["status"] == "lost"  # not _default_'s
+    assert service.call("bob", "GET", "managers/big/jobs/m1/status")[1]["status"] == "lost"
+    assert service.call("alice", "DELETE", "managers/big/jobs/m1")[0] == 200
 
 
 REQUESTS = [
