@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import shutil
@@ -22,17 +23,11 @@ def server_ini(tmp_path: Path) -> Path:
 
 
 def run(server_ini: Path, *argv: str) -> str:
-    parser_args = ["users", "--config", str(server_ini), *argv]
-    import argparse
-
-    from lwr.client import commands as client_commands
-
-    parser = argparse.ArgumentParser()
-    commands = parser.add_subparsers(dest="command", required=True)
-    client_commands.register(commands)
-    admin.register(commands)
+    """``lwr users --config SERVER_INI ARGV``'s output."""
     out = io.StringIO()
-    assert admin.main(parser.parse_args(parser_args), out) == 0
+    args = argparse.ArgumentParser()
+    admin.register(args.add_subparsers(dest="command", required=True))
+    assert admin.main(args.parse_args(["users", "--config", str(server_ini), *argv]), out) == 0
     return out.getvalue()
 
 
