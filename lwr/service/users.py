@@ -67,8 +67,10 @@ class Users:
         or one that is no user's, is the admin.
         """
         expected = self.admin_token
-        if supplied is not None and expected and hmac.compare_digest(
-            supplied.encode(), expected.encode()
+        if (
+            supplied is not None
+            and expected
+            and hmac.compare_digest(supplied.encode(), expected.encode())
         ):
             return ADMIN
         user = self.authenticate(supplied) if supplied else None
