@@ -22,8 +22,13 @@ from typing import Any
 from lwr.persistence.store import _COLUMNS, JobStore, PageQuery, page_statement
 from lwr.service import listing
 
-STATES = [("complete", 0.90), ("failed", 0.02), ("cancelled", 0.01), ("running", 0.03),
-          ("queued", 0.04)]  # fmt: skip
+STATES = [
+    ("complete", 0.90),
+    ("failed", 0.02),
+    ("cancelled", 0.01),
+    ("running", 0.03),
+    ("queued", 0.04),
+]
 
 
 def owner_of(n: int, jobs: int) -> str:
@@ -46,9 +51,25 @@ def fill(store: JobStore, jobs: int, seed: int = 12) -> None:
         state = rng.choices(names, weights)[0]
         final = state in ("complete", "failed", "cancelled")
         created = now + n
-        batch.append(("_default_", job_id, 1, state, "launched", str(n), None, None,
-                      0 if final else None, json.dumps({"setup": {"tool_id": "cat1"}}), n,
-                      created, created + 30, owner, created + 30 if final else None))  # fmt: skip
+        batch.append(
+            (
+                "_default_",
+                job_id,
+                1,
+                state,
+                "launched",
+                str(n),
+                None,
+                None,
+                0 if final else None,
+                json.dumps({"setup": {"tool_id": "cat1"}}),
+                n,
+                created,
+                created + 30,
+                owner,
+                created + 30 if final else None,
+            )
+        )
         files.append(("_default_", job_id, "input", "dataset_1.dat", rng.randint(1, 150_000)))
         files.append(("_default_", job_id, "config", "args", 12))
         if len(batch) >= 10_000 or n == jobs:
@@ -71,8 +92,11 @@ def timed(store: JobStore, query: PageQuery, runs: int = 20) -> dict[str, Any]:
         page = listing.list_jobs(store, query, show_owner=query.owner is None)
         samples.append((time.perf_counter() - start) * 1000)
     assert page is not None
-    return {"median_ms": round(statistics.median(samples), 2), "max_ms": round(max(samples), 2),
-            "jobs": len(page["jobs"])}  # fmt: skip
+    return {
+        "median_ms": round(statistics.median(samples), 2),
+        "max_ms": round(max(samples), 2),
+        "jobs": len(page["jobs"]),
+    }
 
 
 def _decode(token: Any) -> int | None:
@@ -85,8 +109,9 @@ def cases(store: JobStore) -> dict[str, PageQuery]:
     first = listing.list_jobs(store, heavy, show_owner=False)
     deep_token = first["next_page_token"]
     for _ in range(99):  # page 100 of the heavy user's jobs
-        deep_token = listing.list_jobs(store, PageQuery(owner="heavy", before=listing._decode(
-            deep_token)), show_owner=False)["next_page_token"]  # fmt: skip
+        deep_token = listing.list_jobs(
+            store, PageQuery(owner="heavy", before=listing._decode(deep_token)), show_owner=False
+        )["next_page_token"]
     return {
         "user with 50% of jobs, first page": heavy,
         "same user, state=failed (2%)": PageQuery(owner="heavy", states=("failed",)),
@@ -129,9 +154,13 @@ def main(argv: list[str] | None = None) -> int:
             filled = time.perf_counter() - start
             queries = cases(store)
             results = {name: timed(store, query) for name, query in queries.items()}
-            document = {"database": store.db.dialect, "jobs": store.count(),
-                        "fill_seconds": round(filled, 1), "pages": results,
-                        "sqlite_plans": plans(store, queries)}  # fmt: skip
+            document = {
+                "database": store.db.dialect,
+                "jobs": store.count(),
+                "fill_seconds": round(filled, 1),
+                "pages": results,
+                "sqlite_plans": plans(store, queries),
+            }
         finally:
             store.close()
     if args.json:

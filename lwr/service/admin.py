@@ -28,8 +28,10 @@ def register(commands: Any) -> None:
     add.add_argument("name")
     add.add_argument("--plan", help="the user's plan (default: default_plan)")
     actions.add_parser("list", help="every user with their plan")
-    for action, what in (("show", "a user and their plan's limits"),
-                         ("revoke", "refuse the user's token from now on")):  # fmt: skip
+    for action, what in (
+        ("show", "a user and their plan's limits"),
+        ("revoke", "refuse the user's token from now on"),
+    ):
         actions.add_parser(action, help=what).add_argument("name")
     set_plan = actions.add_parser("set-plan", help="move a user to another plan")
     set_plan.add_argument("name")
@@ -78,8 +80,10 @@ def _run(users: Users, args: argparse.Namespace) -> dict[str, Any]:
 def _print(answer: dict[str, Any], out: TextIO) -> None:
     for user in answer.get("users", [answer.get("user")]):
         if user is not None:
-            print(_line(User(user["name"], user["plan"], user["created"], 0, user["revoked"])),
-                  file=out)  # fmt: skip
+            print(
+                _line(User(user["name"], user["plan"], user["created"], 0, user["revoked"])),
+                file=out,
+            )
     for key, value in answer.get("limits", {}).items():
         if key != "name":
             unset = "forever" if key == "retention_minutes" else "unlimited"

@@ -134,8 +134,12 @@ class Users:
         try:
             return self.plans.get(user.plan)
         except InvalidRequestError:
-            log.warning("service: user %s is on unknown plan %s; using %s", user.name,
-                        user.plan, self.plans.default)  # fmt: skip
+            log.warning(
+                "service: user %s is on unknown plan %s; using %s",
+                user.name,
+                user.plan,
+                self.plans.default,
+            )
             return self.plans.get(self.plans.default)
 
     def running_limit(self, owner: str) -> int | None:

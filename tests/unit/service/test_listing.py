@@ -70,9 +70,16 @@ def test_state_filter_and_pages(store: JobStore) -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"limit": "0"}, {"limit": "501"}, {"limit": "ten"}, {"states": "done"},
-     {"page_token": "!!"}, {"page_token": "c2VxOng"}, {"owner": "bob"}],
-)  # fmt: skip
+    [
+        {"limit": "0"},
+        {"limit": "501"},
+        {"limit": "ten"},
+        {"states": "done"},
+        {"page_token": "!!"},
+        {"page_token": "c2VxOng"},
+        {"owner": "bob"},
+    ],
+)
 def test_bad_parameters_are_400(kwargs: dict[str, str]) -> None:
     with pytest.raises(InvalidRequestError):
         listing.query_for(ALICE, None, **kwargs)

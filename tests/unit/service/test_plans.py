@@ -30,9 +30,19 @@ def test_the_shipped_plans() -> None:
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("150 KB", 150_000), ("150KiB", 153_600), ("1.5 MB", 1_500_000), ("2 GiB", 2 * 2**30),
-     ("42", 42), ("42 B", 42), (7, 7), ("unlimited", None), (None, None), ("forever", None)],
-)  # fmt: skip
+    [
+        ("150 KB", 150_000),
+        ("150KiB", 153_600),
+        ("1.5 MB", 1_500_000),
+        ("2 GiB", 2 * 2**30),
+        ("42", 42),
+        ("42 B", 42),
+        (7, 7),
+        ("unlimited", None),
+        (None, None),
+        ("forever", None),
+    ],
+)
 def test_sizes(text: object, size: int | None) -> None:
     assert parse_size(text, "k") == size
 
