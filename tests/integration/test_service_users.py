@@ -277,6 +277,41 @@ def test_total_input_limit_counts_the_jobs_files(service: Service) -> None:
     assert _inputs(answer) == ["a.dat", "b.dat"]
 
 
+def test_uploads_at_once_cannot_pass_the_total_together(service: Service) -> None:
+    """Eight 100 KB uploads into one job at once, 250 KB allowed: two land, six are refused.
+
+    Each upload sends its headers and half its body, then all wait a moment in the server (so
+    without the per-job serialisation every one would be checked against an empty job), then
+    the other halves follow.
+    """
+    from urllib.parse import urlencode
+
+    answer = service.setup_job("alice", "race")
+    connections = []
+    for n in range(8):
+        query = urlencode(
+            {"name": f"part{n}", "type": "input", "private_token": service.tokens["alice"]}
+        )
+        connection = http.client.HTTPConnection("127.0.0.1", service.server.port, timeout=30)
+        connection.putrequest("POST", f"/jobs/race/files?{query}")
+        connection.putheader("Content-Length", "100000")
+        connection.endheaders()
+        connection.send(b"r" * 50_000)
+        connections.append(connection)
+    time.sleep(0.5)  # all eight reach the server; the answer does not depend on this
+    statuses = []
+    for connection in connections:
+        try:
+            connection.send(b"r" * 50_000)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused already, without reading the rest
+        statuses.append(connection.getresponse().status)
+        connection.close()
+    assert sorted(statuses) == [200, 200] + [413] * 6
+    assert len(_inputs(answer)) == 2
+    service.call("alice", "DELETE", "jobs/race")
+
+
 def test_the_admin_and_premium_are_not_held_to_free_limits(service: Service) -> None:
     for who in ("admin", "pat"):
         service.setup_job(who, "large")

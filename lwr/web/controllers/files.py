@@ -28,7 +28,7 @@ from lwr.errors import (
 from lwr.managers import safe_path
 from lwr.managers.directory import OUTPUT_TYPES
 from lwr.service.plans import UploadBudget
-from lwr.service.quotas import upload_budget
+from lwr.service.quotas import serialised, upload_budget
 from lwr.staging import digest, splice
 from lwr.web.request import Context
 
@@ -55,20 +55,21 @@ def upload(ctx: Context) -> dict[str, Any]:
     if token and cache is None:
         raise NotFoundError("this server has no file cache (file_cache_dir is not set)")
     where = (manager.name, ctx.job_id)
-    # the plan's limits, before anything of the upload is stored (a known size is refused here)
-    budget = upload_budget(
-        ctx.app.users, ctx.app.store, ctx.caller, where, (file_type, name), _content_length(ctx)
-    )
-    with directory.locate(file_type, name, create=True) as found:
-        if cache is not None and token:  # in the file cache: a private copy, there is no body
-            cached = token
-            written = _write_into(found, lambda fd: cache.fill(cached, fd))
-        else:
-            written = _write_into(found, lambda fd: receive(ctx, fd, budget))
-        _still_in_place(directory, file_type, name, found)
-        answer = _answer(ctx, found, target, written)
-    manager.check_upload(ctx.job_id, file_type, name, target)
-    ctx.app.store.record_file(*where, file_type, name, written)
+    with serialised(ctx.caller, where):
+        # the plan's limits, before anything of the upload is stored (a known size is refused)
+        budget = upload_budget(
+            ctx.app.users, ctx.app.store, ctx.caller, where, (file_type, name), _content_length(ctx)
+        )
+        with directory.locate(file_type, name, create=True) as found:
+            if cache is not None and token:  # in the file cache: a private copy, no body
+                cached = token
+                written = _write_into(found, lambda fd: cache.fill(cached, fd))
+            else:
+                written = _write_into(found, lambda fd: receive(ctx, fd, budget))
+            _still_in_place(directory, file_type, name, found)
+            answer = _answer(ctx, found, target, written)
+        manager.check_upload(ctx.job_id, file_type, name, target)
+        ctx.app.store.record_file(*where, file_type, name, written)
     log.info(
         "job %s/%s: staged %s %s (%d bytes)", manager.name, ctx.job_id, file_type, name, written
     )
