@@ -11,12 +11,13 @@ from lwr import __version__
 from lwr.cache import FileCache
 from lwr.config import DEFAULT_MANAGER, AppConfig
 from lwr.errors import ConfigurationError, NotFoundError
-from lwr.managers import layout, safe_path
+from lwr.managers import layout, namespace, safe_path
 from lwr.managers.base import Manager
 from lwr.managers.stateful import StatefulManager
 from lwr.persistence.store import JobStore
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION
 from lwr.registry import MANAGERS, lookup
+from lwr.service.users import Users
 from lwr.staging.movers import StagingSettings
 from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import RetryPolicy
@@ -39,7 +40,9 @@ class LwrApp:
         self.version = __version__
         #: reported to clients as the Pulsar version (setup answer and final status)
         self.pulsar_version = config.pulsar_protocol_version or PULSAR_PROTOCOL_VERSION
-        self.store = JobStore(config.persistence_directory)
+        self.store = JobStore(config.persistence_directory, config.database_url)
+        #: service users and their plans (lwr.service), in the job store's database
+        self.users = Users(self.store, config.plans, config.private_token)
         self.managers: dict[str, StatefulManager] = {}
         self.file_cache = (
             FileCache(config.file_cache_dir, config.file_cache_size)
@@ -64,6 +67,7 @@ class LwrApp:
 
             metrics = JobMetrics(config.job_metrics_config_file)
         for manager_config in config.managers:
+            namespace.check_manager_name(manager_config.name)
             backend_class: type[Manager] = lookup("job manager type", MANAGERS, manager_config.type)
             backend_class.check_options(manager_config.name, manager_config.options)
             backend = backend_class(manager_config.name, manager_config.options)
@@ -87,6 +91,7 @@ class LwrApp:
             )
         for manager in self.managers.values():
             manager.pulsar_version = self.pulsar_version
+            manager.running_limit = self.users.running_limit
         default = self.managers.get(DEFAULT_MANAGER)
         if default is not None:
             # a named manager whose directory sits among the default manager's job directories
@@ -176,7 +181,7 @@ class LwrApp:
 
         answer: dict[str, object] = dict(manager.directory(job_id).setup_answer())
         answer.update(
-            job_id=job_id,
+            job_id=namespace.client_id(job_id),
             path_separator=system_properties()["separator"],
             system_properties=system_properties(),
             lwr_version=self.version,

@@ -16,10 +16,17 @@ from webob import Request
 ANONYMOUS = "anonymous"
 
 
-def caller(request: Request, configured_token: str | None) -> str:
-    """The owner name of the request's caller (already authorised by the dispatcher)."""
+def caller(request: Request, configured_token: str | None, user: str | None = None) -> str:
+    """The owner name of the request's caller (already authorised by the dispatcher).
+
+    ``user`` is the service user the dispatcher found for the token (lwr.service.users): their
+    tasks are theirs by name, whichever of their tokens they use. The admin token (or an open
+    server) is named by a digest as before.
+    """
     from lwr.web.dispatch import supplied_token
 
+    if user is not None:
+        return f"user:{user}"
     if not configured_token:
         return ANONYMOUS
     token = supplied_token(request) or ""

@@ -95,7 +95,7 @@ def cancel_task(ctx: Context) -> dict[str, Any]:
 
 
 def _caller(ctx: Context) -> str:
-    return caller(ctx.request, ctx.app.config.private_token)
+    return caller(ctx.request, ctx.app.config.private_token, ctx.caller.owner)
 
 
 def _json_body(ctx: Context) -> Any:

@@ -18,7 +18,7 @@ from typing import Any
 
 from lwr.errors import InvalidRequestError, LwrError, NotFoundError
 from lwr.managers.stateful import StatefulManager
-from lwr.persistence.store import JobRecord, JobStore
+from lwr.persistence.store import JobRecord, JobStore, PageQuery
 from lwr.tes import command, paths, resources, runtime
 from lwr.tes.models import DIRECTORY, Task, parse_task
 from lwr.tes.owner import may_see
@@ -139,7 +139,7 @@ def list_tasks(
     before = _token(page_token)
     found: list[JobRecord] = []
     while len(found) <= page_size:
-        batch = store.page(manager.name, before, max(64, page_size))
+        batch = store.page(PageQuery(manager=manager.name, before=before, limit=max(64, page_size)))
         if not batch:
             break
         for record in batch:

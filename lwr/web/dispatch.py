@@ -9,7 +9,6 @@ the private token redacted.
 from __future__ import annotations
 
 import errno
-import hmac
 import json
 import logging
 import time
@@ -28,6 +27,7 @@ from lwr.errors import (
     NotFoundError,
     UserAuthError,
 )
+from lwr.service.users import ADMIN, Caller
 from lwr.tes import routes as tes_routes
 from lwr.web import routes
 from lwr.web.request import Context
@@ -96,9 +96,10 @@ class LwrWsgiApp:
                         405, f"method {request.method} not allowed here", allow=allowed
                     )
                 raise NotFoundError(f"no such route: {request.path_info}")
-            if not route.public:
-                self.authorize(request)
-            result = route.handler(Context(request, self.app, args))
+            caller = ADMIN if route.public else self.authorize(request)
+            if route.admin and not caller.is_admin:
+                raise AuthorizationError("this route is for the admin token (private_token)")
+            result = route.handler(Context(request, self.app, args, caller))
             if isinstance(result, Response):
                 return result
             return json_response(result)
@@ -109,14 +110,12 @@ class LwrWsgiApp:
                 ) from None
             raise
 
-    def authorize(self, request: Request) -> None:
-        """Check the private token (query or ``Authorization`` header) in constant time."""
-        expected = self.app.config.private_token
-        if not expected:
-            return
-        supplied = supplied_token(request)
-        if supplied is None or not hmac.compare_digest(supplied.encode(), expected.encode()):
-            raise AuthorizationError("missing or wrong private_token")
+    def authorize(self, request: Request) -> Caller:
+        """Who is calling: the admin token or a service user (query or ``Authorization``).
+
+        The comparison with ``private_token`` is constant-time; see :meth:`Users.identify`.
+        """
+        return self.app.users.identify(supplied_token(request))
 
 
 def supplied_token(request: Request) -> str | None:

@@ -15,7 +15,9 @@ from webob import Request
 from lwr import jsondepth
 from lwr.app import LwrApp
 from lwr.errors import InvalidRequestError
+from lwr.managers import namespace
 from lwr.managers.stateful import StatefulManager
+from lwr.service.users import ADMIN, Caller
 
 
 @dataclass
@@ -23,6 +25,8 @@ class Context:
     request: Request
     app: LwrApp
     args: dict[str, str]
+    #: who sent the request (lwr.service.users): the admin token or a service user
+    caller: Caller = ADMIN
 
     @property
     def manager(self) -> StatefulManager:
@@ -30,6 +34,17 @@ class Context:
 
     @property
     def job_id(self) -> str:
+        """The stored id of the job the URL names, in the caller's namespace.
+
+        This is where job ownership is decided, once for every route: a service user's ids are
+        stored as ``<user>~<id>`` (lwr.managers.namespace), so a user can only ever name their
+        own jobs; another user's job is simply not there, and answers as an unknown one does.
+        """
+        return namespace.scoped(self.caller.owner, self.args["job_id"])
+
+    @property
+    def client_job_id(self) -> str:
+        """The job id as the client sent it."""
         return self.args["job_id"]
 
     def param(self, name: str, default: str | None = None) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lwr.tes import routes as tes
-from lwr.web.controllers import cache, files, jobs
+from lwr.web.controllers import cache, files, jobs, listing, users
 
 Handler = Callable[..., Any]
 
@@ -27,6 +27,8 @@ class Route:
     public: bool = False
     #: whether the route is per manager (also served under /managers/{manager}/)
     per_manager: bool = True
+    #: whether only the admin token (private_token) may call it, not a service user
+    admin: bool = False
 
 
 ROUTES: tuple[Route, ...] = (
@@ -40,9 +42,17 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/jobs/{job_id}/files", files.upload),
     Route("GET", "/jobs/{job_id}/files/path", files.path),
     Route("GET", "/jobs/{job_id}/files", files.download),
-    Route("GET", "/cache/status", cache.status),
-    Route("PUT", "/cache", cache.required),
-    Route("POST", "/cache", cache.insert),
+    Route("GET", "/cache/status", cache.status, admin=True),
+    Route("PUT", "/cache", cache.required, admin=True),
+    Route("POST", "/cache", cache.insert, admin=True),
+    # the shared job service (docs/service.md): listings, and users for the admin token
+    Route("GET", "/jobs", listing.jobs),
+    Route("GET", "/plans", users.plans, per_manager=False),
+    Route("GET", "/users", users.list_users, per_manager=False, admin=True),
+    Route("POST", "/users", users.add, per_manager=False, admin=True),
+    Route("GET", "/users/{name}", users.show, per_manager=False, admin=True),
+    Route("PUT", "/users/{name}/plan", users.set_plan, per_manager=False, admin=True),
+    Route("DELETE", "/users/{name}", users.revoke, per_manager=False, admin=True),
     # GA4GH TES 1.1 (lwr.tes): the same jobs, another face
     Route("GET", f"{tes.PREFIX}/service-info", tes.service_info, public=True),
     Route("POST", f"{tes.PREFIX}/tasks", tes.create_task),

@@ -138,8 +138,8 @@ def test_upload_whose_directory_moves_while_it_is_written_is_taken_back(
     received = files.receive
     sub = job / "working" / "sub"
 
-    def receive_while_job_swaps(ctx: Any, fd: int) -> int:
-        count = received(ctx, fd)
+    def receive_while_job_swaps(ctx: Any, fd: int, *budget: Any) -> int:
+        count = received(ctx, fd, *budget)
         os.rename(sub, job / "working" / "sub.moved")
         if replacement == "link":
             os.symlink(outside, sub)

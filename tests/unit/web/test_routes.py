@@ -75,7 +75,7 @@ def test_head_is_served_by_get() -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("GET", "/jobs", ["POST"]),
+        ("PUT", "/jobs", ["GET", "POST"]),
         ("DELETE", "/jobs/1/files", ["GET", "POST", "PUT"]),
         ("POST", "/jobs/1", ["DELETE"]),
         ("GET", "/cache", ["POST", "PUT"]),
