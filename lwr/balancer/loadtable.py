@@ -83,7 +83,7 @@ def _row(number: int, text: str, previous: Row | None) -> Row:
         raise ConfigurationError(
             f"{where}: rates must increase (line {previous.line} has {previous.rate:g})"
         )
-    low, high = (_count(value, name, where) for value, name in zip(fields[1:], ("min", "max")))
+    low, high = (_count(fields[1], "min", where), _count(fields[2], "max", where))
     if low > high:
         raise ConfigurationError(f"{where}: min {low} is above max {high}")
     return Row(rate=rate, min=low, max=high, line=number)

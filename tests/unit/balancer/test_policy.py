@@ -80,7 +80,9 @@ def run(loads: list[float], busy: bool = True) -> tuple[int, int, list[Decision]
     launched = drained = 0
     decisions = []
     for load in loads:
-        views = tuple(WorkerView(w, jobs_held=int(busy), idle_all_interval=not busy) for w in workers)
+        views = tuple(
+            WorkerView(w, jobs_held=int(busy), idle_all_interval=not busy) for w in workers
+        )
         decision = decide(TABLE, Observation(load=load, workers=views))
         decisions.append(decision)
         for _ in range(decision.launch):
