@@ -84,9 +84,9 @@ def load_balancer_config(path: Path) -> BalancerConfig:
         raise ConfigurationError(f"{path}: no [{LOAD_TABLE}] section")
     values = _section(parser, "balancer", BALANCER_DEFAULTS)
     driver = values["driver"]
-    driver_options = dict(parser.items(f"driver:{driver}")) if parser.has_section(
-        f"driver:{driver}"
-    ) else {}
+    driver_options = (
+        dict(parser.items(f"driver:{driver}")) if parser.has_section(f"driver:{driver}") else {}
+    )
     unknown = [s for s in parser.sections() if s != "balancer" and not s.startswith("driver:")]
     if unknown:
         raise ConfigurationError(f"{path}: unknown section(s) {', '.join(unknown)}")
