@@ -49,12 +49,14 @@ class Balancer:
         broker: PoolBroker,
         metrics: BalancerMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.config = config
         self.driver = driver
         self.broker = broker
         self.metrics = metrics
         self.clock = clock
+        self.sleep = sleep
         self.meter = RateMeter()
         self.draining: dict[str, Drain] = {}
         self.workers: dict[str, Worker] = {}
@@ -108,7 +110,7 @@ class Balancer:
                     self._drain(worker_id, self.broker.heard())
             while self.draining and self.workers:
                 self.tick()
-                time.sleep(0.2)
+                self.sleep(0.2)
         else:
             log.info("leaving %d worker(s) up (terminate_on_exit = false)", len(self.workers))
         self.driver.close(workers_left=not terminate and bool(self.workers))

@@ -4,8 +4,10 @@ The load table gives a range ``[min, max]`` for the load. The pool moves only wh
 
 * it is below ``min`` (grow to ``min``), or queued work waits while it is below ``max`` (grow by
   as many workers as the waiting jobs fill, up to ``max``);
-* it is above ``max`` (shrink to ``max``, idle workers first), or workers stayed idle for a whole
-  poll interval while it is above ``min`` (drain those, down to ``min``).
+* it is above ``max`` (shrink to ``max``, idle workers first; while jobs wait in the queue only
+  idle workers are taken out, since a busy one would stop taking the waiting work), or workers
+  stayed idle for a whole poll interval while it is above ``min`` (drain those, down to
+  ``min``).
 
 Inside the range with nothing waiting and nobody idle the pool holds, so a load wobbling across a
 row boundary whose ranges overlap changes nothing. No clock, no I/O: the daemon feeds it.
@@ -89,7 +91,12 @@ def decide(table: LoadTable, seen: Observation) -> Decision:
             wanted = max(wanted, min(row.max, pool + _workers_for(seen.waiting, seen.slots)))
         return result(wanted, "below min")
     if pool > row.max:
-        return result(row.max, "above max", _shrink_order(seen.workers)[: pool - row.max])
+        order = _shrink_order(seen.workers)
+        if seen.waiting > 0:  # never take a busy worker out while jobs wait for one
+            idle = {w.worker_id for w in seen.workers if w.jobs_held == 0}
+            order = tuple(w for w in order if w in idle)
+        drain = order[: pool - row.max]
+        return result(pool - len(drain), "above max", drain)
     if seen.waiting > 0 and pool < row.max:
         return result(min(row.max, pool + _workers_for(seen.waiting, seen.slots)), "work waits")
     idle = [w.worker_id for w in seen.workers if w.idle_all_interval and not w.starting]

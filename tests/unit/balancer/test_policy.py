@@ -50,6 +50,13 @@ def test_shrinks_to_max_idle_first_then_least_busy() -> None:
     assert decision.drain == ("idle", "fresh", "light")
 
 
+def test_above_max_while_jobs_wait_only_idle_workers_go() -> None:
+    workers = (WorkerView("busy", jobs_held=2), WorkerView("idle"), WorkerView("busy2", jobs_held=1))
+    decision = decide(TABLE, Observation(load=0.0, workers=workers, waiting=5))  # row [1, 1]
+    assert decision.drain == ("idle",) and decision.after == 2 and decision.reason == "above max"
+    assert decide(TABLE, Observation(load=0.0, workers=workers)).after == 1
+
+
 def test_idle_workers_drain_down_to_min_only_when_nothing_waits() -> None:
     workers = (*pool(2, idle=True), WorkerView("busy", jobs_held=1))
     decision = decide(TABLE, Observation(load=3.0, workers=workers))  # row [2, 4]
@@ -115,4 +122,6 @@ def test_the_pool_ends_inside_the_row_of_every_load(loads: list[float]) -> None:
         for size in range(8):
             decision = decide(TABLE, Observation(load=load, workers=pool(size)))
             assert decision.row.min <= decision.after <= decision.row.max
+            waiting = decide(TABLE, Observation(load=load, workers=pool(size, held=1), waiting=3))
+            assert waiting.after >= min(size, waiting.row.max) and not waiting.drain
             assert decision.after == size + decision.launch - len(decision.drain)
