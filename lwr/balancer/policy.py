@@ -93,15 +93,15 @@ def decide(table: LoadTable, seen: Observation) -> Decision:
     if pool > row.max:
         order = _shrink_order(seen.workers)
         if seen.waiting > 0:  # never take a busy worker out while jobs wait for one
-            idle = {w.worker_id for w in seen.workers if w.jobs_held == 0}
-            order = tuple(w for w in order if w in idle)
+            free = {w.worker_id for w in seen.workers if w.jobs_held == 0}
+            order = tuple(w for w in order if w in free)
         drain = order[: pool - row.max]
         return result(pool - len(drain), "above max", drain)
     if seen.waiting > 0 and pool < row.max:
         return result(min(row.max, pool + _workers_for(seen.waiting, seen.slots)), "work waits")
-    idle = [w.worker_id for w in seen.workers if w.idle_all_interval and not w.starting]
+    idle = tuple(w.worker_id for w in seen.workers if w.idle_all_interval and not w.starting)
     if seen.waiting == 0 and idle and pool > row.min:
-        drain = tuple(idle[: pool - row.min])
+        drain = idle[: pool - row.min]
         return result(pool - len(drain), "idle a whole interval", drain)
     return result(pool, "within range")
 

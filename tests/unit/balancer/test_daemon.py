@@ -82,9 +82,17 @@ class MemoryBroker(PoolBroker):
     def report(self, worker_id: str, held: int = 0, received: int = 0, **extra: Any) -> None:
         self.record(
             LoadReport(
-                worker_id=worker_id, manager="_default_", host="h", pid=1, slots=2,
-                jobs_held=held, draining=extra.pop("draining", False),
-                jobs_received_total=received, jobs_finished_total=0, sent_at=0.0, **extra,
+                worker_id=worker_id,
+                manager="_default_",
+                host="h",
+                pid=1,
+                slots=2,
+                jobs_held=held,
+                draining=extra.pop("draining", False),
+                jobs_received_total=received,
+                jobs_finished_total=0,
+                sent_at=0.0,
+                **extra,
             )
         )
 
@@ -93,13 +101,14 @@ class MemoryBroker(PoolBroker):
 def config(tmp_path: Path) -> BalancerConfig:
     path = tmp_path / "balancer.ini"
     path.write_text(
-        "[balancer]\npoll_interval = 0.5\ndrain_timeout = 60\n"
-        "[load table]\n0 1 1\n0.5 1 3\n2 2 4\n"
+        "[balancer]\npoll_interval = 0.5\ndrain_timeout = 60\n[load table]\n0 1 1\n0.5 1 3\n2 2 4\n"
     )
     return load_balancer_config(path)
 
 
-def make(config: BalancerConfig, existing: tuple[str, ...] = ()) -> tuple[Balancer, Any, Any, Clock]:
+def make(
+    config: BalancerConfig, existing: tuple[str, ...] = ()
+) -> tuple[Balancer, Any, Any, Clock]:
     clock = Clock()
     driver, broker = MemoryDriver(config, existing), MemoryBroker(clock)
     balancer = Balancer(config, driver, broker, BalancerMetrics(), clock=clock, sleep=clock.sleep)
@@ -183,7 +192,7 @@ def test_a_worker_that_never_reported_is_stopped_instead_of_drained(tmp_path: Pa
 
 
 def test_a_worker_reporting_draining_is_followed_and_not_counted(config: BalancerConfig) -> None:
-    balancer, driver, broker, clock = make(config, existing=("a", "b"))
+    balancer, _driver, broker, clock = make(config, existing=("a", "b"))
     broker.report("a", held=1)
     broker.report("b", held=1, draining=True)  # drained by an earlier balancer or by SIGTERM
     balancer.start()

@@ -51,7 +51,11 @@ def test_shrinks_to_max_idle_first_then_least_busy() -> None:
 
 
 def test_above_max_while_jobs_wait_only_idle_workers_go() -> None:
-    workers = (WorkerView("busy", jobs_held=2), WorkerView("idle"), WorkerView("busy2", jobs_held=1))
+    workers = (
+        WorkerView("busy", jobs_held=2),
+        WorkerView("idle"),
+        WorkerView("busy2", jobs_held=1),
+    )
     decision = decide(TABLE, Observation(load=0.0, workers=workers, waiting=5))  # row [1, 1]
     assert decision.drain == ("idle",) and decision.after == 2 and decision.reason == "above max"
     assert decide(TABLE, Observation(load=0.0, workers=workers)).after == 1
