@@ -19,6 +19,7 @@ import yaml
 
 from lwr.auth.settings import UserAuthConfig, parse_user_auth
 from lwr.errors import ConfigurationError
+from lwr.pool.settings import POOL_DEFAULTS, MetricsConfig, PoolConfig, parse_metrics, parse_pool
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
 
 DEFAULT_MANAGER = "_default_"
@@ -65,6 +66,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     "amqp_connect_ssl_cert_reqs": "",
     "user_auth": "",
     "pulsar_protocol_version": "",
+    # the elastic worker pool and /metrics (lwr.pool.settings)
+    **POOL_DEFAULTS,
 }
 
 #: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
@@ -141,6 +144,9 @@ class AppConfig:
     job_metrics_config_file: Path | None = None
     #: ``pulsar_version`` of the setup answer (lwr.pulsar_version): the implemented one if None
     pulsar_protocol_version: str | None = None
+    #: the elastic worker pool (lwr.pool) and /metrics (lwr.metrics)
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 def load_app_config(
@@ -228,6 +234,8 @@ def load_app_config(
             _path(base, values["job_metrics_config_file"]), "job_metrics_config_file"
         ),
         pulsar_protocol_version=_pulsar_version(values["pulsar_protocol_version"]),
+        pool=parse_pool(values),
+        metrics=parse_metrics(values),
     )
 
 

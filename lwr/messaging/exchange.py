@@ -99,8 +99,14 @@ class AmqpExchange:
         Declaring the queue (the client declares the same one) means a message published before
         Galaxy first consumed is kept by the broker instead of being dropped as unroutable.
         """
+        self.publish_on(connection.default_channel, name, body, retry=self.options.publish_retry)
+
+    def publish_on(
+        self, channel: Any, name: str, body: Mapping[str, Any], retry: bool = False
+    ) -> None:
+        """Publish on a given ``channel`` (a pool worker's transactional one, see lwr.pool)."""
         kwargs: dict[str, Any] = {}
-        if self.options.publish_retry:
+        if retry:
             kwargs["retry"] = True
             kwargs["retry_policy"] = {
                 **self.options.publish_retry_policy,
@@ -109,7 +115,7 @@ class AmqpExchange:
         if self.durable:
             kwargs["delivery_mode"] = 2
         queue = self.queue(name)
-        producer = kombu.Producer(connection.default_channel)
+        producer = kombu.Producer(channel)
         producer.publish(
             dict(body),
             serializer="json",
