@@ -3,7 +3,8 @@
 Reports arrive on an exclusive, auto-deleted queue bound to ``<prefix>.load`` on the ``lwr_pool``
 topic exchange (see :mod:`lwr.pool.protocol`), consumed by one thread that reconnects on its own
 when the broker goes away. The backlog is the message count of the pool's setup queue, read with
-a passive ``queue_declare`` so the balancer never creates (or alters) Galaxy's queue.
+a passive ``queue_declare`` (the balancer declares the queue only when it does not exist, exactly as
+Galaxy's client and the workers would).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import kombu
 
 from lwr.errors import InvalidRequestError
-from lwr.messaging.exchange import CONNECT_TIMEOUT, redact_url
+from lwr.messaging.exchange import CONNECT_TIMEOUT, EXCHANGE_NAME, EXCHANGE_TYPE, redact_url
 from lwr.pool.protocol import (
     POOL_EXCHANGE,
     POOL_EXCHANGE_TYPE,
@@ -133,13 +134,27 @@ class PoolBroker:
     # -- the queue and the workers ------------------------------------------------------------
 
     def waiting(self, queue: str) -> int:
-        """Jobs waiting in ``queue``; 0 when it does not exist yet (nobody published)."""
+        """Jobs waiting in ``queue`` (ready, not taken by a worker), read without altering it.
+
+        A queue that does not exist yet is declared exactly as Galaxy's client and LWR declare it
+        (durable, on the durable direct exchange ``pulsar``): Galaxy's client declares only the
+        exchange when it publishes, so without the queue a job submitted while the pool is empty
+        (below the table's first rate, or before the first worker is up) would be dropped by the
+        broker as unroutable.
+        """
         with self._connection() as connection:
             try:
                 _, count, _ = connection.default_channel.queue_declare(queue, passive=True)
-            except connection.channel_errors:  # 404: no such queue
-                return 0
-            return int(count)
+                return int(count)
+            except connection.channel_errors:  # 404: no such queue yet
+                pass
+        with self._connection() as connection:
+            galaxy = kombu.Exchange(EXCHANGE_NAME, EXCHANGE_TYPE, durable=True)
+            kombu.Queue(queue, galaxy, routing_key=queue, durable=True)(
+                connection.default_channel
+            ).declare()
+            log.info("declared the pool's queue %s, so jobs wait there for the first worker", queue)
+        return 0
 
     def drain(self, worker_id: str, timeout: float | None) -> None:
         """Tell ``worker_id`` to take no new job, finish its jobs (up to ``timeout``) and exit."""
