@@ -312,7 +312,7 @@ class Ec2Driver(Driver):
             ]
             if not left:
                 return
-            time.sleep(5)
+            time.sleep(2)
 
 
 def _tag(resource: dict[str, Any], key: str) -> str | None:
