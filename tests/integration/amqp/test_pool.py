@@ -16,6 +16,8 @@ import pytest
 from tests.integration.amqp.pool_support import PoolEar, finals, ran_on, start_worker
 from tests.integration.amqp.support import Client, WeblessServer, alive, queue_depth
 from tests.integration.files_endpoint import wait_for
+from tests.integration.metrics_support import scrape
+from tests.integration.server import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
@@ -291,3 +293,34 @@ def test_a_drain_command_hands_jobs_back_after_its_timeout(
 
 def _lines(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
+
+
+# -- /metrics --------------------------------------------------------------------------------------
+
+
+def test_a_webless_worker_serves_metrics_on_its_own_port(
+    manager_name: str,
+    workers: Callable[..., WeblessServer],
+    client_factory: Callable[..., Client],
+    ear: PoolEar,
+) -> None:
+    port = free_port()
+    workers("measured", metrics_port=str(port))
+    client = client_factory(manager_name)
+    for index in range(2):
+        client.setup(f"m{index}", f"sleep 1; echo {'x' * 99} > out{index}.txt")
+    for index in range(2):
+        client.wait_status(f"m{index}", "complete")
+    _settle(ear, "measured")
+    report = ear.latest("measured")
+    assert report is not None and report.endpoint == f"http://127.0.0.1:{port}/"
+    samples = scrape(f"{report.endpoint}metrics")
+    manager = (("manager", manager_name),)
+    assert samples[("lwr_jobs", (*manager, ("state", "complete")))] == 2
+    assert samples[("lwr_jobs", (*manager, ("state", "running")))] == 0
+    assert samples[("lwr_job_queue_wait_seconds_count", manager)] == 2
+    assert samples[("lwr_job_run_seconds_count", manager)] == 2
+    assert samples[("lwr_job_run_seconds_bucket", (("le", "1.0"), *manager))] == 0  # slept 1 s
+    assert samples[("lwr_pool_slots", manager)] == 2
+    assert samples[("lwr_pool_jobs_held", manager)] == 0
+    assert samples[("lwr_staged_bytes_total", (("direction", "in"), *manager))] == 0
