@@ -189,6 +189,13 @@ class PoolConsumer(Handlers):
                 delay = BACKOFF_START
             except Exception as exc:
                 self.ready.clear()
+                if "acknowledgement" in str(exc) and "timed out" in str(exc):
+                    log.error(
+                        "manager %s: the broker took this worker's jobs back because their "
+                        "setups stayed unacknowledged longer than its consumer_timeout; raise "
+                        "it above the longest job (docs/elastic_workers.md)",
+                        self.exchange.manager,
+                    )
                 log.warning(
                     "manager %s: pool worker lost the broker %s (%s: %s); reconnecting in %.0fs",
                     self.exchange.manager,
