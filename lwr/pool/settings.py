@@ -58,6 +58,8 @@ def parse_pool(values: Mapping[str, str], environ: Mapping[str, str] | None = No
     """The pool options; the worker id falls back to ``$LWR_POOL_WORKER_ID``, then host-pid."""
     environ = os.environ if environ is None else environ
     worker = _bool(values["pool_worker"], "pool_worker")
+    if worker and not values.get("message_queue_url", "").strip():
+        raise ConfigurationError("pool_worker = true needs message_queue_url: the pool is a queue")
     worker_id = values["pool_worker_id"] or environ.get(WORKER_ID_ENV, "")
     if not worker_id:
         worker_id = _NOT_ID.sub("-", f"{socket.gethostname()}-{os.getpid()}")[:64]

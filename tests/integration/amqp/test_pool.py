@@ -324,3 +324,69 @@ def test_a_webless_worker_serves_metrics_on_its_own_port(
     assert samples[("lwr_pool_slots", manager)] == 2
     assert samples[("lwr_pool_jobs_held", manager)] == 0
     assert samples[("lwr_staged_bytes_total", (("direction", "in"), *manager))] == 0
+
+
+def test_a_worker_that_loses_its_connection_gives_its_jobs_up(
+    manager_name: str,
+    workers: Callable[..., WeblessServer],
+    client_factory: Callable[..., Client],
+    ear: PoolEar,
+    tmp_path: Path,
+) -> None:
+    """The broker requeues a dropped connection's setups, so the worker must stop their runs.
+
+    Only this worker's own connections are closed (``rabbitmqctl close_connection``); the shared
+    broker keeps running for everyone else.
+    """
+    worker = workers("cut")
+    client = client_factory(manager_name)
+    for index in range(2):  # the first attempt runs long, an attempt run again is quick
+        marker = tmp_path / f"c{index}.first"
+        client.setup(
+            f"c{index}",
+            f"if [ -e {marker} ]; then echo again {index}; else echo $$ > {marker}; sleep 60; fi",
+        )
+    wait_for(lambda: worker.log().count("started as") >= 2, what="two jobs running")
+    pids = [int(wait_for(lambda i=i: _pid(tmp_path / f"c{i}.first"))) for i in range(2)]
+    assert worker.process is not None
+    close_connections_of(worker.process.pid)
+    for index in range(2):
+        assert client.wait_status(f"c{index}", "complete", timeout=60)["stdout"] == (
+            f"again {index}\n"
+        )
+    wait_for(lambda: not any(alive(pid) for pid in pids), what="the first attempts stopped")
+    assert "given back to the pool (the broker connection ended)" in worker.log()
+    _settle(ear, "cut")
+    assert finals(client) == {"c0": 1, "c1": 1}
+
+
+def close_connections_of(pid: int) -> None:
+    """Close, on the broker's side, every AMQP connection of process ``pid``."""
+    import subprocess
+
+    import psutil
+
+    ports = {
+        str(c.laddr.port)
+        for c in psutil.Process(pid).net_connections("tcp")
+        if c.raddr and c.raddr.port == 5672
+    }
+    listing = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "pid", "peer_port"],
+        capture_output=True,
+        check=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    broker_pids = [
+        line.split()[0]
+        for line in listing.splitlines()
+        if len(line.split()) == 2 and line.split()[1] in ports
+    ]
+    assert broker_pids, f"the broker lists no connection of {pid} (ports {ports})"
+    for broker_pid in broker_pids:
+        subprocess.run(
+            ["rabbitmqctl", "close_connection", broker_pid, "test"],
+            capture_output=True,
+            timeout=60,
+        )

@@ -61,8 +61,19 @@ def test_bad_metrics_options_are_refused(changes: dict[str, str]) -> None:
 def test_the_options_reach_the_app_config(tmp_path: object) -> None:
     assert set(POOL_DEFAULTS) <= set(APP_DEFAULTS)
     config = load_app_config(
-        {"pool_worker": "true", "pool_worker_id": "w7", "pool_slots": "3", "metrics_port": "9100"},
+        {
+            "pool_worker": "true",
+            "pool_worker_id": "w7",
+            "pool_slots": "3",
+            "metrics_port": "9100",
+            "message_queue_url": "amqp://localhost//",
+        },
         here=str(tmp_path),
     )
     assert config.pool.worker and config.pool.worker_id == "w7" and config.pool.slots == 3
     assert config.metrics.port == 9100
+
+
+def test_a_worker_needs_a_broker() -> None:
+    with pytest.raises(ConfigurationError, match="message_queue_url"):
+        parse_pool(_values(pool_worker="true"), environ={})
