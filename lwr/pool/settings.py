@@ -29,7 +29,6 @@ POOL_DEFAULTS: Mapping[str, str] = {
     "metrics_require_token": "false",
 }
 
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0", "")
 _NOT_ID = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -93,28 +92,21 @@ def parse_metrics(values: Mapping[str, str]) -> MetricsConfig:
 
 
 def _bool(value: str, key: str) -> bool:
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise ConfigurationError(f"{key} must be true or false, not {value!r}")
+    from lwr import config  # not at the top: lwr.config imports this module
+
+    return config._bool(value, key)
 
 
 def _count(value: str, key: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigurationError(f"{key} must be an integer, not {value!r}") from None
-    if number < 0:
-        raise ConfigurationError(f"{key} must not be negative, not {value!r}")
-    return number
+    from lwr import config
+
+    return config._size(value, key)
 
 
 def _seconds(value: str, key: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ConfigurationError(f"{key} must be a number of seconds, not {value!r}") from None
-    if seconds < 0 or seconds != seconds:
-        raise ConfigurationError(f"{key} must not be negative, not {value!r}")
+    from lwr import config
+
+    seconds = config.parse_seconds(value, key)
+    if seconds != seconds:  # NaN passes float() and every comparison
+        raise ConfigurationError(f"{key} must be a number of seconds, not {value!r}")
     return seconds
