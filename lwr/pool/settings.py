@@ -24,6 +24,7 @@ POOL_DEFAULTS: Mapping[str, str] = {
     "pool_slots": "0",
     "pool_heartbeat_seconds": "5",
     "pool_drain_timeout": "600",
+    "pool_consumer_timeout": "604800",
     "metrics_port": "0",
     "metrics_host": "127.0.0.1",
     "metrics_require_token": "false",
@@ -42,6 +43,8 @@ class PoolConfig:
     slots: int = 0
     heartbeat_seconds: float = 5.0
     drain_timeout: float = 600.0
+    #: asked of the broker for the setup consumer (x-consumer-timeout); 0: the broker's own
+    consumer_timeout: float = 604800.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ def parse_pool(values: Mapping[str, str], environ: Mapping[str, str] | None = No
         slots=_count(values["pool_slots"], "pool_slots"),
         heartbeat_seconds=heartbeat,
         drain_timeout=_seconds(values["pool_drain_timeout"], "pool_drain_timeout"),
+        consumer_timeout=_seconds(values["pool_consumer_timeout"], "pool_consumer_timeout"),
     )
 
 

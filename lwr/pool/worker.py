@@ -220,7 +220,7 @@ class PoolConsumer(Handlers):
             self._plain.basic_qos(0, REQUEST_PREFETCH, False)
             setups = kombu.Consumer(
                 self._channel,
-                queues=[self.exchange.queue("setup")],
+                queues=[self._setup_queue()],
                 callbacks=[self._on_setup],
                 accept=["json"],
                 on_decode_error=self._on_decode_error,
@@ -252,6 +252,16 @@ class PoolConsumer(Handlers):
                     redact_url(self.exchange.url),
                 )
                 self._loop(connection, setups)
+
+    def _setup_queue(self) -> kombu.Queue:
+        """The setup queue as the client declares it, consumed with our ack timeout.
+
+        ``x-consumer-timeout`` (RabbitMQ 3.11.15 and later; older brokers ignore it) lets this
+        consumer hold a setup as long as its job runs, above the broker's 30-minute default.
+        """
+        milliseconds = int(self.settings.consumer_timeout * 1000)
+        arguments = {"x-consumer-timeout": milliseconds} if milliseconds else None
+        return self.exchange.queue("setup", consumer_arguments=arguments)
 
     def _broadcast_queue(self) -> kombu.Queue:
         prefix = self.exchange.prefix
@@ -392,8 +402,9 @@ class PoolConsumer(Handlers):
             self._discard(lease.job_id)
 
     def _discard(self, job_id: str) -> None:
-        """Stop the job and forget it here; nothing is reported (no lease)."""
+        """Stop the job and forget it here, announcement included; nothing is reported."""
         try:
+            self.outbox.forget_announced(self.manager.name, [job_id])
             if self.manager.find(job_id) is not None:
                 self.manager.clean(job_id)
         except Exception:

@@ -8,6 +8,7 @@ counted is what Galaxy would see: the status updates the client receives.
 from __future__ import annotations
 
 import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -209,6 +210,17 @@ def test_a_status_request_is_answered_for_any_job(
 ) -> None:
     for index in range(2):
         workers(f"w{index}")
+    # by the way: each worker asks the broker to let it hold a setup for a week (long jobs)
+    listing = subprocess.run(
+        ["rabbitmqctl", "-q", "list_consumers", "queue_name", "arguments"],
+        capture_output=True,
+        check=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    setups = [line for line in listing.splitlines() if f"pulsar_{manager_name}__setup" in line]
+    assert len(setups) == 2 and all("x-consumer-timeout" in line for line in setups), setups
+    assert all("604800000" in line for line in setups)
     client = client_factory(manager_name)
     client.setup("done", "echo done")
     client.setup("busy", _long_job(tmp_path / "busy.pid"))
@@ -362,8 +374,6 @@ def test_a_worker_that_loses_its_connection_gives_its_jobs_up(
 
 def close_connections_of(pid: int) -> None:
     """Close, on the broker's side, every AMQP connection of process ``pid``."""
-    import subprocess
-
     import psutil
 
     ports = {
