@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.amqp.pool_support import PoolEar, finals, ran_on, start_worker
-from tests.integration.amqp.support import Client, WeblessServer, alive, queue_depth
+from tests.integration.amqp.support import AMQP_URL, Client, WeblessServer, alive, queue_depth
+from tests.integration.conftest import ServerFactory
 from tests.integration.files_endpoint import wait_for
 from tests.integration.metrics_support import scrape
 from tests.integration.server import free_port
@@ -400,3 +401,30 @@ def close_connections_of(pid: int) -> None:
             capture_output=True,
             timeout=60,
         )
+
+
+def test_a_worker_with_an_http_face_drains_on_sigterm_too(
+    manager_name: str,
+    lwr_server_factory: ServerFactory,
+    client_factory: Callable[..., Client],
+    ear: PoolEar,
+) -> None:
+    server = lwr_server_factory(
+        app_options={
+            "message_queue_url": AMQP_URL,
+            "pool_worker": "true",
+            "pool_worker_id": "http-worker",
+            "pool_heartbeat_seconds": "0.5",
+        },
+        managers_ini=f"[manager:{manager_name}]\ntype = queued_python\nmax_concurrent_jobs = 1\n",
+    )
+    client = client_factory(manager_name)
+    client.setup("web", "sleep 1; echo web")
+    wait_for(lambda: "started as" in server.log(), what="the job running")
+    assert server.process is not None
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(60) == 0
+    assert client.wait_status("web", "complete")["stdout"] == "web\n"
+    last = ear.latest("http-worker")
+    assert last is not None and last.gone
+    assert finals(client) == {"web": 1}
