@@ -150,3 +150,16 @@ def finals(client: Client) -> Counter[str]:
 def ran_on(worker: WeblessServer, manager: str, job_id: str) -> bool:
     """Whether ``worker`` committed the final status of ``job_id``."""
     return f"job {manager}/{job_id}: final status" in worker.log()
+
+
+def settle(ear: PoolEar, *worker_ids: str) -> None:
+    """Wait until every named worker reports holding nothing (no final status still owed)."""
+    ear.wait(lambda: ear.idle(*worker_ids), what=f"{worker_ids} idle")
+
+
+def long_job(pid_file: Path, seconds: int = 60) -> str:
+    return f"sleep {seconds} & echo $! > {pid_file}; wait"
+
+
+def pid_in(path: Path) -> str:
+    return path.read_text().strip() if path.exists() else ""

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.integration.amqp.pool_support import PoolEar, finals, ran_on, start_worker
-from tests.integration.amqp.support import AMQP_URL, Client, WeblessServer, alive, queue_depth
-from tests.integration.conftest import ServerFactory
+from tests.integration.amqp.pool_support import (
+    PoolEar,
+    finals,
+    long_job,
+    pid_in,
+    ran_on,
+    settle,
+)
+from tests.integration.amqp.support import Client, WeblessServer, alive, queue_depth
 from tests.integration.files_endpoint import wait_for
 from tests.integration.metrics_support import scrape
 from tests.integration.server import free_port
@@ -24,39 +30,6 @@ from tests.integration.server import free_port
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
 CRASH_ENV = "LWR_POOL_TEST_CRASH_AT"
-
-
-@pytest.fixture
-def workers(tmp_path: Path, manager_name: str) -> Iterator[Callable[..., WeblessServer]]:
-    """Start pool workers of this test's manager; each is stopped (SIGINT: at once) at the end."""
-    started: list[WeblessServer] = []
-
-    def start(worker_id: str, **options: object) -> WeblessServer:
-        server = start_worker(tmp_path / "workers", manager_name, worker_id, **options)  # type: ignore[arg-type]
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        if server.process is not None and server.process.poll() is None:
-            server.process.send_signal(signal.SIGINT)
-            server.process.wait(20)
-
-
-@pytest.fixture
-def ear(manager_name: str) -> Iterator[PoolEar]:
-    ear = PoolEar(manager_name)
-    yield ear
-    ear.close()
-
-
-def _settle(ear: PoolEar, *worker_ids: str) -> None:
-    """Wait until every named worker reports holding nothing (no final status still owed)."""
-    ear.wait(lambda: ear.idle(*worker_ids), what=f"{worker_ids} idle")
-
-
-def _long_job(pid_file: Path, seconds: int = 60) -> str:
-    return f"sleep {seconds} & echo $! > {pid_file}; wait"
 
 
 # -- competing consumers ---------------------------------------------------------------------------
@@ -75,7 +48,7 @@ def test_a_burst_spreads_over_the_workers_and_every_job_ends_once(
         client.setup(job, f"sleep 1; echo out {index}")
     for index, job in enumerate(jobs):
         assert client.wait_status(job, "complete", timeout=90)["stdout"] == f"out {index}\n"
-    _settle(ear, "w0", "w1", "w2")
+    settle(ear, "w0", "w1", "w2")
     assert finals(client) == {job: 1 for job in jobs}
     for worker in pool:  # prefetch = slots (2): nobody could take the whole burst
         assert any(ran_on(worker, manager_name, job) for job in jobs), worker.log()
@@ -109,7 +82,7 @@ def test_kill_9_of_a_worker_holding_running_jobs_loses_none(
     ear.wait(lambda: (r := ear.latest("doomed")) is not None and r.jobs_held == 2)
     assert queue_depth(manager_name, "setup") == 2
     held = [job for job in jobs if f"job {manager_name}/{job}: started as" in doomed.log()]
-    first_pids = [int(wait_for(lambda j=job: _pid(tmp_path / f"{j}.first"))) for job in held]
+    first_pids = [int(wait_for(lambda j=job: pid_in(tmp_path / f"{j}.first"))) for job in held]
     doomed.kill9()
     survivor = workers("survivor")
     for index, job in enumerate(jobs):
@@ -119,7 +92,7 @@ def test_kill_9_of_a_worker_holding_running_jobs_loses_none(
     assert all(alive(pid) for pid in first_pids)
     doomed.start()
     wait_for(lambda: not any(alive(pid) for pid in first_pids), what="stale attempts stopped")
-    _settle(ear, "survivor", "doomed")
+    settle(ear, "survivor", "doomed")
     assert finals(client) == {job: 1 for job in jobs}
 
 
@@ -147,14 +120,14 @@ def test_kill_9_at_the_final_status_commit(
     client.setup("sentinel", "echo sentinel")
     assert client.wait_status("edge", "complete", timeout=60)["stdout"] == "edge\n"
     client.wait_status("sentinel", "complete", timeout=60)
-    _settle(ear, "second")
+    settle(ear, "second")
     assert ran_on(second, manager_name, "edge") == (moment == "before_commit")
     first.env = {k: v for k, v in (first.env or {}).items() if k != CRASH_ENV}
     first.start()  # the same directory: its store still holds its copy of "edge"
     assert f"job {manager_name}/edge: complete in an earlier life" in first.log()
     client.setup("after", "echo after")
     client.wait_status("after", "complete", timeout=60)
-    _settle(ear, "first", "second")
+    settle(ear, "first", "second")
     assert finals(client) == {"edge": 1, "sentinel": 1, "after": 1}
 
 
@@ -172,10 +145,10 @@ def test_a_kill_reaches_the_worker_holding_the_job(
     client = client_factory(manager_name)
     jobs = [f"long{i}" for i in range(6)]  # two per worker: the prefetch limit spreads them
     for job in jobs:
-        client.setup(job, _long_job(tmp_path / f"{job}.pid"))
+        client.setup(job, long_job(tmp_path / f"{job}.pid"))
     for job in jobs:
         client.wait_status(job, "running")
-    pids = {job: int(wait_for(lambda j=job: _pid(tmp_path / f"{j}.pid"))) for job in jobs}
+    pids = {job: int(wait_for(lambda j=job: pid_in(tmp_path / f"{j}.pid"))) for job in jobs}
     # one kill for a job nobody holds first: the broker deals kills round-robin like setups,
     # and this one shifts the deal so that kills land on other workers than the holders
     client.publish("kill", {"job_id": "ghost"})
@@ -198,7 +171,7 @@ def test_a_kill_reaches_the_worker_holding_the_job(
     wait_for(lambda: all(remembered in w.log() for w in pool), what="every worker heard the kill")
     client.setup("early", f"touch {tmp_path / 'early-ran'}")
     assert client.wait_status("early", "cancelled", timeout=30)["complete"] == "true"
-    _settle(ear, "w0", "w1", "w2")
+    settle(ear, "w0", "w1", "w2")
     assert not (tmp_path / "early-ran").exists()
     assert finals(client) == {**{job: 1 for job in jobs}, "early": 1}
 
@@ -224,7 +197,7 @@ def test_a_status_request_is_answered_for_any_job(
     assert all("604800000" in line for line in setups)
     client = client_factory(manager_name)
     client.setup("done", "echo done")
-    client.setup("busy", _long_job(tmp_path / "busy.pid"))
+    client.setup("busy", long_job(tmp_path / "busy.pid"))
     client.wait_status("done", "complete")
     client.wait_status("busy", "running")
     for job in ("done", "busy"):
@@ -235,108 +208,6 @@ def test_a_status_request_is_answered_for_any_job(
     assert client.statuses("done")[-1] == "complete"
     client.publish("kill", {"job_id": "busy"})
     client.wait_status("busy", "cancelled", timeout=30)
-
-
-def _pid(path: Path) -> str:
-    return path.read_text().strip() if path.exists() else ""
-
-
-# -- drain -----------------------------------------------------------------------------------------
-
-
-def test_sigterm_drains_finishes_what_is_held_and_exits_0(
-    manager_name: str,
-    workers: Callable[..., WeblessServer],
-    client_factory: Callable[..., Client],
-    ear: PoolEar,
-) -> None:
-    leaving = workers("leaving")
-    client = client_factory(manager_name)
-    for index in range(2):
-        client.setup(f"held{index}", f"sleep 2; echo held {index}")
-    wait_for(lambda: leaving.log().count("started as") >= 2, what="leaving running two jobs")
-    assert leaving.process is not None
-    leaving.process.send_signal(signal.SIGTERM)
-    wait_for(lambda: "setup consumer cancelled (draining)" in leaving.log())
-    for index in range(2):  # taken by the worker that stays, not by the one leaving
-        client.setup(f"new{index}", f"echo new {index}")
-    staying = workers("staying")
-    assert leaving.process.wait(60) == 0
-    for index in range(2):
-        assert client.wait_status(f"held{index}", "complete")["stdout"] == f"held {index}\n"
-        assert client.wait_status(f"new{index}", "complete")["stdout"] == f"new {index}\n"
-        assert ran_on(leaving, manager_name, f"held{index}")
-        assert ran_on(staying, manager_name, f"new{index}")
-    last = ear.latest("leaving")
-    assert last is not None and last.gone and last.draining and last.jobs_held == 0
-    _settle(ear, "staying")
-    assert set(finals(client).values()) == {1}
-
-
-def test_a_drain_command_hands_jobs_back_after_its_timeout(
-    manager_name: str,
-    workers: Callable[..., WeblessServer],
-    client_factory: Callable[..., Client],
-    ear: PoolEar,
-    tmp_path: Path,
-) -> None:
-    first = workers("first")
-    client = client_factory(manager_name)
-    for index in range(2):
-        client.setup(f"slow{index}", f"echo $$ >> {tmp_path / f'slow{index}.pids'}; sleep 3")
-    wait_for(lambda: first.log().count("started as") >= 2, what="first running two jobs")
-    second = workers("second")  # idle: first holds every job
-    ear.drain("first", timeout=0.5)
-    assert first.process is not None and first.process.wait(30) == 0
-    assert "given back to the pool (the drain timeout passed)" in first.log()
-    handed_back = [int(line) for i in range(2) for line in _lines(tmp_path / f"slow{i}.pids")]
-    wait_for(lambda: not any(alive(pid) for pid in handed_back[:2]), what="first's jobs stopped")
-    for index in range(2):  # run again by second, which then drains without a timeout
-        client.wait_status(f"slow{index}", "running", timeout=30)
-    wait_for(lambda: second.log().count("started as") >= 2, what="second running both")
-    ear.drain("second")  # its own pool_drain_timeout (60 s): it finishes both first
-    assert second.process is not None and second.process.wait(60) == 0
-    for index in range(2):
-        assert client.wait_status(f"slow{index}", "complete")["complete"] == "true"
-        assert ran_on(second, manager_name, f"slow{index}")
-    assert finals(client) == {"slow0": 1, "slow1": 1}
-    reports = [ear.latest(w) for w in ("first", "second")]
-    assert all(r is not None and r.gone for r in reports)
-
-
-def _lines(path: Path) -> list[str]:
-    return path.read_text().split() if path.exists() else []
-
-
-# -- /metrics --------------------------------------------------------------------------------------
-
-
-def test_a_webless_worker_serves_metrics_on_its_own_port(
-    manager_name: str,
-    workers: Callable[..., WeblessServer],
-    client_factory: Callable[..., Client],
-    ear: PoolEar,
-) -> None:
-    port = free_port()
-    workers("measured", metrics_port=str(port))
-    client = client_factory(manager_name)
-    for index in range(2):
-        client.setup(f"m{index}", f"sleep 1; echo {'x' * 99} > out{index}.txt")
-    for index in range(2):
-        client.wait_status(f"m{index}", "complete")
-    _settle(ear, "measured")
-    report = ear.latest("measured")
-    assert report is not None and report.endpoint == f"http://127.0.0.1:{port}/"
-    samples = scrape(f"{report.endpoint}metrics")
-    manager = (("manager", manager_name),)
-    assert samples[("lwr_jobs", (*manager, ("state", "complete")))] == 2
-    assert samples[("lwr_jobs", (*manager, ("state", "running")))] == 0
-    assert samples[("lwr_job_queue_wait_seconds_count", manager)] == 2
-    assert samples[("lwr_job_run_seconds_count", manager)] == 2
-    assert samples[("lwr_job_run_seconds_bucket", (("le", "1.0"), *manager))] == 0  # slept 1 s
-    assert samples[("lwr_pool_slots", manager)] == 2
-    assert samples[("lwr_pool_jobs_held", manager)] == 0
-    assert samples[("lwr_staged_bytes_total", (("direction", "in"), *manager))] == 0
 
 
 def test_a_worker_that_loses_its_connection_gives_its_jobs_up(
@@ -360,7 +231,7 @@ def test_a_worker_that_loses_its_connection_gives_its_jobs_up(
             f"if [ -e {marker} ]; then echo again {index}; else echo $$ > {marker}; sleep 60; fi",
         )
     wait_for(lambda: worker.log().count("started as") >= 2, what="two jobs running")
-    pids = [int(wait_for(lambda i=i: _pid(tmp_path / f"c{i}.first"))) for i in range(2)]
+    pids = [int(wait_for(lambda i=i: pid_in(tmp_path / f"c{i}.first"))) for i in range(2)]
     assert worker.process is not None
     close_connections_of(worker.process.pid)
     for index in range(2):
@@ -369,7 +240,7 @@ def test_a_worker_that_loses_its_connection_gives_its_jobs_up(
         )
     wait_for(lambda: not any(alive(pid) for pid in pids), what="the first attempts stopped")
     assert "given back to the pool (the broker connection ended)" in worker.log()
-    _settle(ear, "cut")
+    settle(ear, "cut")
     assert finals(client) == {"c0": 1, "c1": 1}
 
 
@@ -403,28 +274,32 @@ def close_connections_of(pid: int) -> None:
         )
 
 
-def test_a_worker_with_an_http_face_drains_on_sigterm_too(
+# -- /metrics --------------------------------------------------------------------------------------
+
+
+def test_a_webless_worker_serves_metrics_on_its_own_port(
     manager_name: str,
-    lwr_server_factory: ServerFactory,
+    workers: Callable[..., WeblessServer],
     client_factory: Callable[..., Client],
     ear: PoolEar,
 ) -> None:
-    server = lwr_server_factory(
-        app_options={
-            "message_queue_url": AMQP_URL,
-            "pool_worker": "true",
-            "pool_worker_id": "http-worker",
-            "pool_heartbeat_seconds": "0.5",
-        },
-        managers_ini=f"[manager:{manager_name}]\ntype = queued_python\nmax_concurrent_jobs = 1\n",
-    )
+    port = free_port()
+    workers("measured", metrics_port=str(port))
     client = client_factory(manager_name)
-    client.setup("web", "sleep 1; echo web")
-    wait_for(lambda: "started as" in server.log(), what="the job running")
-    assert server.process is not None
-    server.process.send_signal(signal.SIGTERM)
-    assert server.process.wait(60) == 0
-    assert client.wait_status("web", "complete")["stdout"] == "web\n"
-    last = ear.latest("http-worker")
-    assert last is not None and last.gone
-    assert finals(client) == {"web": 1}
+    for index in range(2):
+        client.setup(f"m{index}", f"sleep 1; echo {'x' * 99} > out{index}.txt")
+    for index in range(2):
+        client.wait_status(f"m{index}", "complete")
+    settle(ear, "measured")
+    report = ear.latest("measured")
+    assert report is not None and report.endpoint == f"http://127.0.0.1:{port}/"
+    samples = scrape(f"{report.endpoint}metrics")
+    manager = (("manager", manager_name),)
+    assert samples[("lwr_jobs", (*manager, ("state", "complete")))] == 2
+    assert samples[("lwr_jobs", (*manager, ("state", "running")))] == 0
+    assert samples[("lwr_job_queue_wait_seconds_count", manager)] == 2
+    assert samples[("lwr_job_run_seconds_count", manager)] == 2
+    assert samples[("lwr_job_run_seconds_bucket", (("le", "1.0"), *manager))] == 0  # slept 1 s
+    assert samples[("lwr_pool_slots", manager)] == 2
+    assert samples[("lwr_pool_jobs_held", manager)] == 0
+    assert samples[("lwr_staged_bytes_total", (("direction", "in"), *manager))] == 0
