@@ -72,10 +72,20 @@ class AmqpExchange:
         """``setup`` → ``pulsar_<manager>_setup``: queue name and routing key alike."""
         return f"{self.prefix}_{name}"
 
-    def queue(self, name: str) -> kombu.Queue:
-        """The queue ``name``, declared exactly as the client does (else the broker refuses)."""
+    def queue(self, name: str, consumer_arguments: Mapping[str, Any] | None = None) -> kombu.Queue:
+        """The queue ``name``, declared exactly as the client does (else the broker refuses).
+
+        ``consumer_arguments`` go with the consume only (a pool worker's ack timeout), never
+        with the declaration.
+        """
         key = self.routing_key(name)
-        return kombu.Queue(key, self.exchange, routing_key=key, durable=self.durable)
+        return kombu.Queue(
+            key,
+            self.exchange,
+            routing_key=key,
+            durable=self.durable,
+            consumer_arguments=dict(consumer_arguments) if consumer_arguments else None,
+        )
 
     def connection(self, confirm_publish: bool = False) -> kombu.Connection:
         """A new (lazy) connection; ``confirm_publish`` makes every publish wait for the broker.

@@ -181,6 +181,15 @@ class JobStore:
             (n,) = db.execute("SELECT COUNT(*) FROM jobs WHERE manager=?", (manager,)).fetchone()
         return int(n)
 
+    def counts_by_state(self) -> dict[tuple[str, str], int]:
+        """(manager, state) -> number of jobs: what /metrics reports, in one grouped query."""
+        rows = (
+            self._reader()
+            .execute("SELECT manager, state, COUNT(*) FROM jobs GROUP BY manager, state")
+            .fetchall()
+        )
+        return {(manager, state): int(count) for manager, state, count in rows}
+
     def close(self) -> None:
         with self._lock:
             for reader in self._readers:

@@ -147,6 +147,8 @@ class Handlers:
     def _kill(self, job_id: str, origin: str) -> None:
         if self.leases.get(job_id) is None:
             self.leases.bury(job_id)  # its setup may still wait in the queue
+            log.info("job %s/%s: kill for a job not held here; remembered", self.manager.name,
+                     job_id)  # fmt: skip
             return
         log.info("job %s/%s: kill (received by worker %s)", self.manager.name, job_id, origin)
         try:

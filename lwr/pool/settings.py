@@ -24,12 +24,12 @@ POOL_DEFAULTS: Mapping[str, str] = {
     "pool_slots": "0",
     "pool_heartbeat_seconds": "5",
     "pool_drain_timeout": "600",
+    "pool_consumer_timeout": "604800",
     "metrics_port": "0",
     "metrics_host": "127.0.0.1",
     "metrics_require_token": "false",
 }
 
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0", "")
 _NOT_ID = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -43,6 +43,8 @@ class PoolConfig:
     slots: int = 0
     heartbeat_seconds: float = 5.0
     drain_timeout: float = 600.0
+    #: asked of the broker for the setup consumer (x-consumer-timeout); 0: the broker's own
+    consumer_timeout: float = 604800.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ def parse_pool(values: Mapping[str, str], environ: Mapping[str, str] | None = No
     """The pool options; the worker id falls back to ``$LWR_POOL_WORKER_ID``, then host-pid."""
     environ = os.environ if environ is None else environ
     worker = _bool(values["pool_worker"], "pool_worker")
+    if worker and not values.get("message_queue_url", "").strip():
+        raise ConfigurationError("pool_worker = true needs message_queue_url: the pool is a queue")
     worker_id = values["pool_worker_id"] or environ.get(WORKER_ID_ENV, "")
     if not worker_id:
         worker_id = _NOT_ID.sub("-", f"{socket.gethostname()}-{os.getpid()}")[:64]
@@ -76,6 +80,7 @@ def parse_pool(values: Mapping[str, str], environ: Mapping[str, str] | None = No
         slots=_count(values["pool_slots"], "pool_slots"),
         heartbeat_seconds=heartbeat,
         drain_timeout=_seconds(values["pool_drain_timeout"], "pool_drain_timeout"),
+        consumer_timeout=_seconds(values["pool_consumer_timeout"], "pool_consumer_timeout"),
     )
 
 
@@ -91,28 +96,21 @@ def parse_metrics(values: Mapping[str, str]) -> MetricsConfig:
 
 
 def _bool(value: str, key: str) -> bool:
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise ConfigurationError(f"{key} must be true or false, not {value!r}")
+    from lwr import config  # not at the top: lwr.config imports this module
+
+    return config._bool(value, key)
 
 
 def _count(value: str, key: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigurationError(f"{key} must be an integer, not {value!r}") from None
-    if number < 0:
-        raise ConfigurationError(f"{key} must not be negative, not {value!r}")
-    return number
+    from lwr import config
+
+    return config._size(value, key)
 
 
 def _seconds(value: str, key: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ConfigurationError(f"{key} must be a number of seconds, not {value!r}") from None
-    if seconds < 0 or seconds != seconds:
-        raise ConfigurationError(f"{key} must not be negative, not {value!r}")
+    from lwr import config
+
+    seconds = config.parse_seconds(value, key)
+    if seconds != seconds:  # NaN passes float() and every comparison
+        raise ConfigurationError(f"{key} must be a number of seconds, not {value!r}")
     return seconds

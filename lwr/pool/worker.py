@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 import kombu
 
 from lwr.errors import ConfigurationError
-from lwr.managers.base import FINAL_STATES, JobState
 from lwr.messaging.exchange import redact_url
 from lwr.pool import protocol
+from lwr.pool.abandon import GivingUp
 from lwr.pool.handlers import Handlers
 from lwr.pool.leases import LeaseTable
 
@@ -77,7 +77,7 @@ def slots_of(manager: StatefulManager, configured: int) -> int:
     return int(slots)
 
 
-class PoolConsumer(Handlers):
+class PoolConsumer(GivingUp, Handlers):
     """One manager's queues for a pool worker; see the module docstring."""
 
     def __init__(
@@ -144,32 +144,6 @@ class PoolConsumer(Handlers):
                 timeout,
             )
 
-    def forget_unowned(self) -> int:
-        """Give up the jobs of an earlier life: unfinished, or finished but never announced.
-
-        Their setups went back to the broker when that life's connection closed, so another
-        worker (or this one, later) runs them; what is left here must neither run on nor be
-        reported. Returns how many were given up.
-        """
-        told = self.outbox.announcements(self.manager.name)
-        given_up = 0
-        for record in self.manager.store.in_states(self.manager.name, list(JobState)):
-            if record.state in FINAL_STATES and told.get(record.job_id) == (
-                record.attempt,
-                record.state.value,
-            ):
-                continue
-            log.warning(
-                "job %s/%s: %s in an earlier life of this worker and not announced; giving it "
-                "up (the broker hands its setup to the pool again)",
-                self.manager.name,
-                record.job_id,
-                record.state.value,
-            )
-            self._discard(record.job_id)
-            given_up += 1
-        return given_up
-
     # -- the listener (manager threads) -------------------------------------------------------
 
     def on_change(self, manager: StatefulManager, record: JobRecord) -> None:
@@ -189,6 +163,13 @@ class PoolConsumer(Handlers):
                 delay = BACKOFF_START
             except Exception as exc:
                 self.ready.clear()
+                if "acknowledgement" in str(exc) and "timed out" in str(exc):
+                    log.error(
+                        "manager %s: the broker took this worker's jobs back because their "
+                        "setups stayed unacknowledged longer than its consumer_timeout; raise "
+                        "it above the longest job (docs/elastic_workers.md)",
+                        self.exchange.manager,
+                    )
                 log.warning(
                     "manager %s: pool worker lost the broker %s (%s: %s); reconnecting in %.0fs",
                     self.exchange.manager,
@@ -213,7 +194,7 @@ class PoolConsumer(Handlers):
             self._plain.basic_qos(0, REQUEST_PREFETCH, False)
             setups = kombu.Consumer(
                 self._channel,
-                queues=[self.exchange.queue("setup")],
+                queues=[self._setup_queue()],
                 callbacks=[self._on_setup],
                 accept=["json"],
                 on_decode_error=self._on_decode_error,
@@ -245,6 +226,16 @@ class PoolConsumer(Handlers):
                     redact_url(self.exchange.url),
                 )
                 self._loop(connection, setups)
+
+    def _setup_queue(self) -> kombu.Queue:
+        """The setup queue as the client declares it, consumed with our ack timeout.
+
+        ``x-consumer-timeout`` (RabbitMQ 3.11.15 and later; older brokers ignore it) lets this
+        consumer hold a setup as long as its job runs, above the broker's 30-minute default.
+        """
+        milliseconds = int(self.settings.consumer_timeout * 1000)
+        arguments = {"x-consumer-timeout": milliseconds} if milliseconds else None
+        return self.exchange.queue("setup", consumer_arguments=arguments)
 
     def _broadcast_queue(self) -> kombu.Queue:
         prefix = self.exchange.prefix
@@ -359,38 +350,6 @@ class PoolConsumer(Handlers):
         """Publish a solicited status (a status request for a job finished here) at once."""
         self.exchange.publish_on(self._channel, "status_update", body)
         self._channel.tx_commit()
-
-    # -- giving jobs up ----------------------------------------------------------------------
-
-    def _hand_back(self) -> None:
-        """Drain timeout: stop the held jobs here and return their setups to the queue."""
-        for lease in self.leases.held():
-            self._abandon(lease, "the drain timeout passed")
-            for delivery in lease.deliveries:
-                self._channel.basic_reject(delivery.delivery_tag, requeue=True)
-        self._channel.tx_commit()
-
-    def _give_up_all(self, why: str) -> None:
-        for lease in self.leases.held():
-            self._abandon(lease, why)
-
-    def _abandon(self, lease: Any, why: str) -> None:
-        if self.leases.release(lease, finished=False):
-            log.warning(
-                "job %s/%s: given back to the pool (%s); stopping it here",
-                self.manager.name,
-                lease.job_id,
-                why,
-            )
-            self._discard(lease.job_id)
-
-    def _discard(self, job_id: str) -> None:
-        """Stop the job and forget it here; nothing is reported (no lease)."""
-        try:
-            if self.manager.find(job_id) is not None:
-                self.manager.clean(job_id)
-        except Exception:
-            log.exception("job %s/%s: stopping an abandoned job failed", self.manager.name, job_id)
 
     def _crash_point(self, where: str, job_id: str) -> None:
         """Tests only (inert unless $LWR_POOL_TEST_CRASH_AT is set): die here as kill -9 would."""

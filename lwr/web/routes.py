@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lwr.web.controllers import cache, files, jobs
+from lwr.web.controllers import cache, files, jobs, metrics
 
 Handler = Callable[..., Any]
 
@@ -22,8 +22,8 @@ class Route:
     method: str
     pattern: str
     handler: Handler
-    #: whether the route works without the private token
-    public: bool = False
+    #: whether the route works without the private token (or a function of the app's config)
+    public: bool | Callable[[Any], bool] = False
     #: whether the route is per manager (also served under /managers/{manager}/)
     per_manager: bool = True
 
@@ -42,6 +42,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/cache/status", cache.status),
     Route("PUT", "/cache", cache.required),
     Route("POST", "/cache", cache.insert),
+    Route("GET", "/metrics", metrics.export, public=metrics.is_public, per_manager=False),
 )
 
 _SEGMENT = "[^/]+"

@@ -123,7 +123,6 @@ def server_runner(wsgi_app: Any, global_conf: dict[str, Any], **options: Any) ->
 def serve_forever(server: wsgi.Server) -> None:
     """Run ``server`` in this thread; SIGTERM and SIGINT stop it cleanly."""
     if threading.current_thread() is threading.main_thread():
-
         pool = pool_of(server.wsgi_app)
 
         def _stop(signum: int, _frame: Any) -> None:

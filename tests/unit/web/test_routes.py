@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from lwr.web import routes
@@ -56,7 +58,16 @@ def test_healthz_is_public_and_only_at_the_root() -> None:
     route, _, _ = match("GET", "/healthz")
     assert route is not None and route.public
     assert match("GET", "/managers/x/healthz")[0] is None
-    assert [r for r in ROUTES if r.public] == [route]
+    assert [r for r in ROUTES if r.public is True] == [route]
+
+
+def test_metrics_is_public_unless_the_config_asks_for_the_token() -> None:
+    from lwr.pool.settings import MetricsConfig
+
+    route, _, _ = match("GET", "/metrics")
+    assert route is not None and callable(route.public) and not route.per_manager
+    assert route.public(SimpleNamespace(metrics=MetricsConfig()))
+    assert not route.public(SimpleNamespace(metrics=MetricsConfig(require_token=True)))
 
 
 def test_head_is_served_by_get() -> None:
