@@ -115,3 +115,25 @@ def test_user_drops_root_for_good(tmp_path: Path) -> None:
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert pidfile.stat().st_uid == nobody.pw_uid and state.stat().st_uid == nobody.pw_uid
+
+
+def test_the_sample_systemd_unit_runs_the_balancer_with_known_flags() -> None:
+    import configparser
+    import shlex
+
+    unit = Path(__file__).resolve().parents[3] / "scripts" / "lwr-balancer.service"
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read(unit)
+    argv = shlex.split(parser["Service"]["ExecStart"])
+    assert argv[0].endswith("/lwr") and argv[1] == "balancer"
+    parsed = _parser().parse_args(argv[1:])
+    assert parsed.conf.endswith("balancer.ini") and not parsed.background
+    assert parser["Service"]["KillMode"] == "process"
+    assert "--access_key" not in argv and "--secret_key" not in argv
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    return parser
