@@ -149,12 +149,14 @@ def test_restarted_balancer_adopts_and_does_not_decide_before_a_baseline(
     balancer, driver, broker, clock = make(config, existing=("a", "b", "c"))
     for worker in ("a", "b", "c"):
         broker.report(worker, held=2, received=40)  # busy mid-burst when the balancer died
-    balancer.start()
+    balancer.start()  # the counters at start are the rate's baseline
     assert driver.launched == [] and broker.drains == []
-    broker.queue = 30
+    for worker in ("a", "b", "c"):
+        broker.report(worker, held=2, received=50)  # 30 jobs in 30 s: 1 job/s, row 2 [1, 3]
     clock.now += 30
     decision = balancer.poll()
-    assert decision.before == 3 and driver.terminated == [] and broker.drains == []
+    assert decision.load == 1.0 and decision.before == 3 and not decision.changed
+    assert driver.terminated == [] and broker.drains == []
 
 
 def test_drain_follows_gone_and_kills_at_the_deadline(config: BalancerConfig) -> None:
