@@ -3,7 +3,7 @@
 Starts a balancer site (tests/integration/balancer/site.py: real RabbitMQ, real LWR workers from
 the local driver, Galaxy's client), lets the pool settle at its idle row, publishes a burst and
 reports: seconds until the balancer decided the table's max, until every worker of the full pool
-was running, until the last job completed, and until the pool was back to its idle row. Writes
+consumed the queue, until the last job completed, and until the pool was back to its idle row. Writes
 the load and pool plot next to the results (``--plot`` for another path).
 """
 
@@ -69,7 +69,7 @@ def measure(directory: Path, jobs: int, seconds: float) -> dict[str, float]:
         top = max(row.max for row in _rows(site))
         wait_for(lambda: any(d["after"] == top for d in site.history()), 120, site.log)
         decided = time.time() - start
-        wait_for(lambda: len(site.workers()) == top, 120, site.log)
+        wait_for(lambda: _consuming(site) >= top, 120, site.log)
         full = time.time() - start
         for i in range(jobs):
             client.wait_status(f"j{i}", "complete", timeout=300)
@@ -91,6 +91,12 @@ def measure(directory: Path, jobs: int, seconds: float) -> dict[str, float]:
         site.stop()
         site.cleanup()
         delete_queues(site.manager)
+
+
+def _consuming(site: Any) -> int:
+    """Workers whose log says they consume the pool's queue (up, not merely started)."""
+    logs = (site.state / "workers").glob("*/worker.log")
+    return sum("consuming" in log.read_text(errors="replace") for log in logs)
 
 
 def _rows(site: Any) -> list[Any]:
