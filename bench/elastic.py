@@ -3,8 +3,8 @@
 Starts a balancer site (tests/integration/balancer/site.py: real RabbitMQ, real LWR workers from
 the local driver, Galaxy's client), lets the pool settle at its idle row, publishes a burst and
 reports: seconds until the balancer decided the table's max, until every worker of the full pool
-consumed the queue, until the last job completed, and until the pool was back to its idle row. Writes
-the load and pool plot next to the results (``--plot`` for another path).
+consumed the queue, until the last job completed, and until the pool was back to its idle row.
+Writes ``results/elastic.json`` and the load and pool plot ``results/elastic_burst.png``.
 """
 
 from __future__ import annotations
