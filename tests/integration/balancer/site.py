@@ -20,7 +20,8 @@ from typing import Any
 
 import psutil
 
-from tests.integration.server import free_port, write_server_ini
+from tests.integration.amqp.pool_support import start_worker
+from tests.integration.server import free_port
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 BIN = Path(sys.executable).parent
@@ -47,24 +48,10 @@ class BalancerSite:
         self.logfile = directory / "balancer.log"
 
     def _write_template(self) -> None:
-        template = self.directory / "worker"
-        template.mkdir(exist_ok=True)
-        options = {
-            "message_queue_url": AMQP_URL,
-            "pool_worker": "true",
-            "pool_heartbeat_seconds": "0.5",
-            "pool_drain_timeout": "60",
-        }
-        text = write_server_ini(template, free_port(), options).read_text()
-        head, rest = text.split("[server:main]", 1)
-        app = rest.split("[app:main]", 1)[1]
-        (template / "server.ini").write_text(
-            f"{head}[server:main]\nuse = egg:lwr#webless\n\n[app:main]{app}"
-        )
-        (template / "job_managers.ini").write_text(
-            f"[manager:{self.manager}]\ntype = queued_python\nmax_concurrent_jobs = 2\n"
-            "min_polling_interval = 0.2\n"
-        )
+        """The worker template: exactly the pool tests' worker directory (webless, pool_worker,
+        two slots), written but not started."""
+        start_worker(self.directory, self.manager, "worker", start=False)
+        (self.directory / "worker" / "server.log").unlink(missing_ok=True)
 
     # -- the balancer process -----------------------------------------------------------------
 
