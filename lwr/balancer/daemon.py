@@ -146,6 +146,8 @@ class Balancer:
         now = self.clock()
         for worker_id, seen in heard.items():
             if worker_id not in self.workers:
+                if now - seen.at > 2 * self.config.poll_seconds:  # died, or not ours: stale
+                    self.broker.forget(worker_id)
                 continue
             if (seen.report.draining or seen.report.gone) and worker_id not in self.draining:
                 log.info("worker %s is draining (adopted or told by someone else)", worker_id)

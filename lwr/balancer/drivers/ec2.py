@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 
 from lwr.balancer.drivers.base import Driver, Worker
 from lwr.balancer.drivers.userdata import render_user_data
+from lwr.config import parse_seconds
 from lwr.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class Ec2Driver(Driver):
         "worker_command": "/opt/lwr/.venv/bin/lwr serve server.ini",
         "worker_user": "lwr",
         "endpoint_url": "",
+        "refresh_seconds": "10",
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -75,6 +77,8 @@ class Ec2Driver(Driver):
             raise ConfigurationError(
                 f"[driver:ec2] worker_template {self.template} has no server.ini"
             )
+        self.refresh_seconds = parse_seconds(options["refresh_seconds"], "refresh_seconds")
+        self._refreshed = float("-inf")
         self.client: Any = None
         self.group_id: str | None = None
         self.created_group = False
@@ -241,11 +245,15 @@ class Ec2Driver(Driver):
     # -- following and stopping -------------------------------------------------------------
 
     def alive(self) -> dict[str, Worker]:
-        self._refresh()
+        """Our workers, re-read from EC2 at most every ``refresh_seconds`` (the loop asks every
+        second; launches and terminations update the view at once)."""
+        if time.monotonic() - self._refreshed >= self.refresh_seconds:
+            self._refresh()
         return self._workers(adopted=False)
 
     def _refresh(self) -> None:
         """Re-read our spot requests and instances (by tag); tag instances new to us."""
+        self._refreshed = time.monotonic()
         mine = [{"Name": f"tag:{TAG_BALANCER}", "Values": [self.config.name]}]
         requests = self.client.describe_spot_instance_requests(Filters=mine)
         found: dict[str, tuple[str, str | None, float]] = {}

@@ -81,7 +81,7 @@ def configure(tmp_path: Path, moto_url: str, ec2: Any, bid: str = "0.05") -> Bal
         "[load table]\n0 1 1\n0.5 1 3\n2 2 4\n"
         f"[driver:ec2]\nspot_bid = {bid}\nimage_id = {image}\nworker_template = worker\n"
         f"endpoint_url = {moto_url}\nports = 8913, 9100\nallowed_cidr = 10.1.2.3/32\n"
-        "instance_type = t3.micro\n"
+        "instance_type = t3.micro\nrefresh_seconds = 0\n"
     )
     return load_balancer_config(tmp_path / "balancer.ini")
 
