@@ -223,3 +223,29 @@ def test_leaving_workers_up_on_exit(config: BalancerConfig) -> None:
     balancer.start()
     balancer.shutdown()
     assert driver.terminated == [] and broker.drains == [] and driver.closed is True
+
+
+def test_the_backlog_signal_reads_waiting_plus_held(tmp_path: Path) -> None:
+    path = tmp_path / "balancer.ini"
+    path.write_text("[balancer]\nsignal = backlog\n[load table]\n0 0 0\n1 1 2\n8 2 6\n")
+    balancer, _, broker, clock = make(load_balancer_config(path), existing=("a",))
+    broker.report("a", held=2)
+    broker.queue = 7
+    balancer.start()
+    clock.now += 30
+    decision = balancer.poll()  # 7 waiting + 2 held = 9 in hand: row 3 [2, 6]; 1 + 7 / 2 slots
+    assert (decision.load, decision.row_index, decision.after) == (9.0, 2, 5)
+
+
+def test_malformed_reports_are_ignored(config: BalancerConfig) -> None:
+    class Message:
+        acked = False
+
+        def ack(self) -> None:
+            self.acked = True
+
+    broker = MemoryBroker(Clock())
+    message = Message()
+    broker._on_message({"worker_id": "a b", "version": 1}, message)
+    broker._on_message(["not", "a", "report"], Message())
+    assert message.acked and broker.heard() == {}
