@@ -26,6 +26,7 @@ from lwr.balancer.drivers.base import Driver, Worker
 from lwr.balancer.metrics import BalancerMetrics
 from lwr.balancer.policy import Decision, Observation, WorkerView, decide
 from lwr.balancer.signal import RateMeter, backlog
+from lwr.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,13 @@ class Balancer:
         self.stopping = threading.Event()
         self.status_path = config.state_directory / "status.json"
         self.history_path = config.state_directory / "decisions.jsonl"
+        self._lock: Any = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         self.config.state_directory.mkdir(parents=True, exist_ok=True)
+        self._lock = _lock(self.config.state_directory / "balancer.lock")
         adopted = self.driver.start()
         self.workers = {w.worker_id: w for w in adopted}
         if adopted:
@@ -272,6 +275,28 @@ class Balancer:
         temporary = self.status_path.with_suffix(".tmp")
         temporary.write_text(json.dumps(status))
         os.replace(temporary, self.status_path)
+
+
+def _lock(path: Path) -> Any:
+    """Hold an exclusive lock on ``path`` for the life of the process: two balancers sharing a
+    state directory (two pid files, one config) would each launch the pool, so the second one
+    refuses to start. The kernel drops the lock when the holder dies, even by kill -9."""
+    import fcntl
+
+    handle = open(path, "a+")  # held open (and locked) for the life of the process
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise ConfigurationError(
+            f"another balancer (pid {holder}) uses the state directory {path.parent}"
+        ) from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
 
 
 def _append(path: Path, entry: dict[str, Any]) -> None:

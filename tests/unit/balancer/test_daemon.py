@@ -249,3 +249,18 @@ def test_malformed_reports_are_ignored(config: BalancerConfig) -> None:
     broker._on_message({"worker_id": "a b", "version": 1}, message)
     broker._on_message(["not", "a", "report"], Message())
     assert message.acked and broker.heard() == {}
+
+
+def test_a_second_balancer_on_the_same_state_directory_refuses_to_start(
+    config: BalancerConfig,
+) -> None:
+    from lwr.errors import ConfigurationError
+
+    first, *_ = make(config)
+    first.start()
+    second, driver, *_ = make(config)
+    with pytest.raises(ConfigurationError, match=r"another balancer \(pid \d+\) uses"):
+        second.start()
+    assert driver.launched == []
+    first._lock.close()  # the first one exits: the next may start
+    second.start()
