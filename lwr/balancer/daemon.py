@@ -199,10 +199,7 @@ class Balancer:
                 log.warning("launched %d of %d worker(s)", len(started), decision.launch)
         for worker_id in decision.drain:
             self._drain(worker_id, heard)
-        if decision.changed or (self.last and self.last.row_index != decision.row_index):
-            log.info("decision: %s", decision.describe())
-        else:
-            log.debug("decision: %s", decision.describe())
+        log.info("decision: %s", decision.describe())
 
     def _drain(self, worker_id: str, heard: dict[str, Heard]) -> None:
         """Ask a worker to drain; one that never reported holds no job and is stopped now."""
