@@ -23,7 +23,7 @@ from lwr.balancer.daemon import GONE_GRACE, Balancer
 from lwr.balancer.drivers.base import Credentials
 from lwr.balancer.drivers.ec2 import TAG_BALANCER, TAG_WORKER, Ec2Driver
 from tests.integration.server import free_port
-from tests.unit.balancer.test_daemon import Clock, MemoryBroker
+from tests.unit.balancer.fakes import Clock, MemoryBroker
 
 boto3 = pytest.importorskip("boto3")
 pytestmark = [pytest.mark.integration, pytest.mark.moto, pytest.mark.timeout(120)]
