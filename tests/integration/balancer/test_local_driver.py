@@ -14,11 +14,13 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
 from lwr.balancer.config import BalancerConfig, load_balancer_config
+from lwr.balancer.drivers.base import Worker
 from lwr.balancer.drivers.local import RECORD, LocalDriver
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -77,12 +79,17 @@ def test_a_restarted_driver_adopts_instead_of_duplicating(config: BalancerConfig
     assert len(worker_processes(config)) == 2
 
 
-def test_a_reused_pid_is_not_mistaken_for_a_worker(config: BalancerConfig) -> None:
+def launch_one(config: BalancerConfig) -> tuple[Worker, Path, dict[str, Any]]:
+    """One worker launched by a driver; its record's path and content."""
     driver = LocalDriver(config)
     driver.start()
     (worker,) = driver.launch(1)
     record_path = config.state_directory / "workers" / worker.worker_id / RECORD
-    record = json.loads(record_path.read_text())
+    return worker, record_path, json.loads(record_path.read_text())
+
+
+def test_a_reused_pid_is_not_mistaken_for_a_worker(config: BalancerConfig) -> None:
+    _, record_path, record = launch_one(config)
     record["started"] -= 1000  # as if the recorded process died and the kernel reused its pid
     record_path.write_text(json.dumps(record))
     restarted = LocalDriver(config)
@@ -92,11 +99,7 @@ def test_a_reused_pid_is_not_mistaken_for_a_worker(config: BalancerConfig) -> No
 
 
 def test_a_balancer_killed_mid_launch_leaves_no_orphan(config: BalancerConfig) -> None:
-    driver = LocalDriver(config)
-    driver.start()
-    (worker,) = driver.launch(1)
-    record_path = config.state_directory / "workers" / worker.worker_id / RECORD
-    record = json.loads(record_path.read_text())
+    worker, record_path, record = launch_one(config)
     record_path.write_text(json.dumps({**record, "pid": None, "started": None}))  # pre-Popen
     restarted = LocalDriver(config)
     (adopted,) = restarted.start()
