@@ -37,7 +37,7 @@ def test_sigterm_drains_finishes_what_is_held_and_exits_0(
     client_factory: Callable[..., Client],
     ear: PoolEar,
 ) -> None:
-    leaving = workers("leaving")
+    leaving = workers("leaving", slots=3)  # a free slot while it drains: it must not be used
     client = client_factory(manager_name)
     for index in range(2):
         client.setup(f"held{index}", f"sleep 2; echo held {index}")
