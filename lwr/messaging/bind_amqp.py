@@ -104,9 +104,9 @@ class AmqpBinding:
         )
         for binding in self.bindings.values():
             # after the managers recovered their jobs: what recovery finished is announced already
-            if self.pool is None:  # a pool worker announces with the setup's ack instead
+            if self.pool is None:  # a pool worker publishes on its consumer's channel instead
                 binding.publisher.announce_missed(binding.manager)
-            binding.publisher.start()
+                binding.publisher.start()
             binding.consumer.start()
 
     def stop(self) -> None:

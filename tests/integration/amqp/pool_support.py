@@ -125,6 +125,18 @@ class PoolEar:
         reports = [self.latest(w) for w in worker_ids]
         return all(r is not None and r.jobs_held == 0 for r in reports)
 
+    def last_words(self, worker_id: str) -> protocol.LoadReport:
+        """The report a worker sent as it left (it may arrive just after the process exited)."""
+
+        def gone() -> bool:
+            report = self.latest(worker_id)
+            return report is not None and report.gone
+
+        self.wait(gone, timeout=30, what=f"{worker_id}'s last report")
+        report = self.latest(worker_id)
+        assert report is not None
+        return report
+
     def drain(self, worker_id: str, timeout: float | None = None) -> None:
         exchange = pool_exchange()
         with kombu.Connection(AMQP_URL) as connection:

@@ -52,10 +52,16 @@ def test_a_burst_spreads_over_the_workers_and_every_job_ends_once(
     assert finals(client) == {job: 1 for job in jobs}
     for worker in pool:  # prefetch = slots (2): nobody could take the whole burst
         assert any(ran_on(worker, manager_name, job) for job in jobs), worker.log()
-    reports = [ear.latest(f"w{i}") for i in range(3)]
-    assert all(r is not None and r.slots == 2 and not r.draining for r in reports)
-    assert sum(r.jobs_received_total for r in reports if r) == len(jobs)
-    assert sum(r.jobs_finished_total for r in reports if r) == len(jobs)
+
+    def totals() -> tuple[int, int]:
+        reports = [r for r in (ear.latest(f"w{i}") for i in range(3)) if r is not None]
+        assert all(r.slots == 2 and not r.draining for r in reports)
+        return (
+            sum(r.jobs_received_total for r in reports),
+            sum(r.jobs_finished_total for r in reports),
+        )
+
+    ear.wait(lambda: totals() == (len(jobs), len(jobs)), what="the reports' totals")
 
 
 # -- no job lost, none reported twice --------------------------------------------------------------
