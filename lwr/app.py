@@ -28,6 +28,7 @@ from lwr.tools import ToolAuthorizer, ToolBox
 if TYPE_CHECKING:
     from lwr.job_metrics import JobMetrics
     from lwr.messaging.bind_amqp import AmqpBinding
+    from lwr.metrics import AppMetrics
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class LwrApp:
             from lwr.messaging import build_binding
 
             self.messaging = build_binding(config, self.managers)
+        self.metrics = build_metrics(self)
         self._started = False
 
     def start(self) -> None:
@@ -188,6 +190,18 @@ class LwrApp:
             pulsar_version=self.pulsar_version,
         )
         return answer
+
+
+def build_metrics(app: LwrApp) -> AppMetrics | None:
+    """/metrics (lwr.metrics) when prometheus-client is installed; its listeners see recovery."""
+    from lwr import metrics
+
+    if not metrics.available():
+        log.info("no prometheus-client: /metrics answers 404 (%s)", metrics.INSTALL_HINT)
+        return None
+    return metrics.AppMetrics(
+        app.store, app.managers, lambda: app.messaging.pool if app.messaging else None
+    )
 
 
 def staging_settings(config: AppConfig) -> StagingSettings:

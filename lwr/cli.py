@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lwr.service import admin
 
     admin.register(commands)  # users add|list|show|set-plan|revoke
+    from lwr.balancer import cli as balancer_cli
+
+    balancer_cli.register(commands)  # balancer (docs/elastic.md)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

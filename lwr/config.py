@@ -19,6 +19,7 @@ import yaml
 
 from lwr.auth.settings import UserAuthConfig, parse_user_auth
 from lwr.errors import ConfigurationError
+from lwr.pool.settings import POOL_DEFAULTS, MetricsConfig, PoolConfig, parse_metrics, parse_pool
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
 from lwr.service.plans import Plans, parse_plans
 
@@ -70,6 +71,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     "database_url": "",
     "plans": "",
     "default_plan": "free",
+    # the elastic worker pool and /metrics (lwr.pool.settings)
+    **POOL_DEFAULTS,
 }
 
 #: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
@@ -150,6 +153,9 @@ class AppConfig:
     database_url: str | None = None
     #: service users' plans (lwr.service.plans)
     plans: Plans = field(default_factory=Plans)
+    #: the elastic worker pool (lwr.pool) and /metrics (lwr.metrics)
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 def load_app_config(
@@ -239,6 +245,8 @@ def load_app_config(
         pulsar_protocol_version=_pulsar_version(values["pulsar_protocol_version"]),
         database_url=values["database_url"] or None,
         plans=parse_plans(raw.get("plans", ""), base, values["default_plan"]),
+        pool=parse_pool(values),
+        metrics=parse_metrics(values),
     )
 
 

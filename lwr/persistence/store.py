@@ -230,6 +230,11 @@ class JobStore:
         sql, params = page_statement(query)
         return [_record(row) for row in self.db.fetchall(sql, params)]
 
+    def counts_by_state(self) -> dict[tuple[str, str], int]:
+        """(manager, state) -> number of jobs: what /metrics reports, in one grouped query."""
+        rows = self.db.fetchall("SELECT manager, state, COUNT(*) FROM jobs GROUP BY manager, state")
+        return {(manager, state): int(count) for manager, state, count in rows}
+
     def close(self) -> None:
         self.db.close()
 

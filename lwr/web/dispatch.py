@@ -48,6 +48,9 @@ class LwrWsgiApp:
         started = time.perf_counter()
         request = Request(environ)
         response = self.handle(request)
+        if self.app.metrics is not None:
+            route = environ.get("lwr.route", "unmatched")
+            self.app.metrics.observe_request(route, request.method, response.status_int)
         access_log.info(
             "%s %s %s %d %.1fms",
             request.client_addr,
@@ -96,7 +99,9 @@ class LwrWsgiApp:
                         405, f"method {request.method} not allowed here", allow=allowed
                     )
                 raise NotFoundError(f"no such route: {request.path_info}")
-            caller = ADMIN if route.public else self.authorize(request)
+            request.environ["lwr.route"] = route.pattern  # the label of /metrics' request count
+            public = route.public(self.app.config) if callable(route.public) else route.public
+            caller = ADMIN if public else self.authorize(request)
             if route.admin and not caller.is_admin:
                 raise AuthorizationError("this route is for the admin token (private_token)")
             result = route.handler(Context(request, self.app, args, caller))

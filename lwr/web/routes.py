@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lwr.tes import routes as tes
-from lwr.web.controllers import cache, files, jobs, listing, users
+from lwr.web.controllers import cache, files, jobs, listing, metrics, users
 
 Handler = Callable[..., Any]
 
@@ -23,8 +23,8 @@ class Route:
     method: str
     pattern: str
     handler: Handler
-    #: whether the route works without the private token
-    public: bool = False
+    #: whether the route works without the private token (or a function of the app's config)
+    public: bool | Callable[[Any], bool] = False
     #: whether the route is per manager (also served under /managers/{manager}/)
     per_manager: bool = True
     #: whether only the admin token (private_token) may call it, not a service user
@@ -59,6 +59,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{tes.PREFIX}/tasks", tes.list_tasks),
     Route("GET", f"{tes.PREFIX}/tasks/{{task_id}}", tes.get_task),
     Route("POST", f"{tes.PREFIX}/tasks/{{task_id}}:cancel", tes.cancel_task),
+    Route("GET", "/metrics", metrics.export, public=metrics.is_public, per_manager=False),
 )
 
 _SEGMENT = "[^/]+"
