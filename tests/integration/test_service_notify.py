@@ -8,7 +8,6 @@ SIGKILL there, restarts it and counts: exactly one mail and one webhook for the 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.files_endpoint import wait_for
 from tests.integration.server import LwrServer, free_port, write_server_ini
 from tests.integration.test_service_users import ADMIN, Service, _database
 from tests.notify_servers import MailServer, WebhookReceiver
@@ -38,13 +38,9 @@ class World:
     def hooks_for(self, job_id: str) -> list[dict[str, Any]]:
         return [d for d in list(self.hooks.accepted) if d["body"]["id"] == job_id]
 
-    def wait_told(self, job_id: str, mails: int = 1, hooks: int = 1) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if len(self.mails_for(job_id)) >= mails and len(self.hooks_for(job_id)) >= hooks:
-                return
-            time.sleep(0.1)
-        raise AssertionError(f"job {job_id}: {self.mails_for(job_id)} {self.hooks_for(job_id)}")
+    def wait_told(self, job_id: str) -> None:
+        """Until the job's mail and webhook both arrived."""
+        wait_for(lambda: self.mails_for(job_id) and self.hooks_for(job_id), 60, f"{job_id} told")
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -147,10 +143,7 @@ def _fence(world: World, job_id: str) -> None:
 def test_a_webhook_nobody_answers_is_retried_then_recorded_failed(world: World) -> None:
     service = world.service
     service.run_job("carol", "c1", "true")
-    deadline = time.monotonic() + 60
-    while "after 4 attempts, giving up" not in service.server.log():
-        assert time.monotonic() < deadline, service.server.log()[-3000:]
-        time.sleep(0.2)
+    wait_for(lambda: "after 4 attempts, giving up" in service.server.log(), 60, "carol's failure")
     assert service.server.log().count("notify: webhook") >= 4
 
 

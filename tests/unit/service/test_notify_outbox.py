@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -13,13 +11,6 @@ from lwr.managers import namespace
 from lwr.managers.base import JobState
 from lwr.persistence.store import JobRecord, JobStore
 from lwr.service.notify.outbox import EMAIL, PENDING, SENT, WEBHOOK, NotifyStore
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[JobStore]:
-    job_store = JobStore(tmp_path / "state")
-    yield job_store
-    job_store.close()
 
 
 @pytest.fixture
