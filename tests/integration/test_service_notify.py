@@ -156,16 +156,20 @@ def test_failed_webhook_tries_are_retried_with_backoff(world: World) -> None:
     assert len(world.hooks_for("flaky")) == 1
 
 
-def test_kill9_mid_send_then_restart_sends_exactly_once(world: World) -> None:
-    service = world.service
-    world.mail.block = True  # the next SMTP conversation halts after RCPT TO
-    service.run_job("alice", "killed", "true")
-    assert world.mail.blocked.wait(60), service.server.log()[-3000:]
+@pytest.mark.parametrize("held", ["mail", "webhook"])
+def test_kill9_mid_send_then_restart_sends_exactly_once(world: World, held: str) -> None:
+    """The sender is held inside its SMTP conversation (after RCPT TO) or its webhook POST
+    (before the body is read): nothing is taken yet when SIGKILL lands."""
+    service, job_id = world.service, f"killed-{held}"
+    receiver = world.mail if held == "mail" else world.hooks
+    receiver.block = True
+    service.run_job("alice", job_id, "true")
+    assert receiver.blocked.wait(60), service.server.log()[-3000:]
     service.server.kill9()
-    world.mail.release.set()
-    assert world.mails_for("killed") == []
+    receiver.block = False
+    receiver.release.set()
     service.server.start()
-    world.wait_told("killed")
-    _fence(world, "fence2")
-    assert len(world.mails_for("killed")) == 1 and len(world.hooks_for("killed")) == 1
-    assert service.wait("alice", "killed")["status"] == "complete"
+    world.wait_told(job_id)
+    _fence(world, f"fence-{held}")
+    assert len(world.mails_for(job_id)) == 1 and len(world.hooks_for(job_id)) == 1
+    assert service.wait("alice", job_id)["status"] == "complete"
