@@ -26,7 +26,10 @@ class MailServer:
     """aiosmtpd on a free port; ``messages`` holds each accepted mail's bytes."""
 
     def __init__(
-        self, tls_context: ssl.SSLContext | None = None, logins: dict[str, str] | None = None
+        self,
+        tls_context: ssl.SSLContext | None = None,
+        logins: dict[str, str] | None = None,
+        implicit_tls: bool = False,
     ) -> None:
         self.messages: list[bytes] = []
         self.logins: list[str] = []
@@ -35,7 +38,9 @@ class MailServer:
         self.release = threading.Event()
         self.port = free_port()
         options: dict[str, Any] = {}
-        if tls_context is not None:
+        if tls_context is not None and implicit_tls:
+            options.update(ssl_context=tls_context)
+        elif tls_context is not None:
             options.update(tls_context=tls_context, require_starttls=True)
         if logins is not None:
             options.update(authenticator=self._authenticator(logins), auth_required=True)
@@ -118,6 +123,11 @@ class WebhookReceiver:
                     self.send_error(503)
                     return
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                if self.path.endswith("/moved"):  # a redirect must not count as delivered
+                    self.send_response(303)
+                    self.send_header("Location", self.path.replace("/moved", "/alice"))
+                    self.end_headers()
+                    return
                 self.send_response(receiver.judge(self.path, self.headers, body))
                 self.end_headers()
 

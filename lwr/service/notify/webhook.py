@@ -16,12 +16,24 @@ import json
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 from lwr.service.notify.outbox import Notification
 
 SIGNATURE_HEADER = "X-LWR-Signature"
 TIMESTAMP_HEADER = "X-LWR-Timestamp"
 DELIVERY_HEADER = "X-LWR-Delivery"
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a delivery: urllib would follow 301-303 as a GET without
+    the body (and the signature), so every 3xx is a failed try instead."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class WebhookError(Exception):
@@ -54,7 +66,7 @@ def send(item: Notification, timeout: float) -> None:
     request.add_header(SIGNATURE_HEADER, signature(item.secret or "", timestamp, body))
     request.add_header(DELIVERY_HEADER, item.id)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
+        with _OPENER.open(request, timeout=timeout) as answer:
             status = answer.status
     except urllib.error.HTTPError as exc:
         raise WebhookError(f"HTTP {exc.code} from {item.target}") from None

@@ -93,6 +93,22 @@ def test_starttls_with_login_to_a_self_signed_server(certificate: Path, tmp_path
     assert len(server.messages) == 1
 
 
+def test_implicit_tls(certificate: Path, tmp_path: Path) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate, tmp_path / "key.pem")
+    with MailServer(tls_context=context, implicit_tls=True) as server:
+        smtp.send(SmtpConfig("127.0.0.1", server.port, tls="ssl", ca_file=certificate), _item())
+        assert len(server.messages) == 1
+
+
+def test_a_redirected_webhook_is_not_delivered() -> None:
+    """urllib would follow a redirect (a 303 even as a GET without the body): refuse them all."""
+    with WebhookReceiver({"alice": "k3y"}) as receiver:
+        with pytest.raises(webhook.WebhookError, match="HTTP 303"):
+            webhook.send(_item(receiver.url("moved"), "k3y"), timeout=10)
+        assert receiver.accepted == []
+
+
 def test_webhook_signature_verifies_and_tampering_does_not() -> None:
     with WebhookReceiver({"alice": "k3y"}) as receiver:
         webhook.send(_item(receiver.url("alice"), "k3y"), timeout=10)
