@@ -57,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this workload (repeatable); the default runs them all",
     )
     parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="LWR writes its job trace: the per-phase breakdowns get the server's phases",
+    )
+    parser.add_argument(
         "--results",
         type=Path,
         default=RESULTS,
@@ -70,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = run.Plan.quick() if args.quick else run.Plan.full()
     if args.only:
         plan = dataclasses.replace(plan, workloads=tuple(args.only))
+    if args.trace:
+        plan = dataclasses.replace(plan, trace=True)
     args.results.mkdir(parents=True, exist_ok=True)
     if args.profile:
         document = run.profile_lwr(plan, args.results)

@@ -60,13 +60,22 @@ def summary_ms(seconds: list[float]) -> dict[str, Any]:
     }
 
 
+#: per server, per job id: the client's wall-clock marks of each step (bench.trace)
+Marks = dict[str, dict[str, dict[str, float]]]
+
+
 def latency(
-    drivers: dict[str, Driver], jobs: int, scratch: Path, failures: Failures
+    drivers: dict[str, Driver],
+    jobs: int,
+    scratch: Path,
+    failures: Failures,
+    marks: Marks | None = None,
 ) -> dict[str, dict[str, Any]]:
     """End-to-end time of one small job, servers alternating job by job.
 
     Alternating means a burst of other work on this shared machine lands on both servers alike
-    instead of skewing whichever happened to be running.
+    instead of skewing whichever happened to be running. ``marks`` receives each job's client
+    marks, per server.
     """
     source = scratch / "small_input.txt"
     source.write_bytes(b"a small input of a small job\n" * 8)
@@ -76,8 +85,14 @@ def latency(
         for name, driver in drivers.items():
             destination = scratch / f"small_output_{name}.txt"
             started = time.perf_counter()
+            job_marks = None if marks is None else marks.setdefault(name, {})
             try:
-                job_steps = driver.copy_job(f"lat{index}", source, destination)
+                job_steps = driver.copy_job(
+                    f"lat{index}",
+                    source,
+                    destination,
+                    marks=None if job_marks is None else job_marks.setdefault(f"lat{index}", {}),
+                )
                 if destination.read_bytes() != source.read_bytes():
                     raise RuntimeError("the downloaded output differs from the input")
             except Exception as exc:
@@ -99,9 +114,21 @@ def latency(
 
 
 def throughput(
-    driver: Driver, jobs: int, threads: int, scratch: Path, failures: Failures, name: str
+    driver: Driver,
+    jobs: int,
+    threads: int,
+    scratch: Path,
+    failures: Failures,
+    name: str,
+    *,
+    tag: str = "",
+    marks: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """Jobs per second when ``threads`` clients run small jobs as fast as they are answered."""
+    """Jobs per second when ``threads`` clients run small jobs as fast as they are answered.
+
+    Job ids are ``tp{tag}{index}`` (a round's ``tag`` keeps its ids apart from other rounds');
+    ``marks`` receives each job's client marks by job id.
+    """
     source = scratch / "tp_input.txt"
     source.write_bytes(b"throughput\n")
     out = scratch / f"tp_{name}"
@@ -109,7 +136,9 @@ def throughput(
 
     def one(index: int) -> None:
         destination = out / f"o{index}.txt"
-        driver.copy_job(f"tp{index}", source, destination)
+        job_id = f"tp{tag}{index}"
+        job_marks = None if marks is None else marks.setdefault(job_id, {})
+        driver.copy_job(job_id, source, destination, marks=job_marks)
         if destination.read_bytes() != b"throughput\n":
             raise RuntimeError(f"job tp{index}: wrong output")
 

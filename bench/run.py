@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import WORKLOADS, measure, mq
+from bench import WORKLOADS, measure, mq, trace
 from bench.client import Driver, OwnClientDriver, Poll
 from bench.measure import MIB, Failures
 from bench.profile import ProfiledLwr, lifecycle_times, route_times, summarize
@@ -44,6 +44,8 @@ class Plan:
     latency_poll: float = 0.005
     # Eight polling threads at 100 Hz would spend the two cores on status requests.
     throughput_poll: float = 0.02
+    #: LWR writes its job trace (lwr.trace at DEBUG): the per-phase breakdown gets server phases
+    trace: bool = False
 
     @classmethod
     def full(cls) -> Plan:
@@ -61,8 +63,10 @@ def run(plan: Plan) -> dict[str, Any]:
     failures = Failures()
     with tempfile.TemporaryDirectory(prefix="lwr-bench-") as tmp:
         scratch = Path(tmp)
+        lwr = LwrBench(scratch / "lwr", concurrency)
+        lwr.trace = plan.trace
         servers: dict[str, BenchServer] = {
-            "lwr": LwrBench(scratch / "lwr", concurrency),
+            "lwr": lwr,
             "pulsar": PulsarBench(scratch / "pulsar", concurrency),
         }
         results: dict[str, dict[str, Any]] = {name: {} for name in servers}
@@ -105,8 +109,12 @@ def _phases(
     if "latency" in plan.workloads:
         _step("latency")
         drivers = {n: Driver(s.url, "urllib", Poll(plan.latency_poll)) for n, s in servers.items()}
-        for name, summary in measure.latency(drivers, plan.latency_jobs, scratch, failures).items():
+        marks: measure.Marks = {}
+        latencies = measure.latency(drivers, plan.latency_jobs, scratch, failures, marks)
+        for name, summary in latencies.items():
+            summary["breakdown"] = _breakdown(servers[name], marks.get(name, {}))
             results[name]["latency"] = summary
+            print(trace.render(f"latency {name}: per-phase", summary["breakdown"]))
     if "throughput" in plan.workloads:
         _throughput(plan, servers, results, scratch, failures)
     if "staging" in plan.workloads:
@@ -129,14 +137,32 @@ def _throughput(
         for name, server in servers.items():
             _step(f"throughput {name} (round {round_ + 1}/{plan.throughput_rounds})")
             driver = Driver(server.url, "urllib", Poll(plan.throughput_poll))
-            rounds[name].append(
-                measure.throughput(
-                    driver, plan.throughput_jobs, plan.threads, scratch, failures, name
-                )
+            marks: dict[str, dict[str, float]] = {}
+            result = measure.throughput(
+                driver,
+                plan.throughput_jobs,
+                plan.threads,
+                scratch,
+                failures,
+                name,
+                tag=f"{round_}-",
+                marks=marks,
             )
+            result["load_average"] = _load()
+            result["breakdown"] = _breakdown(server, marks)
+            print(f"  {result['jobs_per_s']} jobs/s, load average {result['load_average']}")
+            print(trace.render(f"  throughput {name}: per-phase", result["breakdown"]))
+            rounds[name].append(result)
     for name, server in servers.items():
         best = max(rounds[name], key=lambda r: r["jobs_per_s"])
-        results[name]["throughput"] = {**best, "rounds": [r["jobs_per_s"] for r in rounds[name]]}
+        results[name]["throughput"] = {
+            **best,
+            "rounds": [r["jobs_per_s"] for r in rounds[name]],
+            "round_details": [
+                {k: r[k] for k in ("jobs_per_s", "seconds", "load_average", "breakdown")}
+                for r in rounds[name]
+            ],
+        }
         results[name]["rss_after_throughput_mib"] = measure.rss_mib(server)
 
 
@@ -304,6 +330,19 @@ def _staging_once(driver: Driver, plan: Plan, scratch: Path, failures: Failures)
         return measure.staging_summary(driver.transport, plan.staging_bytes, [run])
     finally:
         source.unlink()
+
+
+def _breakdown(server: BenchServer, marks: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Per-phase breakdown of these jobs: client marks, plus LWR's trace when it wrote one."""
+    server_marks = None
+    if getattr(server, "trace", False):
+        server_marks = trace.server_marks(server.log_path, marks)
+    return trace.breakdown(marks, server_marks)
+
+
+def _load() -> list[float]:
+    """The 1, 5 and 15 minute load averages: every figure is recorded with the load it met."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _step(text: str) -> None:

@@ -135,6 +135,8 @@ class LwrBench(BenchServer):
     """LWR from ``server.ini.sample`` and a ``queued_python`` manager."""
 
     name = "lwr"
+    #: write lwr.trace's DEBUG lines (python -m bench --trace): a line per step of every job
+    trace = False
 
     def configure(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -145,6 +147,8 @@ class LwrBench(BenchServer):
         quiet = text.replace("[logger_access]\nlevel = INFO", "[logger_access]\nlevel = WARNING")
         if quiet == text:
             raise RuntimeError("could not turn LWR's access log off in the generated server.ini")
+        if self.trace:
+            quiet = _set_level(quiet, "logger_trace", "DEBUG")
         ini.write_text(quiet)
         (self.directory / "job_managers.ini").write_text(
             f"[manager:_default_]\ntype = queued_python\nmax_concurrent_jobs = {self.concurrency}\n"
@@ -205,6 +209,18 @@ class PulsarBench(BenchServer):
 
     def versions(self) -> dict[str, str]:
         return {"pulsar-app": pulsar_version(), "server": "gunicorn gthread, 1 worker, 4 threads"}
+
+
+def _set_level(ini: str, section: str, level: str) -> str:
+    """``ini`` with the ``level`` of its ``[section]`` replaced (comments in between allowed)."""
+    head, found, rest = ini.partition(f"[{section}]\n")
+    body, _, tail = rest.partition("\n[")
+    lines = [
+        f"level = {level}" if line.startswith("level =") else line for line in body.split("\n")
+    ]
+    if not found or f"level = {level}" not in lines:
+        raise RuntimeError(f"no level in [{section}] of the generated server.ini")
+    return head + found + "\n".join(lines) + ("\n[" + tail if tail else "")
 
 
 def ensure_pulsar() -> None:

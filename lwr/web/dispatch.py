@@ -18,7 +18,7 @@ from typing import Any
 
 from webob import Request, Response
 
-from lwr import logsafe
+from lwr import logsafe, trace
 from lwr.app import LwrApp
 from lwr.errors import (
     AuthorizationError,
@@ -89,6 +89,8 @@ class LwrWsgiApp:
                 raise NotFoundError(f"no such route: {request.path_info}")
             if not route.public:
                 self.authorize(request)
+            if trace.enabled():
+                return self._traced(request, route, args)
             result = route.handler(Context(request, self.app, args))
             if isinstance(result, Response):
                 return result
@@ -99,6 +101,23 @@ class LwrWsgiApp:
                     "a name or path in the request is longer than the file system allows"
                 ) from None
             raise
+
+    def _traced(self, request: Request, route: routes.Route, args: dict[str, str]) -> Response:
+        """Call the controller between two :mod:`lwr.trace` marks: the request in and answered.
+
+        Only job routes are marked (the job id from the path, or setup's query parameter).
+        """
+        job_id = args.get("job_id") or request.GET.get("job_id")
+        manager = args.get("manager") or "-"
+        what = f"{route.method} {route.pattern}"
+        if job_id:
+            trace.mark(manager, job_id, f"in {what}")
+        try:
+            result = route.handler(Context(request, self.app, args))
+        finally:
+            if job_id:
+                trace.mark(manager, job_id, f"out {what}")
+        return result if isinstance(result, Response) else json_response(result)
 
     def authorize(self, request: Request) -> None:
         """Check the private token (query or ``Authorization`` header) in constant time."""
