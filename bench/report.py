@@ -71,7 +71,16 @@ def rows(doc: dict[str, Any]) -> list[Row]:
     out = [
         _row(doc, "latency median", "ms", _get("latency", "median_ms"), False, 3),
         _row(doc, "latency p90", "ms", _get("latency", "p90_ms"), False),
-        _row(doc, "throughput (8 threads)", "jobs/s", _get("throughput", "jobs_per_s"), True, 3),
+        _row(
+            doc,
+            f"throughput ({_client_threads(doc)} client threads, default server threads)",
+            "jobs/s",
+            _get("throughput", "jobs_per_s"),
+            True,
+            3,
+        ),
+        *_same_thread_rows(doc),
+        _retry_row(doc),
     ]
     for transport, target in _TRANSPORTS:
         for way in ("up", "down"):
@@ -95,6 +104,37 @@ def rows(doc: dict[str, Any]) -> list[Row]:
     out += _cp_rows(doc)
     out += _scale_rows(doc)
     return out
+
+
+def _client_threads(doc: dict[str, Any]) -> int | str:
+    return doc.get("meta", {}).get("plan", {}).get("threads", "?")
+
+
+def _same_thread_rows(doc: dict[str, Any]) -> list[Row]:
+    """Throughput with both servers given the same number of request threads (fresh servers)."""
+    out = []
+    clients = _client_threads(doc)
+    for threads, results in sorted((doc.get("same_threads") or {}).items(), key=_numeric_key):
+        metric = f"throughput ({clients} client threads, both {threads} server threads)"
+        out.append(_row({"results": results}, metric, "jobs/s", _get("jobs_per_s"), True, 3))
+    return out
+
+
+def _numeric_key(item: tuple[str, Any]) -> tuple[int, str]:
+    return (int(item[0]) if item[0].isdigit() else 0, item[0])
+
+
+def _retry_row(doc: dict[str, Any]) -> Row:
+    """Jobs the harness ran twice (Pulsar's exec race, return code 126), per server: a retry
+    one server gets and the other does not is part of the comparison."""
+    retried = doc.get("peer_retries") or []
+    counts = {
+        name: float(sum(1 for r in retried if r.get("server", "pulsar") == name))
+        for name in ("lwr", "pulsar")
+    }
+    return Row(
+        "jobs retried by the harness", "jobs", counts["lwr"], counts["pulsar"], None, "", None
+    )
 
 
 def _mq_rows(doc: dict[str, Any]) -> list[Row]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import platform
@@ -15,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import WORKLOADS, measure, mq, trace
+from bench import WORKLOADS, measure, mq, throughput, trace
 from bench.client import Driver, OwnClientDriver, Poll
 from bench.measure import MIB, Failures
 from bench.profile import ProfiledLwr, lifecycle_times, route_times, summarize
@@ -46,10 +47,14 @@ class Plan:
     throughput_poll: float = 0.02
     #: LWR writes its job trace (lwr.trace at DEBUG): the per-phase breakdown gets server phases
     trace: bool = False
+    #: request threads given to both servers for the same-threads throughput comparison
+    same_threads: tuple[int, ...] = ()
 
     @classmethod
     def full(cls) -> Plan:
-        return cls("full", 60, 200, 8, 1024 * MIB, (100, 1000, 10000), 60, 3, 2, 30, 3)
+        plan = cls("full", 60, 200, 8, 1024 * MIB, (100, 1000, 10000), 60, 3, 2, 30, 3)
+        # Pulsar's default thread count, then LWR's
+        return dataclasses.replace(plan, same_threads=(4, 16))
 
     @classmethod
     def quick(cls) -> Plan:
@@ -59,6 +64,7 @@ class Plan:
 def run(plan: Plan) -> dict[str, Any]:
     """Run ``plan`` against freshly configured servers; return the whole result document."""
     began = time.time()
+    load_at_start = throughput.load_average()
     concurrency = os.cpu_count() or 1
     failures = Failures()
     with tempfile.TemporaryDirectory(prefix="lwr-bench-") as tmp:
@@ -78,6 +84,10 @@ def run(plan: Plan) -> dict[str, Any]:
         finally:
             for server in servers.values():
                 server.stop()
+        # After the default servers are gone: fresh ones with the same request threads each
+        same = {}
+        if "throughput" in plan.workloads and plan.same_threads:
+            same = throughput.same_threads(plan, concurrency, scratch, failures)
         # After the HTTP servers are gone: two more, configured for the message queue.
         _step("message-queue mode")
         mq_mode = (
@@ -87,9 +97,13 @@ def run(plan: Plan) -> dict[str, Any]:
         )
         versions = {name: server.versions() for name, server in servers.items()}
     return {
-        "meta": _meta(plan, began, concurrency, versions),
+        "meta": {
+            **_meta(plan, began, concurrency, versions),
+            "load_average": {"start": load_at_start, "end": throughput.load_average()},
+        },
         "results": results,
         "mq_mode": mq_mode,
+        "same_threads": same,
         "failures": failures.by_server,
         "failed_jobs": failures.count(),
         "peer_retries": failures.retried,
@@ -112,7 +126,7 @@ def _phases(
         marks: measure.Marks = {}
         latencies = measure.latency(drivers, plan.latency_jobs, scratch, failures, marks)
         for name, summary in latencies.items():
-            summary["breakdown"] = _breakdown(servers[name], marks.get(name, {}))
+            summary["breakdown"] = throughput.breakdown(servers[name], marks.get(name, {}))
             results[name]["latency"] = summary
             print(trace.render(f"latency {name}: per-phase", summary["breakdown"]))
     if "throughput" in plan.workloads:
@@ -130,40 +144,9 @@ def _throughput(
     scratch: Path,
     failures: Failures,
 ) -> None:
-    """Alternating rounds, the best kept: a burst of other work on this shared machine then
-    costs a round, not the result. Every round is kept in the document."""
-    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
-    for round_ in range(plan.throughput_rounds):
-        for name, server in servers.items():
-            _step(f"throughput {name} (round {round_ + 1}/{plan.throughput_rounds})")
-            driver = Driver(server.url, "urllib", Poll(plan.throughput_poll))
-            marks: dict[str, dict[str, float]] = {}
-            result = measure.throughput(
-                driver,
-                plan.throughput_jobs,
-                plan.threads,
-                scratch,
-                failures,
-                name,
-                tag=f"{round_}-",
-                marks=marks,
-            )
-            result["load_average"] = _load()
-            result["breakdown"] = _breakdown(server, marks)
-            print(f"  {result['jobs_per_s']} jobs/s, load average {result['load_average']}")
-            print(trace.render(f"  throughput {name}: per-phase", result["breakdown"]))
-            rounds[name].append(result)
-    for name, server in servers.items():
-        best = max(rounds[name], key=lambda r: r["jobs_per_s"])
-        results[name]["throughput"] = {
-            **best,
-            "rounds": [r["jobs_per_s"] for r in rounds[name]],
-            "round_details": [
-                {k: r[k] for k in ("jobs_per_s", "seconds", "load_average", "breakdown")}
-                for r in rounds[name]
-            ],
-        }
-        results[name]["rss_after_throughput_mib"] = measure.rss_mib(server)
+    for name, summary in throughput.rounds(plan, servers, scratch, failures).items():
+        results[name]["throughput"] = summary
+        results[name]["rss_after_throughput_mib"] = measure.rss_mib(servers[name])
 
 
 def _staging(
@@ -332,21 +315,7 @@ def _staging_once(driver: Driver, plan: Plan, scratch: Path, failures: Failures)
         source.unlink()
 
 
-def _breakdown(server: BenchServer, marks: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """Per-phase breakdown of these jobs: client marks, plus LWR's trace when it wrote one."""
-    server_marks = None
-    if getattr(server, "trace", False):
-        server_marks = trace.server_marks(server.log_path, marks)
-    return trace.breakdown(marks, server_marks)
-
-
-def _load() -> list[float]:
-    """The 1, 5 and 15 minute load averages: every figure is recorded with the load it met."""
-    return [round(x, 2) for x in os.getloadavg()]
-
-
-def _step(text: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
+_step = throughput.step
 
 
 def _meta(

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from bench.measure import percentile
 from lwr import trace
 
 #: (phase, from mark, to mark); a ``c:`` mark is the client's, any other the server's
@@ -90,7 +91,7 @@ def breakdown(
         values = sorted(p[name] for p in per_job.values())
         table[name] = {
             "median_ms": _ms(statistics.median(values)),
-            "p90_ms": _ms(values[min(len(values) - 1, int(0.9 * len(values)))]),
+            "p90_ms": _ms(percentile(values, 0.9)),
             "max_ms": _ms(values[-1]),
             "share": round(sum(values) / total, 3),
         }
