@@ -101,6 +101,7 @@ def rows(doc: dict[str, Any]) -> list[Row]:
         _row(doc, "first start", "s", _get("first_start_s"), False),
     ]
     out += _mq_rows(doc)
+    out += _ceiling_rows(doc)
     out += _cp_rows(doc)
     out += _scale_rows(doc)
     return out
@@ -145,6 +146,36 @@ def _mq_rows(doc: dict[str, Any]) -> list[Row]:
     lwr, pulsar = _get("lwr", "median_ms")(mq), _get("pulsar", "median_ms")(mq)
     advantage = round(pulsar / lwr, 2) if lwr and pulsar else None
     return [Row("MQ latency median (true, no files)", "ms", lwr, pulsar, advantage, "", None)]
+
+
+#: LWR's staging through pulsar.client's curl transport, as a fraction of that client's ceiling
+CEILING_TARGET = 0.8
+
+
+def _ceiling_rows(doc: dict[str, Any]) -> list[Row]:
+    """Staging with pulsar.client's curl transport over the same transport's MiB/s against a
+    static file server (:mod:`bench.ceiling`): how close each server gets to the client's own
+    limit on this machine (target: LWR within 80% of it, both ways)."""
+    reference = doc["results"].get("reference", {}).get("client_curl_ceiling") or {}
+    server = str(reference.get("server", "static server")).split(" (")[0]
+    out = []
+    for way in ("up", "down"):
+        ceiling = _get(f"{way}_mib_per_s")(reference)
+        get = _get("staging", "curl", f"{way}_mib_per_s")
+        lwr, pulsar = get(doc["results"]["lwr"]), get(doc["results"]["pulsar"])
+        fraction = round(lwr / ceiling, 2) if lwr and ceiling else None
+        out.append(
+            Row(
+                f"staging {way} (client curl) / same client vs {server} ({ceiling or 0:g} MiB/s)",
+                "fraction",
+                fraction,
+                round(pulsar / ceiling, 2) if pulsar and ceiling else None,
+                None,
+                f">= {CEILING_TARGET:g} (LWR)",
+                None if fraction is None else fraction >= CEILING_TARGET,
+            )
+        )
+    return out
 
 
 def _cp_rows(doc: dict[str, Any]) -> list[Row]:

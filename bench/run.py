@@ -6,7 +6,6 @@ import dataclasses
 import datetime
 import os
 import platform
-import shutil
 import statistics
 import sys
 import tempfile
@@ -16,13 +15,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import WORKLOADS, measure, mq, throughput, trace
-from bench.client import Driver, OwnClientDriver, Poll
+from bench import WORKLOADS, measure, mq, staging, throughput, trace
+from bench.client import Driver, Poll
 from bench.measure import MIB, Failures
 from bench.profile import ProfiledLwr, lifecycle_times, route_times, summarize
 from bench.servers import BenchServer, LwrBench, PulsarBench
-
-TRANSPORTS = ("curl", "urllib")
 
 
 @dataclass(frozen=True)
@@ -132,7 +129,7 @@ def _phases(
     if "throughput" in plan.workloads:
         _throughput(plan, servers, results, scratch, failures)
     if "staging" in plan.workloads:
-        _staging(plan, servers, results, scratch, failures)
+        staging.measure_all(plan, servers, results, scratch, failures)
     if "scale" in plan.workloads:
         _scale(plan, servers, results, failures)
 
@@ -147,57 +144,6 @@ def _throughput(
     for name, summary in throughput.rounds(plan, servers, scratch, failures).items():
         results[name]["throughput"] = summary
         results[name]["rss_after_throughput_mib"] = measure.rss_mib(servers[name])
-
-
-def _staging(
-    plan: Plan,
-    servers: dict[str, BenchServer],
-    results: dict[str, dict[str, Any]],
-    scratch: Path,
-    failures: Failures,
-) -> None:
-    """One file up and down with every client, ``staging_runs`` times; ``cp`` as the reference.
-
-    Runs alternate server by server and client by client, so a burst of other work on this
-    shared machine lands on both; each figure is the median of its runs.
-    """
-    _step(f"staging {plan.staging_bytes // MIB} MiB x {plan.staging_runs}")
-    source = scratch / "staging_input.dat"
-    digest = measure.make_file(source, plan.staging_bytes)
-    settle = measure.Settle(scratch, plan.staging_bytes, paired_cp=True)
-    results["reference"] = {
-        "cp": measure.cp_reference(source, settle),
-        "dd_16k": measure.cp_reference(source, settle, measure.DD_16K),
-    }
-    labels = (*TRANSPORTS, "lwr-client", "curl-cli")
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
-        name: {label: [] for label in labels} for name in servers
-    }
-    for index in range(plan.staging_runs):
-        for name, server in servers.items():
-            poll = Poll(plan.latency_poll, timeout=600)
-            for label in labels:
-                if label == "curl-cli" and not shutil.which("curl"):
-                    continue
-                driver: Driver | OwnClientDriver = (
-                    OwnClientDriver(server.url, poll)
-                    if label == "lwr-client"
-                    else Driver(server.url, "curl" if label == "curl-cli" else label, poll)
-                )
-                runs[name][label].append(
-                    measure.staging(
-                        driver, source, digest, settle, failures, name, index, label == "curl-cli"
-                    )
-                )
-    for name in servers:
-        results[name]["staging"] = {
-            label: measure.staging_summary(label, plan.staging_bytes, runs[name][label])
-            if runs[name][label]
-            # a host without the curl program skips that reference rather than failing the run
-            else {"transport": label, "skipped": "no curl program on PATH"}
-            for label in labels
-        }
-    source.unlink()
 
 
 def _scale(
@@ -281,7 +227,7 @@ def profile_lwr(plan: Plan, out_dir: Path) -> dict[str, Any]:
             "throughput": lambda d: measure.throughput(
                 d, plan.throughput_jobs, plan.threads, scratch, failures, "lwr"
             ),
-            "staging_curl": lambda d: _staging_once(d, plan, scratch, failures),
+            "staging_curl": lambda d: staging.profile_once(d, plan, scratch, failures),
         }
         for phase, workload in workloads.items():
             _step(f"profile LWR: {phase}")
@@ -302,17 +248,6 @@ def profile_lwr(plan: Plan, out_dir: Path) -> dict[str, Any]:
                 "profile": summarize(raw),
             }
     return {"plan": asdict(plan), "phases": summaries, "failures": failures.by_server}
-
-
-def _staging_once(driver: Driver, plan: Plan, scratch: Path, failures: Failures) -> Any:
-    source = scratch / "staging_input.dat"
-    digest = measure.make_file(source, plan.staging_bytes)
-    try:
-        settle = measure.Settle(scratch, plan.staging_bytes)
-        run = measure.staging(driver, source, digest, settle, failures, "lwr")
-        return measure.staging_summary(driver.transport, plan.staging_bytes, [run])
-    finally:
-        source.unlink()
 
 
 _step = throughput.step

@@ -134,3 +134,27 @@ def test_the_table_formats_missing_values_and_verdicts() -> None:
     lines = report.table(rows).splitlines()
     assert [cell.strip() for cell in lines[2].split("|")[3:8]] == ["1.5", "n/a", "", "", ""]
     assert "123457" in lines[3] and "3x" in lines[3] and "yes" in lines[3]
+
+
+def test_fractions_of_the_client_ceiling_target_0_8() -> None:
+    """Client curl MiB/s over the same transport's against the static server."""
+    lwr = {"curl": {"up_mib_per_s": 400.0, "down_mib_per_s": 310.0}}
+    pulsar = {"curl": {"up_mib_per_s": 50.0, "down_mib_per_s": 100.0}}
+    document = doc({"staging": lwr}, {"staging": pulsar})
+    document["results"]["reference"] = {
+        "client_curl_ceiling": {
+            "server": "nginx (nginx/1.22.1, sendfile on, WebDAV PUT)",
+            "up_mib_per_s": 500.0,
+            "down_mib_per_s": 400.0,
+        }
+    }
+    rows = report.rows(document)
+    up = row(rows, "staging up (client curl) / same client vs nginx (500 MiB/s)")
+    down = row(rows, "staging down (client curl) / same client vs nginx (400 MiB/s)")
+    assert (up.lwr, up.pulsar, up.met) == (0.8, 0.1, True)
+    assert (down.lwr, down.pulsar, down.met) == (0.78, 0.25, False)
+
+
+def test_no_ceiling_measured_gives_no_verdict() -> None:
+    rows = report.rows(doc({"staging": {"curl": {"up_mib_per_s": 400.0}}}, {}))
+    assert row(rows, "staging up (client curl) / same client").met is None
