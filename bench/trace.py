@@ -111,7 +111,19 @@ def breakdown(
     }
     if server:
         out["slot_freed_to_dispatch"] = dispatch_delays(server)
+        out["server_ms_per_request"] = request_times(server)
     return out
+
+
+def request_times(server: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Median ms from a request's ``in`` mark to its ``out`` mark, per route: the server's own
+    share of each step the client times (the first request of each route per job)."""
+    spans: dict[str, list[float]] = {}
+    for marks in server.values():
+        for event, at in marks.items():
+            if event.startswith("in ") and f"out {event[3:]}" in marks:
+                spans.setdefault(event[3:], []).append(marks[f"out {event[3:]}"] - at)
+    return {route: _ms(statistics.median(values)) for route, values in sorted(spans.items())}
 
 
 def dispatch_delays(server: Mapping[str, Mapping[str, float]]) -> dict[str, Any]:
@@ -163,6 +175,10 @@ def render(title: str, result: Mapping[str, Any]) -> str:
             f"  slot freed -> next dispatch: median {delays['median_ms']} ms, max "
             f"{delays['max_ms']} ms, {delays['over_100ms']} of {delays['n']} over 100 ms"
         )
+    routes = result.get("server_ms_per_request")
+    if routes:
+        shown = ", ".join(f"{route} {ms}" for route, ms in routes.items())
+        lines.append(f"  server ms per request (median, in to out): {shown}")
     slow = ", ".join(
         f"{j['job_id']} {j['total_ms']} ms ({j['largest']} {j['largest_ms']})"
         for j in result["slowest"]

@@ -96,3 +96,11 @@ def test_staging_summary_takes_medians_and_cp_fractions() -> None:
 def test_percentile_rank_survives_float_error() -> None:
     """0.9 * 30 is 27.000000000000004 in floating point: still the 27th value."""
     assert measure.percentile([float(v) for v in range(1, 31)], 0.9) == 27
+
+
+def test_request_times_are_in_to_out_per_route() -> None:
+    server = {
+        "a": {"in GET /s": 1.0, "out GET /s": 1.002, "in POST /jobs": 0.5, "out POST /jobs": 0.6},
+        "b": {"in GET /s": 2.0, "out GET /s": 2.004, "in DELETE /x": 3.0},
+    }
+    assert trace.request_times(server) == {"GET /s": 3.0, "POST /jobs": 100.0}
