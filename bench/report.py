@@ -145,7 +145,14 @@ def _mq_rows(doc: dict[str, Any]) -> list[Row]:
         return []
     lwr, pulsar = _get("lwr", "median_ms")(mq), _get("pulsar", "median_ms")(mq)
     advantage = round(pulsar / lwr, 2) if lwr and pulsar else None
-    return [Row("MQ latency median (true, no files)", "ms", lwr, pulsar, advantage, "", None)]
+    out = [Row("MQ latency median (true, no files)", "ms", lwr, pulsar, advantage, "", None)]
+    jobs = _get("lwr", "burst", "jobs")(mq) or _get("pulsar", "burst", "jobs")(mq)
+    if jobs:
+        lwr, pulsar = (_get(name, "burst", "jobs_per_s")(mq) for name in ("lwr", "pulsar"))
+        advantage = round(lwr / pulsar, 2) if lwr and pulsar else None
+        metric = f"MQ throughput, burst of {jobs:g} (true, no files)"
+        out.append(Row(metric, "jobs/s", lwr, pulsar, advantage, "", None))
+    return out
 
 
 #: LWR's staging through pulsar.client's curl transport, as a fraction of that client's ceiling

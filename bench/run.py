@@ -46,16 +46,18 @@ class Plan:
     trace: bool = False
     #: request threads given to both servers for the same-threads throughput comparison
     same_threads: tuple[int, ...] = ()
+    #: jobs published at once in message-queue mode (jobs per second through the broker)
+    mq_burst: int = 0
 
     @classmethod
     def full(cls) -> Plan:
         plan = cls("full", 60, 200, 8, 1024 * MIB, (100, 1000, 10000), 60, 3, 2, 30, 3)
         # Pulsar's default thread count, then LWR's
-        return dataclasses.replace(plan, same_threads=(4, 16))
+        return dataclasses.replace(plan, same_threads=(4, 16), mq_burst=200)
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls("quick", 15, 32, 8, 64 * MIB, (100, 1000), 20, 1, 1, 5, 1)
+        return cls("quick", 15, 32, 8, 64 * MIB, (100, 1000), 20, 1, 1, 5, 1, mq_burst=10)
 
 
 def run(plan: Plan) -> dict[str, Any]:
@@ -88,7 +90,7 @@ def run(plan: Plan) -> dict[str, Any]:
         # After the HTTP servers are gone: two more, configured for the message queue.
         _step("message-queue mode")
         mq_mode = (
-            mq.measure(plan.mq_jobs, concurrency, scratch, failures)
+            mq.measure(plan.mq_jobs, concurrency, scratch, failures, plan.mq_burst)
             if "mq" in plan.workloads
             else {"measured": False, "note": "not measured", "reason": "left out by --only"}
         )

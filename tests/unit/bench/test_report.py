@@ -158,3 +158,15 @@ def test_fractions_of_the_client_ceiling_target_0_8() -> None:
 def test_no_ceiling_measured_gives_no_verdict() -> None:
     rows = report.rows(doc({"staging": {"curl": {"up_mib_per_s": 400.0}}}, {}))
     assert row(rows, "staging up (client curl) / same client").met is None
+
+
+def test_mq_rows_latency_and_burst_throughput() -> None:
+    mq = {
+        "measured": True,
+        "lwr": {"median_ms": 10.0, "burst": {"jobs": 200, "jobs_per_s": 80.0}},
+        "pulsar": {"median_ms": 500.0, "burst": {"jobs": 200, "jobs_per_s": 4.0}},
+    }
+    rows = report.rows(doc({}, {}, mq_mode=mq))
+    assert row(rows, "MQ latency median").advantage == 50.0
+    burst = row(rows, "MQ throughput, burst of 200")
+    assert (burst.lwr, burst.pulsar, burst.advantage) == (80.0, 4.0, 20.0)
