@@ -126,7 +126,7 @@ def _numeric_key(item: tuple[str, Any]) -> tuple[int, str]:
 
 
 def _retry_row(doc: dict[str, Any]) -> Row:
-    """Jobs the harness ran twice (Pulsar's exec race, return code 126), per server: a retry
+    """Runs the harness granted again (Pulsar's exec race, return code 126), per server: a retry
     one server gets and the other does not is part of the comparison."""
     retried = doc.get("peer_retries") or []
     counts = {
@@ -134,7 +134,7 @@ def _retry_row(doc: dict[str, Any]) -> Row:
         for name in ("lwr", "pulsar")
     }
     return Row(
-        "jobs retried by the harness", "jobs", counts["lwr"], counts["pulsar"], None, "", None
+        "retries granted by the harness", "runs", counts["lwr"], counts["pulsar"], None, "", None
     )
 
 

@@ -6,16 +6,14 @@ import dataclasses
 import datetime
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import WORKLOADS, measure, mq, staging, throughput, trace
+from bench import WORKLOADS, measure, mq, scale, staging, throughput, trace
 from bench.client import Driver, Poll
 from bench.measure import MIB, Failures
 from bench.profile import ProfiledLwr, lifecycle_times, route_times, summarize
@@ -87,6 +85,8 @@ def run(plan: Plan) -> dict[str, Any]:
         same = {}
         if "throughput" in plan.workloads and plan.same_threads:
             same = throughput.same_threads(plan, concurrency, scratch, failures)
+        if "scale" in plan.workloads:
+            scale.measure_all(plan, concurrency, scratch, results, failures)
         # After the HTTP servers are gone: two more, configured for the message queue.
         _step("message-queue mode")
         mq_mode = (
@@ -132,8 +132,6 @@ def _phases(
         _throughput(plan, servers, results, scratch, failures)
     if "staging" in plan.workloads:
         staging.measure_all(plan, servers, results, scratch, failures)
-    if "scale" in plan.workloads:
-        _scale(plan, servers, results, failures)
 
 
 def _throughput(
@@ -146,74 +144,6 @@ def _throughput(
     for name, summary in throughput.rounds(plan, servers, scratch, failures).items():
         results[name]["throughput"] = summary
         results[name]["rss_after_throughput_mib"] = measure.rss_mib(servers[name])
-
-
-def _scale(
-    plan: Plan,
-    servers: dict[str, BenchServer],
-    results: dict[str, dict[str, Any]],
-    failures: Failures,
-) -> None:
-    """Status and restart times as the number of persisted finished jobs grows."""
-    for name in servers:
-        results[name]["scale"] = []
-    created = 0
-    for level in plan.scale_levels:
-        _step(f"scale: creating finished jobs up to N={level} on both servers")
-        _create_history(plan, servers, created, level, failures, results)
-        created = level
-        time.sleep(1.0)  # let the last jobs' bookkeeping finish before timing status
-        for name, server in servers.items():
-            _step(f"scale {name} N={level}")
-            results[name]["scale"][-1].update(_scale_level(plan, name, server, level, failures))
-
-
-def _create_history(
-    plan: Plan,
-    servers: dict[str, BenchServer],
-    first: int,
-    last: int,
-    failures: Failures,
-    results: dict[str, dict[str, Any]],
-) -> None:
-    """Finished jobs ``first``..``last - 1`` on both servers at once.
-
-    Creating them is not measured, so both servers fill at the same time, and the client polls
-    every 50 ms: fewer status requests leave the two cores to the jobs being created.
-    """
-    threads = plan.threads
-    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
-        futures = {
-            name: pool.submit(
-                measure.create_finished,
-                Driver(server.url, "urllib", Poll(0.05)),
-                first,
-                last,
-                threads,
-                failures,
-                name,
-            )
-            for name, server in servers.items()
-        }
-    for name, future in futures.items():
-        results[name]["scale"].append({"finished_jobs": last, "creation": future.result()})
-
-
-def _scale_level(
-    plan: Plan, name: str, server: BenchServer, level: int, failures: Failures
-) -> dict[str, Any]:
-    """Status time, restart time and status time after the restart, at ``level`` jobs."""
-    driver = Driver(server.url, "urllib", Poll(plan.throughput_poll))
-    probes = [f"hist{i}" for i in (0, level // 2, level - 1)]
-    before = measure.status_time(driver, probes, plan.status_repeats, failures, name)
-    restarts = [server.restart() for _ in range(plan.restarts)]
-    after = measure.status_time(driver, probes, plan.status_repeats, failures, name)
-    return {
-        "status": before,
-        "status_after_restart": after,
-        "restart_s": round(statistics.median(restarts), 3),
-        "restarts_s": [round(r, 3) for r in restarts],
-    }
 
 
 def profile_lwr(plan: Plan, out_dir: Path) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from bench import measure, trace
@@ -104,3 +106,35 @@ def test_request_times_are_in_to_out_per_route() -> None:
         "b": {"in GET /s": 2.0, "out GET /s": 2.004, "in DELETE /x": 3.0},
     }
     assert trace.request_times(server) == {"GET /s": 3.0, "POST /jobs": 100.0}
+
+
+def _flaky(failures_before_success: int) -> tuple[list[int], Callable[[int], None]]:
+    calls: list[int] = []
+
+    def work(index: int) -> None:
+        calls.append(index)
+        if len(calls) <= failures_before_success:
+            raise RuntimeError("job ended 'complete' (return code 126): ''")
+
+    return calls, work
+
+
+def test_pulsar_exec_race_is_retried_and_every_retry_is_recorded() -> None:
+    failures = measure.Failures()
+    calls, work = _flaky(2)
+    assert measure._run_parallel(work, [7], 1, failures, "pulsar", "job") == 1
+    assert len(calls) == 3
+    assert [r["server"] for r in failures.retried] == ["pulsar", "pulsar"]
+    assert failures.count() == 0
+
+
+def test_retries_are_bounded_and_never_granted_to_lwr() -> None:
+    failures = measure.Failures()
+    calls, work = _flaky(10)
+    assert measure._run_parallel(work, [1], 1, failures, "pulsar", "job") == 0
+    assert len(calls) == 1 + measure.PEER_RETRIES
+    assert failures.count() == 1
+    failures = measure.Failures()
+    calls, work = _flaky(1)
+    assert measure._run_parallel(work, [1], 1, failures, "lwr", "job") == 0
+    assert (len(calls), failures.retried, failures.count()) == (1, [], 1)

@@ -79,7 +79,7 @@ def test_retries_are_counted_per_server() -> None:
         {"server": "pulsar", "what": "throughput job 3"},
         {"server": "pulsar", "what": "history job 9"},
     ]
-    retries = row(report.rows(doc({}, {}, peer_retries=retried)), "jobs retried")
+    retries = row(report.rows(doc({}, {}, peer_retries=retried)), "retries granted")
     assert (retries.lwr, retries.pulsar) == (0, 2)
 
 
