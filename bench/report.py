@@ -69,7 +69,7 @@ def _row(
 def rows(doc: dict[str, Any]) -> list[Row]:
     """The table: one row per compared metric, then LWR against cp, then flatness in N."""
     out = [
-        _row(doc, "latency median", "ms", _get("latency", "median_ms"), False, 3),
+        _row(doc, "latency median", "ms", _get("latency", "median_ms"), False, 5),
         _row(doc, "latency p90", "ms", _get("latency", "p90_ms"), False),
         _row(
             doc,
