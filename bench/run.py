@@ -129,21 +129,11 @@ def _phases(
             results[name]["latency"] = summary
             print(trace.render(f"latency {name}: per-phase", summary["breakdown"]))
     if "throughput" in plan.workloads:
-        _throughput(plan, servers, results, scratch, failures)
+        for name, summary in throughput.rounds(plan, servers, scratch, failures).items():
+            results[name]["throughput"] = summary
+            results[name]["rss_after_throughput_mib"] = measure.rss_mib(servers[name])
     if "staging" in plan.workloads:
         staging.measure_all(plan, servers, results, scratch, failures)
-
-
-def _throughput(
-    plan: Plan,
-    servers: dict[str, BenchServer],
-    results: dict[str, dict[str, Any]],
-    scratch: Path,
-    failures: Failures,
-) -> None:
-    for name, summary in throughput.rounds(plan, servers, scratch, failures).items():
-        results[name]["throughput"] = summary
-        results[name]["rss_after_throughput_mib"] = measure.rss_mib(servers[name])
 
 
 def profile_lwr(plan: Plan, out_dir: Path) -> dict[str, Any]:
