@@ -140,9 +140,9 @@ def throughput(
     out = scratch / f"tp_{name}"
     out.mkdir(exist_ok=True)
 
-    def one(index: int) -> None:
+    def one(index: int, attempt: int = 0) -> None:
         destination = out / f"o{index}.txt"
-        job_id = f"tp{tag}{index}"
+        job_id = f"tp{tag}{index}" + (f"r{attempt}" if attempt else "")
         job_marks = None if marks is None else marks.setdefault(job_id, {})
         driver.copy_job(job_id, source, destination, marks=job_marks)
         if destination.read_bytes() != b"throughput\n":
@@ -162,7 +162,7 @@ def throughput(
 
 
 def _run_parallel(
-    work: Callable[[int], None],
+    work: Work,
     items: Iterable[int],
     threads: int,
     failures: Failures,
@@ -184,10 +184,12 @@ def _run_parallel(
 
 #: how many times a job that hit Pulsar's exec race is run again (each retry is reported)
 PEER_RETRIES = 2
+#: one job of a parallel run: ``work(index, attempt)``, attempt 0 first, then retries
+Work = Callable[..., None]
 
 
 def _retried(
-    work: Callable[[int], None],
+    work: Work,
     index: int,
     error: BaseException | None,
     failures: Failures,
@@ -199,15 +201,17 @@ def _retried(
     Pulsar 0.16 sometimes execs its job script while another thread still holds it open for
     writing ("Text file busy", return code 126): a flaw of the peer, not of this benchmark, and
     one LWR is never granted. Every retry is recorded in ``failures.retried`` for the report.
+    A retry runs under a fresh job id (``work(index, attempt)``): in the full run of
+    2026-11-29, two jobs retried under their own ids hit it again on both retries.
     """
-    for _ in range(PEER_RETRIES):
+    for attempt in range(1, PEER_RETRIES + 1):
         if error is None or server != "pulsar" or "(return code 126)" not in str(error):
             return error
         failures.retried.append(
             {"server": server, "what": f"{what} {index}", "error": str(error)[:300]}
         )
         try:
-            work(index)
+            work(index, attempt)
         except Exception as again:
             error = again
         else:
@@ -397,7 +401,9 @@ def create_finished(
     """Jobs ``hist{first}``..``hist{last - 1}``: set up, run ``true``, finished, never cleaned."""
     started = time.perf_counter()
     done = _run_parallel(
-        lambda index: driver.true_job(f"hist{index}"),
+        lambda index, attempt=0: driver.true_job(
+            f"hist{index}" + (f"r{attempt}" if attempt else "")
+        ),
         range(first, last),
         threads,
         failures,

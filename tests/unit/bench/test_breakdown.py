@@ -108,10 +108,11 @@ def test_request_times_are_in_to_out_per_route() -> None:
     assert trace.request_times(server) == {"GET /s": 3.0, "POST /jobs": 100.0}
 
 
-def _flaky(failures_before_success: int) -> tuple[list[int], Callable[[int], None]]:
+def _flaky(failures_before_success: int) -> tuple[list[int], Callable[..., None]]:
     calls: list[int] = []
 
-    def work(index: int) -> None:
+    def work(index: int, attempt: int = 0) -> None:
+        assert attempt == len(calls)  # each retry asks for a fresh job id
         calls.append(index)
         if len(calls) <= failures_before_success:
             raise RuntimeError("job ended 'complete' (return code 126): ''")
