@@ -179,6 +179,7 @@ def measure(
         for name, server in servers.items():
             server.configure()
             server.start()
+            wait_for_queue(AMQP_URL, f"{prefixes[name]}_setup")
             drivers[name] = MqDriver(AMQP_URL, prefixes[name], jobs_dirs[name], timeout=60)
         for index in range(jobs):
             for name, driver in drivers.items():
@@ -198,6 +199,35 @@ def measure(
         "job": "true, no files",
         **{name: {**_summary(values), **bursts.get(name, {})} for name, values in times.items()},
     }
+
+
+def wait_for_queue(url: str, queue: str, timeout: float = 60.0) -> None:
+    """Wait until the server has declared its setup queue.
+
+    The client declares only the exchange when it publishes, so a setup published before the
+    server's consumer has declared and bound its queue is dropped by the broker: under load a
+    server can answer ``/healthz`` before its consumer thread got that far.
+    """
+    import kombu
+
+    deadline = time.monotonic() + timeout
+    with kombu.Connection(url) as connection:
+        while True:
+            channel = connection.channel()
+            try:
+                channel.queue_declare(queue=queue, passive=True)
+                return
+            except connection.channel_errors:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the server declared no queue {queue} in {timeout}s"
+                    ) from None
+                time.sleep(0.05)
+            finally:
+                try:
+                    channel.close()
+                except connection.channel_errors + connection.connection_errors:
+                    pass
 
 
 def _bursts(drivers: dict[str, MqDriver], jobs: int, failures: Failures) -> dict[str, Any]:
