@@ -11,20 +11,24 @@ from lwr import __version__
 from lwr.cache import FileCache
 from lwr.config import DEFAULT_MANAGER, AppConfig
 from lwr.errors import ConfigurationError, NotFoundError
-from lwr.managers import layout, safe_path
+from lwr.managers import layout, namespace, safe_path
 from lwr.managers.base import Manager
 from lwr.managers.stateful import StatefulManager
 from lwr.persistence.store import JobStore
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION
 from lwr.registry import MANAGERS, lookup
+from lwr.service.users import Users
 from lwr.staging.movers import StagingSettings
 from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import RetryPolicy
+from lwr.tes.runtime import check_managers as check_container_runtimes
+from lwr.tes.staging import TesStaging
 from lwr.tools import ToolAuthorizer, ToolBox
 
 if TYPE_CHECKING:
     from lwr.job_metrics import JobMetrics
     from lwr.messaging.bind_amqp import AmqpBinding
+    from lwr.metrics import AppMetrics
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +41,17 @@ class LwrApp:
         self.version = __version__
         #: reported to clients as the Pulsar version (setup answer and final status)
         self.pulsar_version = config.pulsar_protocol_version or PULSAR_PROTOCOL_VERSION
-        self.store = JobStore(config.persistence_directory)
+        self.store = JobStore(config.persistence_directory, config.database_url)
+        #: service users and their plans (lwr.service), in the job store's database
+        self.users = Users(self.store, config.plans, config.private_token)
         self.managers: dict[str, StatefulManager] = {}
         self.file_cache = (
             FileCache(config.file_cache_dir, config.file_cache_size)
             if config.file_cache_dir
             else None
         )
-        stager = RemoteStager(settings=staging_settings(config))
+        # a TES task's files are staged by lwr.tes, every other job's by the RemoteStager
+        stager = TesStaging(RemoteStager(settings=staging_settings(config)))
         user_auth = None
         if config.user_auth is not None:
             from lwr.auth.checker import UserAuth
@@ -61,6 +68,7 @@ class LwrApp:
 
             metrics = JobMetrics(config.job_metrics_config_file)
         for manager_config in config.managers:
+            namespace.check_manager_name(manager_config.name)
             backend_class: type[Manager] = lookup("job manager type", MANAGERS, manager_config.type)
             backend_class.check_options(manager_config.name, manager_config.options)
             backend = backend_class(manager_config.name, manager_config.options)
@@ -84,6 +92,7 @@ class LwrApp:
             )
         for manager in self.managers.values():
             manager.pulsar_version = self.pulsar_version
+            manager.running_limit = self.users.running_limit
         default = self.managers.get(DEFAULT_MANAGER)
         if default is not None:
             # a named manager whose directory sits among the default manager's job directories
@@ -95,11 +104,13 @@ class LwrApp:
             )
         if not self.managers:
             raise ConfigurationError("no job manager configured")
+        check_container_runtimes(self.managers)
         self.messaging: AmqpBinding | None = None
         if config.message_queue_url:
             from lwr.messaging import build_binding
 
             self.messaging = build_binding(config, self.managers)
+        self.metrics = build_metrics(self)
         self._started = False
 
     def start(self) -> None:
@@ -172,13 +183,25 @@ class LwrApp:
 
         answer: dict[str, object] = dict(manager.directory(job_id).setup_answer())
         answer.update(
-            job_id=job_id,
+            job_id=namespace.client_id(job_id),
             path_separator=system_properties()["separator"],
             system_properties=system_properties(),
             lwr_version=self.version,
             pulsar_version=self.pulsar_version,
         )
         return answer
+
+
+def build_metrics(app: LwrApp) -> AppMetrics | None:
+    """/metrics (lwr.metrics) when prometheus-client is installed; its listeners see recovery."""
+    from lwr import metrics
+
+    if not metrics.available():
+        log.info("no prometheus-client: /metrics answers 404 (%s)", metrics.INSTALL_HINT)
+        return None
+    return metrics.AppMetrics(
+        app.store, app.managers, lambda: app.messaging.pool if app.messaging else None
+    )
 
 
 def staging_settings(config: AppConfig) -> StagingSettings:

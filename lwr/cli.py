@@ -47,6 +47,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lwr.client import commands as client_commands
 
     client_commands.register(commands)  # submit, status, cancel, list, clean
+    from lwr.service import admin
+
+    admin.register(commands)  # users add|list|show|set-plan|revoke
+    from lwr.balancer import cli as balancer_cli
+
+    balancer_cli.register(commands)  # balancer (docs/elastic.md)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -19,7 +19,9 @@ import yaml
 
 from lwr.auth.settings import UserAuthConfig, parse_user_auth
 from lwr.errors import ConfigurationError
+from lwr.pool.settings import POOL_DEFAULTS, MetricsConfig, PoolConfig, parse_metrics, parse_pool
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
+from lwr.service.plans import Plans, parse_plans
 
 DEFAULT_MANAGER = "_default_"
 
@@ -65,11 +67,17 @@ APP_DEFAULTS: Mapping[str, str] = {
     "amqp_connect_ssl_cert_reqs": "",
     "user_auth": "",
     "pulsar_protocol_version": "",
+    # the shared job service (lwr.service): users' database, plans, new users' plan
+    "database_url": "",
+    "plans": "",
+    "default_plan": "free",
+    # the elastic worker pool and /metrics (lwr.pool.settings)
+    **POOL_DEFAULTS,
 }
 
 #: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
 #: being turned into the string an ini file would hold (in an ini file they hold a path)
-STRUCTURED_OPTIONS = frozenset({"user_auth"})
+STRUCTURED_OPTIONS = frozenset({"user_auth", "plans"})
 
 #: keys PasteDeploy or our runners may put beside the app's own options
 _PASTE_KEYS = frozenset({"here", "__file__", "use", "paste.app_factory", "debug"})
@@ -141,6 +149,13 @@ class AppConfig:
     job_metrics_config_file: Path | None = None
     #: ``pulsar_version`` of the setup answer (lwr.pulsar_version): the implemented one if None
     pulsar_protocol_version: str | None = None
+    #: the job store's PostgreSQL database (lwr.persistence.database); None: SQLite
+    database_url: str | None = None
+    #: service users' plans (lwr.service.plans)
+    plans: Plans = field(default_factory=Plans)
+    #: the elastic worker pool (lwr.pool) and /metrics (lwr.metrics)
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
 
 def load_app_config(
@@ -228,6 +243,10 @@ def load_app_config(
             _path(base, values["job_metrics_config_file"]), "job_metrics_config_file"
         ),
         pulsar_protocol_version=_pulsar_version(values["pulsar_protocol_version"]),
+        database_url=values["database_url"] or None,
+        plans=parse_plans(raw.get("plans", ""), base, values["default_plan"]),
+        pool=parse_pool(values),
+        metrics=parse_metrics(values),
     )
 
 

@@ -221,7 +221,8 @@ def translate(
                 "state (in the default persistence_directory)"
             )
             continue
-        raw[key] = _VALUE_ALIASES.get((key, text), text)
+        # a structured option (user_auth, plans) stays a mapping, which no alias applies to
+        raw[key] = text if isinstance(text, Mapping) else _VALUE_ALIASES.get((key, text), text)
     managers = (
         _managers(managers_block, min_polling, source, warnings, fatal)
         if managers_block is not None or min_polling is not None

@@ -185,3 +185,38 @@ class JobTimeoutError(LwrError):
         )
         self.job_id = job_id
         self.timeout = timeout
+
+
+class QuotaExceededError(PayloadTooLargeError):
+    """An upload over the caller's plan (lwr.service.plans), refused before it is stored.
+
+    The answer names the limit, the size and a plan that would allow it, so a client (or the
+    dashboard's upgrade link) can act on it without parsing the message.
+    """
+
+    def __init__(
+        self, limit: str, limit_bytes: int, size: int, plan: str, allowed_by: str | None
+    ) -> None:
+        upgrade = f"; plan {allowed_by!r} allows it" if allowed_by else ""
+        super().__init__(
+            f"upload of {size} bytes exceeds {limit} ({limit_bytes} bytes) of plan {plan!r}"
+            f"{upgrade}"
+        )
+        self.limit, self.limit_bytes, self.size = limit, limit_bytes, size
+        self.plan, self.allowed_by = plan, allowed_by
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "error": self.message,
+            "limit": self.limit,
+            "limit_bytes": self.limit_bytes,
+            "size": self.size,
+            "plan": self.plan,
+            "allowed_by": self.allowed_by,
+        }
+
+
+class UserExistsError(LwrError):
+    """A service user of that name exists already (names are never reused, even revoked)."""
+
+    status = 409

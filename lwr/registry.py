@@ -69,6 +69,8 @@ INSTALL_HINTS: Mapping[str, str] = {
     "kombu": "pip install kombu",
     "jwt": "pip install PyJWT",
     "galaxy": "pip install 'lwr[objectstore]' (the galaxy-objectstore package)",
+    "boto3": "pip install 'lwr[balancer]' (boto3, for the ec2 balancer driver)",
+    "prometheus_client": "pip install 'lwr[balancer]'",
 }
 
 
@@ -104,3 +106,10 @@ def lookup(family: str, table: Mapping[str, str], alias: str) -> type:
         raise ConfigurationError(
             f"{family} {alias!r}: module {module_name!r} has no class {class_name!r}"
         ) from None
+
+
+#: ``driver =`` of balancer.ini: what starts and stops pool workers (lwr.balancer.drivers.base)
+BALANCER_DRIVERS: Mapping[str, str] = {
+    "local": "lwr.balancer.drivers.local:LocalDriver",
+    "ec2": "lwr.balancer.drivers.ec2:Ec2Driver",
+}

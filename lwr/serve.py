@@ -114,6 +114,23 @@ def build_app(layout: Layout) -> Any:
     """LWR's WSGI app from the ini's ``[app:main]`` (Pulsar's factory left out) and app.yml."""
     from lwr.web.wsgi import app_factory
 
+    options = app_options(layout)
+    global_conf = {"here": str(layout.here), "__file__": str(layout.ini or layout.app_yml)}
+    return app_factory(global_conf, **options)
+
+
+def app_config(layout: Layout) -> Any:
+    """The validated :class:`~lwr.config.AppConfig` the server of ``layout`` runs with.
+
+    For commands that work on a server's state without serving (``lwr users``).
+    """
+    from lwr import config_yaml
+
+    return config_yaml.load(app_options(layout), layout.here)
+
+
+def app_options(layout: Layout) -> dict[str, str]:
+    """The ``[app:main]`` options of ``layout`` as the app factory takes them."""
     options = _section(layout.ini, "app:main") if layout.ini else {}
     factory = options.get("paste.app_factory") or options.get("use")
     if factory and not (_is_pulsar(factory) or factory.strip().startswith(_LWR_FACTORIES)):
@@ -122,8 +139,7 @@ def build_app(layout: Layout) -> Any:
     options.pop("use", None)
     if layout.app_yml is not None:
         options["app_config"] = str(layout.app_yml)
-    global_conf = {"here": str(layout.here), "__file__": str(layout.ini or layout.app_yml)}
-    return app_factory(global_conf, **options)
+    return options
 
 
 def _section(ini: Path, name: str) -> dict[str, str]:

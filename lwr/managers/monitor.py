@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from lwr import trace
@@ -42,6 +43,8 @@ class Monitor:
     _stopping: threading.Event
     retention: float
     _next_expiry: float = 0.0
+    #: a service user's plan limit of jobs running at once (lwr.service), None: no users
+    running_limit: Callable[[str], int | None] | None = None
 
     def directory(self, job_id: str) -> JobDirectory:
         raise NotImplementedError
@@ -103,9 +106,33 @@ class Monitor:
                 waiting = [r for r in queued if r.launch_state == PENDING]
                 if not waiting or (limit is not None and launched >= limit):
                     return
-                record = self.store.put(waiting[0].evolve(launch_state=LAUNCHING))
+                chosen = self._next_allowed(waiting)
+                if chosen is None:
+                    return
+                record = self.store.put(chosen.evolve(launch_state=LAUNCHING))
             trace.mark(self.name, record.job_id, "dispatched")
             self._launch(record)
+
+    def _next_allowed(self, waiting: list[JobRecord]) -> JobRecord | None:
+        """The oldest waiting job whose owner is under their plan's running limit.
+
+        Jobs over the limit are not refused: they wait, and jobs of others pass them. The count
+        spans every manager (the store's, not this manager's), so a plan limits a user, not a
+        user per manager.
+        """
+        if self.running_limit is None:
+            return waiting[0]
+        counts: dict[str, int] = {}
+        for record in waiting:
+            owner = record.owner
+            limit = self.running_limit(owner) if owner is not None else None
+            if owner is None or limit is None:
+                return record
+            if owner not in counts:
+                counts[owner] = self.store.launched_count(owner)
+            if counts[owner] < limit:
+                return record
+        return None
 
     def _launch(self, record: JobRecord) -> None:
         spec = self._spec(record)

@@ -170,7 +170,14 @@ def _open_dir(name: str, dir_fd: int, *, missing: bool, create: bool) -> int:
     try:
         return os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
+        if exc.errno == errno.ENOTDIR and _is_link(name, dir_fd):
+            exc.errno = errno.ELOOP  # a link refused by O_NOFOLLOW (Linux says O_DIRECTORY's word)
         raise _refusal(exc, name) from None
+
+
+def _is_link(name: str, dir_fd: int) -> bool:
+    info = _lstat(name, dir_fd)
+    return info is not None and stat.S_ISLNK(info.st_mode)
 
 
 def _refusal(exc: OSError, name: str) -> Exception:

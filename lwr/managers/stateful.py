@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lwr import trace
 from lwr.errors import InvalidJobStateError, LwrError, UnknownJobError
-from lwr.managers import dependencies, launcher, layout, script
+from lwr.managers import dependencies, launcher, layout, namespace, script
 from lwr.managers.admission import Admission
 from lwr.managers.base import ActiveJob, JobState, LaunchSpec, Manager
-from lwr.managers.directory import JobDirectory, check_job_id
+from lwr.managers.directory import JobDirectory
 from lwr.managers.monitor import ACTIVE, Monitor
 from lwr.managers.server_staging import ServerStaging, Stager
 from lwr.managers.status import completion
@@ -101,7 +101,8 @@ class StatefulManager(ServerStaging, Monitor):
             max_workers=self._staging_threads, thread_name_prefix=f"lwr-staging-{self.name}"
         )
         self._recover()
-        for leftover in self.staging_directory.glob(".deleting-*"):
+        homes = [self.staging_directory, *namespace.user_directories(self.staging_directory)]
+        for leftover in (path for home in homes for path in home.glob(".deleting-*")):
             # directories a crash left half-deleted by clean(); finish the job quietly
             self._staging.submit(JobDirectory(leftover).delete)
         self._thread = threading.Thread(
@@ -122,20 +123,21 @@ class StatefulManager(ServerStaging, Monitor):
     # -- the operations of the protocol -----------------------------------------------------
 
     def directory(self, job_id: str) -> JobDirectory:
-        check_job_id(job_id)
-        if job_id in self.reserved_ids:
+        """A stored job id's directory (a user's in their namespace: lwr.managers.namespace)."""
+        owner, _ = namespace.split(job_id)
+        if owner is None and job_id in self.reserved_ids:
             layout.check_default_job_id(job_id, self.reserved_ids)
-        return JobDirectory(self.staging_directory / job_id)
+        return JobDirectory(namespace.job_path(self.staging_directory, job_id))
 
     def record(self, job_id: str) -> JobRecord:
-        """The job's record, or UnknownJobError."""
-        record = self.store.get(self.name, check_job_id(job_id))
+        """The job's record, or UnknownJobError naming the id as its client knows it."""
+        record = self.store.get(self.name, namespace.checked(job_id))
         if record is None:
-            raise UnknownJobError(job_id, self.name)
+            raise UnknownJobError(namespace.client_id(job_id), self.name)
         return record
 
     def find(self, job_id: str) -> JobRecord | None:
-        return self.store.get(self.name, check_job_id(job_id))
+        return self.store.get(self.name, namespace.checked(job_id))
 
     def setup(
         self, job_id: str, tool_id: str | None = None, tool_version: str | None = None
@@ -176,10 +178,10 @@ class StatefulManager(ServerStaging, Monitor):
         """Queue the job with its command line; a repeated submit of one attempt is ignored."""
         launch = self._check_user(job_id, launch)
         with self._lock:
-            record = self.store.get(self.name, check_job_id(job_id))
+            record = self.store.get(self.name, namespace.checked(job_id))
             if record is None:
                 if launch.get("setup_params") is None:
-                    raise UnknownJobError(job_id, self.name)
+                    raise UnknownJobError(namespace.client_id(job_id), self.name)
                 setup = launch.get("setup_params") or {}
                 record = self.setup(job_id, setup.get("tool_id"), setup.get("tool_version"))
             if record.state is not JobState.SETUP:
@@ -320,7 +322,11 @@ class StatefulManager(ServerStaging, Monitor):
     def status_of(self, record: JobRecord) -> dict[str, Any]:
         """The status dictionary of one record (short until the job is final)."""
         if not record.state.is_final:
-            return {"complete": "false", "status": record.state.wire, "job_id": record.job_id}
+            return {
+                "complete": "false",
+                "status": record.state.wire,
+                "job_id": record.client_job_id,
+            }
         details = completion(record, self.directory(record.job_id), self.maximum_stream_size)
         details["pulsar_version"] = self.pulsar_version
         return details
@@ -415,4 +421,3 @@ class StatefulManager(ServerStaging, Monitor):
                 listener(self, record)
             except Exception:
                 log.exception("job %s/%s: status listener failed", self.name, record.job_id)
-

@@ -35,7 +35,7 @@ def completion(record: JobRecord, directory: JobDirectory, limit: int) -> dict[s
     if record.state is not JobState.COMPLETE and record.reason:
         stderr = f"{stderr}\nLWR: job {record.state.value}: {record.reason}".lstrip("\n")
     return {
-        "job_id": record.job_id,
+        "job_id": record.client_job_id,
         "complete": "true",
         "status": record.state.wire,
         "returncode": record.return_code,

@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lwr.config import AppConfig
 from lwr.errors import ConfigurationError
@@ -14,6 +15,10 @@ from lwr.messaging.consumers import RequestConsumer
 from lwr.messaging.exchange import AmqpExchange, key_prefix, redact_url
 from lwr.messaging.publisher import StatusPublisher
 from lwr.persistence.outbox import Outbox
+
+if TYPE_CHECKING:
+    from lwr.pool.group import PoolGroup
+    from lwr.pool.worker import PoolConsumer
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +31,7 @@ class ManagerBinding:
     """The exchange, consumer and publisher of one manager."""
 
     exchange: AmqpExchange
-    consumer: RequestConsumer
+    consumer: RequestConsumer | PoolConsumer
     publisher: StatusPublisher
     manager: StatefulManager
 
@@ -49,17 +54,42 @@ class AmqpBinding:
                 "same queues; put {manager} in it"
             )
         self.outbox = Outbox(config.persistence_directory)
+        #: the elastic pool's consumers (lwr.pool) when this server is a pool worker
+        self.pool: PoolGroup | None = None
+        if config.pool.worker:
+            from lwr.pool.group import PoolGroup
+
+            self.pool = PoolGroup(config.pool)
         self.bindings: dict[str, ManagerBinding] = {}
         for name, manager in managers.items():
             exchange = AmqpExchange(self.url, name, options)
             publisher = StatusPublisher(
                 exchange, self.outbox, options.acknowledge, options.ack_republish_time
             )
-            consumer = RequestConsumer(
-                exchange, manager, publisher, self.outbox, consume_acks=options.acknowledge
-            )
-            manager.listeners.append(publisher.on_change)
+            consumer: RequestConsumer | PoolConsumer
+            if self.pool is not None:  # statuses go out with the job's lease (lwr.pool.worker)
+                consumer = self._pool_consumer(exchange, manager, config)
+            else:
+                consumer = RequestConsumer(
+                    exchange, manager, publisher, self.outbox, consume_acks=options.acknowledge
+                )
+                manager.listeners.append(publisher.on_change)
             self.bindings[name] = ManagerBinding(exchange, consumer, publisher, manager)
+
+    def _pool_consumer(
+        self, exchange: AmqpExchange, manager: StatefulManager, config: AppConfig
+    ) -> PoolConsumer:
+        from lwr.pool.worker import PoolConsumer
+
+        assert self.pool is not None
+        endpoint = None
+        if config.metrics.port:
+            endpoint = f"http://{config.metrics.host}:{config.metrics.port}/"
+        consumer = PoolConsumer(
+            exchange, manager, self.outbox, config.pool, self.pool.drain, endpoint
+        )
+        self.pool.add(consumer)
+        return consumer
 
     def start(self) -> None:
         forgotten = self.outbox.forget_consumed(time.time() - CONSUMED_MEMORY)
@@ -74,8 +104,9 @@ class AmqpBinding:
         )
         for binding in self.bindings.values():
             # after the managers recovered their jobs: what recovery finished is announced already
-            binding.publisher.announce_missed(binding.manager)
-            binding.publisher.start()
+            if self.pool is None:  # a pool worker publishes on its consumer's channel instead
+                binding.publisher.announce_missed(binding.manager)
+                binding.publisher.start()
             binding.consumer.start()
 
     def stop(self) -> None:

@@ -5,9 +5,13 @@ Reliability rules, each the answer to a way Galaxy jobs get lost:
 * a message is acked only after what it asked for is durable (``StatefulManager.submit`` has
   returned, so the job is in the job store); if LWR dies before the ack, the broker redelivers and
   the duplicate submit is ignored by the manager;
-* a body that is not what the client sends is logged and rejected without requeueing, so one bad
-  message can neither stop the consumer nor loop forever; an unexpected error is requeued once and
-  rejected the second time;
+* a body that is not what the client sends (not JSON, JSON nested deeper than HTTP parameters
+  may be — :mod:`lwr.jsondepth` — or of the wrong shape) is logged and rejected without
+  requeueing, so one bad message can neither stop the consumer nor loop forever; the broker
+  drops it, or dead-letters it where the operator set a dead-letter policy on the queues (LWR
+  cannot declare one itself: Galaxy's client declares the same queues without arguments, and a
+  queue declared twice with different arguments is refused). An unexpected error is requeued
+  once and rejected the second time;
 * when the connection drops the thread reconnects with exponential back-off and resumes (messages
   not acked on the old channel are redelivered by the broker);
 * a message carrying ``acknowledge_uuid`` is answered on its ``<name>_ack`` queue after it was
@@ -26,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import kombu
 from kombu.message import Message
 
+from lwr import jsondepth
 from lwr.errors import InvalidRequestError, LwrError, UnknownJobError
 from lwr.managers.base import JobState
 from lwr.messaging import messages
@@ -148,12 +153,19 @@ class RequestConsumer:
     # -- one message -------------------------------------------------------------------------
 
     def _on_decode_error(self, message: Message, exc: Exception) -> None:
+        """Not JSON, or JSON nested so deep that decoding it exhausted Python's recursion.
+
+        Rejected without requeue (see :meth:`_on_message`); the consumer goes on with the next.
+        """
+        why = str(exc)
+        if "recursion" in why:
+            why = jsondepth.too_deep("message body").message
         log.warning(
             "manager %s: rejecting undecodable message on %s (%s): %s",
             self.exchange.manager,
             message.delivery_info.get("routing_key"),
             message.content_type,
-            exc,
+            why,
         )
         message.reject()
 

@@ -72,10 +72,20 @@ class AmqpExchange:
         """``setup`` → ``pulsar_<manager>_setup``: queue name and routing key alike."""
         return f"{self.prefix}_{name}"
 
-    def queue(self, name: str) -> kombu.Queue:
-        """The queue ``name``, declared exactly as the client does (else the broker refuses)."""
+    def queue(self, name: str, consumer_arguments: Mapping[str, Any] | None = None) -> kombu.Queue:
+        """The queue ``name``, declared exactly as the client does (else the broker refuses).
+
+        ``consumer_arguments`` go with the consume only (a pool worker's ack timeout), never
+        with the declaration.
+        """
         key = self.routing_key(name)
-        return kombu.Queue(key, self.exchange, routing_key=key, durable=self.durable)
+        return kombu.Queue(
+            key,
+            self.exchange,
+            routing_key=key,
+            durable=self.durable,
+            consumer_arguments=dict(consumer_arguments) if consumer_arguments else None,
+        )
 
     def connection(self, confirm_publish: bool = False) -> kombu.Connection:
         """A new (lazy) connection; ``confirm_publish`` makes every publish wait for the broker.
@@ -99,8 +109,14 @@ class AmqpExchange:
         Declaring the queue (the client declares the same one) means a message published before
         Galaxy first consumed is kept by the broker instead of being dropped as unroutable.
         """
+        self.publish_on(connection.default_channel, name, body, retry=self.options.publish_retry)
+
+    def publish_on(
+        self, channel: Any, name: str, body: Mapping[str, Any], retry: bool = False
+    ) -> None:
+        """Publish on a given ``channel`` (a pool worker's transactional one, see lwr.pool)."""
         kwargs: dict[str, Any] = {}
-        if self.options.publish_retry:
+        if retry:
             kwargs["retry"] = True
             kwargs["retry_policy"] = {
                 **self.options.publish_retry_policy,
@@ -109,7 +125,7 @@ class AmqpExchange:
         if self.durable:
             kwargs["delivery_mode"] = 2
         queue = self.queue(name)
-        producer = kombu.Producer(connection.default_channel)
+        producer = kombu.Producer(channel)
         producer.publish(
             dict(body),
             serializer="json",

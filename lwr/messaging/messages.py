@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from lwr import jsondepth
 from lwr.errors import InvalidRequestError
 from lwr.managers.directory import check_job_id
 from lwr.messaging.exchange import ACK_QUEUE, ACK_SUFFIX, ACK_UUID, ACK_UUID_RESPONSE
@@ -35,9 +36,14 @@ _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 
 def body_dict(body: object) -> dict[str, Any]:
-    """The body as a dictionary, or InvalidRequestError."""
+    """The body as a dictionary no deeper than HTTP parameters may be, or InvalidRequestError.
+
+    Bodies nested so deep that decoding them exhausts Python's recursion never get here: kombu
+    refuses them as undecodable (see ``RequestConsumer._on_decode_error``).
+    """
     if not isinstance(body, dict):
         raise InvalidRequestError(f"message body must be a JSON object, not {type(body).__name__}")
+    jsondepth.check_depth(body, "message body")
     return body
 
 

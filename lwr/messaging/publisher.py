@@ -65,8 +65,13 @@ class StatusPublisher:
     # -- producing ---------------------------------------------------------------------------
 
     def on_change(self, manager: StatefulManager, record: JobRecord) -> None:
-        """The StatefulManager listener: queue the job's status dictionary for publishing."""
-        self.enqueue(manager.status_of(record), record)
+        """The StatefulManager listener: queue the job's status dictionary for publishing.
+
+        A service user's job (lwr.service) is never announced: the queue is the admin's
+        (Galaxy's), and a user's job id may equal one of Galaxy's own.
+        """
+        if record.owner is None:
+            self.enqueue(manager.status_of(record), record)
 
     def announce_missed(self, manager: StatefulManager) -> int:
         """Announce the final states the store holds but the outbox never recorded.
@@ -83,7 +88,8 @@ class StatusPublisher:
         missed = [
             record
             for record in finished
-            if record.updated >= since
+            if record.owner is None
+            and record.updated >= since
             and told.get(record.job_id) != (record.attempt, record.state.value)
         ]
         for record in missed:

@@ -4,7 +4,9 @@ A server driven only over the message queue opens no port at all (the point of d
 firewall), yet starts exactly like any other LWR: ``paster serve server.ini``, ``lwr serve``,
 ``./run.sh`` and their ``--daemon`` forms all work unchanged, because PasteDeploy still builds the
 app (which starts the managers and the message-queue binding) and hands it to this runner, which
-serves nothing and waits for SIGTERM or SIGINT.
+serves nothing and waits for SIGTERM or SIGINT. A pool worker (``pool_worker = true``) drains on
+SIGTERM and exits once drained (or when a drain command made it drain). ``metrics_port`` serves
+``/metrics`` on a port of its own, the one HTTP face such a server has.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import threading
 from typing import Any
 
 from lwr.errors import ConfigurationError
+from lwr.metrics import start_metrics_server
+from lwr.pool.group import pool_of
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +34,14 @@ def server_runner(wsgi_app: Any, global_conf: dict[str, Any], **options: Any) ->
             "nothing could reach this server"
         )
     stop = threading.Event()
+    pool = pool_of(wsgi_app)
     if threading.current_thread() is threading.main_thread():
 
         def _stop(signum: int, _frame: Any) -> None:
+            if pool is not None and signum == signal.SIGTERM:
+                log.info("SIGTERM received: draining this pool worker before exiting")
+                pool.drain()
+                return
             log.info("signal %d received, stopping", signum)
             stop.set()
 
@@ -40,5 +49,10 @@ def server_runner(wsgi_app: Any, global_conf: dict[str, Any], **options: Any) ->
         signal.signal(signal.SIGINT, _stop)
     log.info("serving the message queue only (no HTTP listener)")
     print("serving the message queue only (no HTTP listener)", flush=True)
-    while not stop.wait(3600):
-        pass
+    metrics = start_metrics_server(app)
+    while not stop.wait(0.5 if pool is not None else 3600):
+        if pool is not None and pool.finished.is_set():
+            log.info("pool worker drained; exiting")
+            break
+    if metrics is not None:
+        metrics.shutdown()

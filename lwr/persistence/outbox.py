@@ -133,6 +133,15 @@ class Outbox:
             ).fetchall()
         return {job_id: (int(attempt), str(state)) for job_id, attempt, state in rows}
 
+    def note_announced(self, manager: str, job_id: str, attempt: int, state: str) -> None:
+        """Record a final state announced by other means (a pool worker's broker transaction)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO announced VALUES (?,?,?,?) ON CONFLICT (manager, job_id) "
+                "DO UPDATE SET attempt=excluded.attempt, state=excluded.state",
+                (manager, job_id, attempt, state),
+            )
+
     def forget_announced(self, manager: str, job_ids: Iterable[str]) -> int:
         """Drop the announcements of jobs the store no longer holds (cleaned, expired)."""
         with self._transaction() as db:

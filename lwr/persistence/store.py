@@ -1,27 +1,31 @@
-"""The durable job store: one SQLite database with a versioned schema.
+"""The durable job store: one database (SQLite by default, PostgreSQL by ``database_url``).
 
-Why SQLite rather than a file per job: every transition is one small transaction (atomic and
-durable across ``kill -9`` in WAL mode), a status lookup is a primary-key read whatever the number
-of finished jobs, and a restart reads only the jobs that are not finished (an index on state), so
-neither grows with history. The standard library has it everywhere, Windows included.
+Why a database rather than a file per job: every transition is one small transaction (atomic and
+durable across ``kill -9``; SQLite runs in WAL mode), a status lookup is a primary-key read
+whatever the number of finished jobs, and a restart reads only the jobs that are not finished (an
+index on state), so neither grows with history. SQLite needs no set-up and the standard library
+has it everywhere, Windows included; a shared service can point ``database_url`` at PostgreSQL
+(:mod:`lwr.persistence.database` speaks both).
+
+Besides the jobs, the store keeps what a job listing shows without touching the disk: the files
+uploaded into each job (name, type, size; also what a plan's total-input limit is checked
+against), the owner of each job (a service user, or '' for the admin token) and when it finished.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Iterable
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from lwr.managers import namespace
 from lwr.managers.base import JobState
-from lwr.persistence import sqlite
+from lwr.persistence.database import Database, Writer, open_database
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -38,11 +42,43 @@ CREATE TABLE IF NOT EXISTS jobs (
     seq          INTEGER NOT NULL,
     created      REAL NOT NULL,
     updated      REAL NOT NULL,
+    owner        TEXT NOT NULL DEFAULT '',
+    finished     REAL,
     PRIMARY KEY (manager, job_id)
 );
 CREATE INDEX IF NOT EXISTS jobs_active ON jobs (manager, state, seq);
 CREATE INDEX IF NOT EXISTS jobs_seq ON jobs (seq);
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, seq);
+CREATE INDEX IF NOT EXISTS jobs_owner_state ON jobs (owner, state, seq);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, seq);
+CREATE INDEX IF NOT EXISTS jobs_manager ON jobs (manager, seq);
+CREATE TABLE IF NOT EXISTS job_files (
+    manager TEXT NOT NULL,
+    job_id  TEXT NOT NULL,
+    type    TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    size    INTEGER NOT NULL,
+    PRIMARY KEY (manager, job_id, type, name)
+)
 """
+
+#: schema 2 -> 3: the owner and finish time of each job (the files table is new)
+_UPGRADE_TO_3 = (
+    "ALTER TABLE jobs ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE jobs ADD COLUMN finished REAL",
+)
+
+_COLUMNS = (
+    "manager, job_id, attempt, state, launch_state, external_id, native_state, reason, "
+    "return_code, launch, seq, created, updated, owner, finished"
+)
+_SELECT = f"SELECT {_COLUMNS} FROM jobs"
+_UPSERT = (
+    f"INSERT INTO jobs ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+    "ON CONFLICT (manager, job_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS.split(", ")[2:])
+)
+_FINALS = tuple(state.value for state in JobState if state.is_final)
 
 #: launch_state values: not handed to the backend yet / hand-over in progress / handed over
 PENDING, LAUNCHING, LAUNCHED = "pending", "launching", "launched"
@@ -65,6 +101,18 @@ class JobRecord:
     seq: int = 0
     created: float = field(default_factory=time.time)
     updated: float = field(default_factory=time.time)
+    #: when the job reached a final state (set by the store), None while it is not final
+    finished: float | None = None
+
+    @property
+    def owner(self) -> str | None:
+        """The service user who set the job up; None for the admin token (Galaxy)."""
+        return namespace.owner_of(self.job_id)
+
+    @property
+    def client_job_id(self) -> str:
+        """The id the job's client knows it by (the stored id without its owner)."""
+        return namespace.client_id(self.job_id)
 
     def evolve(self, **changes: Any) -> JobRecord:
         """A copy with ``changes`` applied and ``updated`` stamped."""
@@ -72,121 +120,191 @@ class JobRecord:
 
 
 class JobStore:
-    """Thread-safe access to the jobs table; one instance per server process.
+    """Thread-safe access to the jobs tables; one instance per server process.
 
-    Writes go through one connection behind a lock (SQLite has one writer anyway); reads use a
-    connection per thread, which WAL mode lets run beside a write, so status requests never
-    queue behind the monitor's or another request's transaction.
+    Writes are serialised behind one connection (SQLite has one writer anyway); reads use a
+    connection per thread, so status requests never queue behind the monitor's or another
+    request's transaction (see :mod:`lwr.persistence.database`).
     """
 
-    def __init__(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / "jobs.sqlite3"
-        self._lock = threading.Lock()
-        self._db = sqlite.connect(self.path)
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
-        self._migrate()
-
-    def _reader(self) -> sqlite3.Connection:
-        """This thread's read connection (made on first use, closed by :meth:`close`)."""
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA busy_timeout=10000")
-            db.execute("PRAGMA cache_size=-512")  # 512 KiB: readers only need a few pages each
-            self._local.db = db
-            with self._lock:
-                self._readers.append(db)
-        return db
-
-    def _migrate(self) -> None:
-        with self._lock:
-            sqlite.migrate(self._db, self.path, _SCHEMA, SCHEMA_VERSION)
-
-    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
-        return sqlite.transaction(self._db, self._lock)
+    def __init__(self, directory: Path, database_url: str | None = None) -> None:
+        self.db: Database = open_database(directory, database_url)
+        #: the SQLite file (None on PostgreSQL)
+        self.path: Path | None = getattr(self.db, "path", None)
+        self.db.migrate("jobs", _SCHEMA, SCHEMA_VERSION, _upgrade)
 
     def get(self, manager: str, job_id: str) -> JobRecord | None:
-        row = (
-            self._reader()
-            .execute("SELECT * FROM jobs WHERE manager=? AND job_id=?", (manager, job_id))
-            .fetchone()
-        )
+        row = self.db.fetchone(f"{_SELECT} WHERE manager=? AND job_id=?", (manager, job_id))
         return _record(row) if row else None
 
     def put(self, record: JobRecord) -> JobRecord:
-        """Insert or replace a record; a new record gets the next queue sequence number."""
-        with self._transaction() as db:
-            seq = record.seq
-            if not seq:
-                (seq,) = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()
+        """Insert or replace a record; a new record gets the next queue sequence number.
+
+        A new record (a new attempt) starts with no uploaded files; the finish time is stamped
+        when the state becomes final and cleared when it is not.
+        """
+        if record.state.is_final != (record.finished is not None):
+            record = replace(record, finished=record.updated if record.state.is_final else None)
+        with self.db.transaction() as tx:
+            if not record.seq:
+                (seq,) = tx.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()
                 record = replace(record, seq=seq)
-            db.execute(
-                "INSERT OR REPLACE INTO jobs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    record.manager,
-                    record.job_id,
-                    record.attempt,
-                    record.state.value,
-                    record.launch_state,
-                    record.external_id,
-                    record.native_state,
-                    record.reason,
-                    record.return_code,
-                    json.dumps(record.launch) if record.launch is not None else None,
-                    seq,
-                    record.created,
-                    record.updated,
-                ),
-            )
+                _forget_files(tx, record.manager, record.job_id)
+            tx.execute(_UPSERT, _row(record))
         return record
 
     def delete(self, manager: str, job_id: str) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM jobs WHERE manager=? AND job_id=?", (manager, job_id))
+        with self.db.transaction() as tx:
+            tx.execute("DELETE FROM jobs WHERE manager=? AND job_id=?", (manager, job_id))
+            _forget_files(tx, manager, job_id)
 
     def in_states(self, manager: str, states: Iterable[JobState]) -> list[JobRecord]:
         """Records of ``manager`` in any of ``states``, oldest submit first (queue order)."""
         values = [state.value for state in states]
         marks = ",".join("?" * len(values))
-        rows = (
-            self._reader()
-            .execute(
-                f"SELECT * FROM jobs WHERE manager=? AND state IN ({marks}) ORDER BY seq",
-                (manager, *values),
-            )
-            .fetchall()
+        rows = self.db.fetchall(
+            f"{_SELECT} WHERE manager=? AND state IN ({marks}) ORDER BY seq", (manager, *values)
         )
         return [_record(row) for row in rows]
 
     def finished_before(self, manager: str, cutoff: float, limit: int = 100) -> list[JobRecord]:
         """Finished records of ``manager`` last changed before ``cutoff`` (for retention)."""
-        finals = ("complete", "failed", "cancelled", "lost")
-        rows = (
-            self._reader()
-            .execute(
-                "SELECT * FROM jobs WHERE manager=? AND state IN (?,?,?,?) AND updated<? LIMIT ?",
-                (manager, *finals, cutoff, limit),
-            )
-            .fetchall()
+        rows = self.db.fetchall(
+            f"{_SELECT} WHERE manager=? AND state IN ({','.join('?' * len(_FINALS))}) "
+            "AND updated<? LIMIT ?",
+            (manager, *_FINALS, cutoff, limit),
         )
         return [_record(row) for row in rows]
 
     def count(self, manager: str | None = None) -> int:
-        db = self._reader()
         if manager is None:
-            (n,) = db.execute("SELECT COUNT(*) FROM jobs").fetchone()
+            (n,) = self.db.fetchone("SELECT COUNT(*) FROM jobs")
         else:
-            (n,) = db.execute("SELECT COUNT(*) FROM jobs WHERE manager=?", (manager,)).fetchone()
+            (n,) = self.db.fetchone("SELECT COUNT(*) FROM jobs WHERE manager=?", (manager,))
         return int(n)
 
+    # -- what the service layer (users, plans, listing) asks ------------------------------
+
+    def record_file(self, manager: str, job_id: str, file_type: str, name: str, size: int) -> None:
+        """Remember an upload into a job (a repeated name replaces the earlier size)."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "INSERT INTO job_files (manager, job_id, type, name, size) VALUES (?,?,?,?,?) "
+                "ON CONFLICT (manager, job_id, type, name) DO UPDATE SET size = excluded.size",
+                (manager, job_id, file_type, name, size),
+            )
+
+    def uploaded_total(self, manager: str, job_id: str, replacing: tuple[str, str]) -> int:
+        """Bytes uploaded into a job so far, without the file ``(type, name)`` being replaced."""
+        (total,) = self.db.fetchone(
+            "SELECT COALESCE(SUM(size), 0) FROM job_files WHERE manager=? AND job_id=? "
+            "AND NOT (type=? AND name=?)",
+            (manager, job_id, *replacing),
+        )
+        return int(total)
+
+    def files_of(self, records: Sequence[JobRecord]) -> dict[tuple[str, str], list[FileEntry]]:
+        """The uploaded files of each record, keyed by ``(manager, job_id)``, in name order."""
+        found: dict[tuple[str, str], list[FileEntry]] = {(r.manager, r.job_id): [] for r in records}
+        for manager in sorted({r.manager for r in records}):  # one query per manager: the key
+            ids = sorted({r.job_id for r in records if r.manager == manager})
+            rows = self.db.fetchall(
+                "SELECT job_id, type, name, size FROM job_files "
+                f"WHERE manager=? AND job_id IN ({','.join('?' * len(ids))}) ORDER BY type, name",
+                (manager, *ids),
+            )
+            for job_id, file_type, name, size in rows:
+                found[(manager, job_id)].append(FileEntry(file_type, name, int(size)))
+        return found
+
+    def launched_count(self, owner: str) -> int:
+        """How many of ``owner``'s jobs a backend holds now (queued or running, handed over)."""
+        (n,) = self.db.fetchone(
+            "SELECT COUNT(*) FROM jobs WHERE owner=? AND state IN (?,?) AND launch_state<>?",
+            (owner, JobState.QUEUED.value, JobState.RUNNING.value, PENDING),
+        )
+        return int(n)
+
+    def page(self, query: PageQuery) -> list[JobRecord]:
+        """One page of a job listing, newest first (keyset paging on ``seq``: no OFFSET scan)."""
+        sql, params = page_statement(query)
+        return [_record(row) for row in self.db.fetchall(sql, params)]
+
+    def counts_by_state(self) -> dict[tuple[str, str], int]:
+        """(manager, state) -> number of jobs: what /metrics reports, in one grouped query."""
+        rows = self.db.fetchall("SELECT manager, state, COUNT(*) FROM jobs GROUP BY manager, state")
+        return {(manager, state): int(count) for manager, state, count in rows}
+
     def close(self) -> None:
-        with self._lock:
-            for reader in self._readers:
-                reader.close()
-            self._readers.clear()
-            self._db.close()
+        self.db.close()
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file uploaded into a job."""
+
+    type: str
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """A listing's filters: ``owner`` None means everyone's jobs ('' the admin token's)."""
+
+    owner: str | None = None
+    manager: str | None = None
+    states: tuple[str, ...] = ()
+    before: int | None = None
+    limit: int = 50
+
+
+def page_statement(query: PageQuery) -> tuple[str, list[Any]]:
+    """The SELECT of :meth:`JobStore.page` and its parameters (the bench explains it too)."""
+    where: list[str] = []
+    params: list[Any] = []
+    for column, value in (("owner", query.owner), ("manager", query.manager)):
+        if value is not None:
+            where.append(f"{column}=?")
+            params.append(value)
+    if query.states:
+        where.append(f"state IN ({','.join('?' * len(query.states))})")
+        params.extend(query.states)
+    if query.before is not None:
+        where.append("seq<?")
+        params.append(query.before)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    return f"{_SELECT}{clause} ORDER BY seq DESC LIMIT ?", [*params, query.limit]
+
+
+def _forget_files(tx: Writer, manager: str, job_id: str) -> None:
+    tx.execute("DELETE FROM job_files WHERE manager=? AND job_id=?", (manager, job_id))
+
+
+def _upgrade(tx: Writer, current: int) -> None:
+    if current < 3:
+        for statement in _UPGRADE_TO_3:
+            tx.execute(statement)
+
+
+def _row(record: JobRecord) -> tuple[Any, ...]:
+    return (
+        record.manager,
+        record.job_id,
+        record.attempt,
+        record.state.value,
+        record.launch_state,
+        record.external_id,
+        record.native_state,
+        record.reason,
+        record.return_code,
+        json.dumps(record.launch) if record.launch is not None else None,
+        record.seq,
+        record.created,
+        record.updated,
+        record.owner or "",
+        record.finished,
+    )
 
 
 def _record(row: tuple[Any, ...]) -> JobRecord:
@@ -204,6 +322,8 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
         seq,
         created,
         updated,
+        _owner,
+        finished,
     ) = row
     return JobRecord(
         manager=manager,
@@ -219,4 +339,5 @@ def _record(row: tuple[Any, ...]) -> JobRecord:
         seq=seq,
         created=created,
         updated=updated,
+        finished=finished,
     )

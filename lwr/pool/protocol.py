@@ -9,7 +9,10 @@ keys start with the manager's queue prefix (``pulsar_`` for the default manager)
 on one broker never hear each other:
 
 * ``<prefix>.load``: a :class:`LoadReport`, from every worker;
-* ``<prefix>.control.<worker_id>``: a :class:`DrainCommand`, to one worker.
+* ``<prefix>.control.<worker_id>``: a :class:`DrainCommand`, to one worker;
+* ``<prefix>.job.kill`` and ``<prefix>.job.status``: a :class:`JobRequest`, from the worker the
+  broker handed Galaxy's kill or status message to, to every worker of the pool (only the one
+  holding the job acts; see :mod:`lwr.pool.worker`). The balancer may ignore these.
 
 This module is pure (no kombu): encoding, decoding and validation, so both sides share one
 definition and unit tests need no broker.
@@ -30,6 +33,8 @@ POOL_EXCHANGE_TYPE = "topic"
 PROTOCOL_VERSION = 1
 #: a worker id is one routing-key word: no dots, no wildcards, bounded
 WORKER_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: what a :class:`JobRequest` may ask of the worker holding a job
+JOB_ACTIONS = ("kill", "status")
 
 
 def load_key(prefix: str) -> str:
@@ -40,6 +45,18 @@ def load_key(prefix: str) -> str:
 def control_key(prefix: str, worker_id: str) -> str:
     """Routing key of the commands to one worker."""
     return f"{prefix}.control.{check_worker_id(worker_id)}"
+
+
+def job_key(prefix: str, action: str) -> str:
+    """Routing key of a kill or status request re-broadcast to every worker of the pool."""
+    if action not in JOB_ACTIONS:
+        raise InvalidRequestError(f"unknown job action {action!r}")
+    return f"{prefix}.job.{action}"
+
+
+def job_pattern(prefix: str) -> str:
+    """The binding that hears every re-broadcast job request of the pool."""
+    return f"{prefix}.job.*"
 
 
 def check_worker_id(worker_id: str) -> str:
@@ -144,6 +161,38 @@ class DrainCommand:
         ):
             raise InvalidRequestError("drain timeout must be a non-negative number or null")
         return command
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Galaxy's kill or status request for ``job_id``, passed on to every worker of the pool.
+
+    Galaxy's kill and status queues have competing consumers like the setup queue, so the broker
+    may hand the message to a worker that does not hold the job; that worker re-broadcasts it
+    here. ``origin`` is the worker that did, for the logs.
+    """
+
+    job_id: str
+    action: str
+    origin: str
+    version: int = PROTOCOL_VERSION
+
+    def to_body(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_body(cls, body: Any) -> JobRequest:
+        if not isinstance(body, dict) or body.get("version") != PROTOCOL_VERSION:
+            raise InvalidRequestError("unsupported job request")
+        try:
+            request = cls(**body)
+        except TypeError as exc:
+            raise InvalidRequestError(f"malformed job request: {exc}") from None
+        if request.action not in JOB_ACTIONS:
+            raise InvalidRequestError(f"unknown job action {request.action!r}")
+        if not isinstance(request.job_id, str) or not isinstance(request.origin, str):
+            raise InvalidRequestError("job request job_id and origin must be strings")
+        return request
 
 
 def _count(value: Any) -> bool:

@@ -19,13 +19,15 @@ Pure: listings and dictionaries in, a plan out.
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import os
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from lwr import jsondepth
+from lwr.errors import InvalidRequestError
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +194,8 @@ def _galaxy_json_references(sources: Iterable[Any]) -> tuple[set[str], list[str]
         contents = str(source.get("contents") or "")
         documents = contents.splitlines() if source.get("type") == "legacy_galaxy" else [contents]
         for document in documents:
-            try:
-                record(json.loads(document))
-            except ValueError:
-                log.warning("cannot parse galaxy.json %s", source.get("path"))
+            try:  # the job wrote it: malformed, or nested deep enough to break record(), is ignored
+                record(jsondepth.loads(document, "galaxy.json"))
+            except InvalidRequestError as exc:
+                log.warning("ignoring galaxy.json %s: %s", source.get("path"), exc.message)
     return filenames, extra_files

@@ -9,7 +9,6 @@ the private token redacted.
 from __future__ import annotations
 
 import errno
-import hmac
 import json
 import logging
 import time
@@ -28,6 +27,8 @@ from lwr.errors import (
     NotFoundError,
     UserAuthError,
 )
+from lwr.service.users import ADMIN, Caller
+from lwr.tes import routes as tes_routes
 from lwr.web import routes
 from lwr.web.request import Context
 
@@ -47,6 +48,9 @@ class LwrWsgiApp:
         started = time.perf_counter()
         request = Request(environ)
         response = self.handle(request)
+        if self.app.metrics is not None:
+            route = environ.get("lwr.route", "unmatched")
+            self.app.metrics.observe_request(route, request.method, response.status_int)
         access_log.info(
             "%s %s %s %d %.1fms",
             request.client_addr,
@@ -58,6 +62,14 @@ class LwrWsgiApp:
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        response = self._handle(request)
+        if response.status_int >= 400 and tes_routes.PREFIX in request.environ.get("PATH_INFO", ""):
+            response.json_body = tes_routes.error_body(
+                response.status_int, response.json_body.get("error", "")
+            )  # TES clients read message/code; LWR's "error" is kept
+        return response
+
+    def _handle(self, request: Request) -> Response:
         try:
             request.path_info, request.GET  # noqa: B018 - decode both once, here
         except UnicodeDecodeError:
@@ -87,11 +99,13 @@ class LwrWsgiApp:
                         405, f"method {request.method} not allowed here", allow=allowed
                     )
                 raise NotFoundError(f"no such route: {request.path_info}")
-            if not route.public:
-                self.authorize(request)
-            if trace.enabled():
-                return self._traced(request, route, args)
-            result = route.handler(Context(request, self.app, args))
+            request.environ["lwr.route"] = route.pattern  # the label of /metrics' request count
+            public = route.public(self.app.config) if callable(route.public) else route.public
+            caller = ADMIN if public else self.authorize(request)
+            if route.admin and not caller.is_admin:
+                raise AuthorizationError("this route is for the admin token (private_token)")
+            ctx = Context(request, self.app, args, caller)
+            result = self._traced(route, ctx) if trace.enabled() else route.handler(ctx)
             if isinstance(result, Response):
                 return result
             return json_response(result)
@@ -102,36 +116,39 @@ class LwrWsgiApp:
                 ) from None
             raise
 
-    def _traced(self, request: Request, route: routes.Route, args: dict[str, str]) -> Response:
+    def _traced(self, route: routes.Route, ctx: Context) -> Any:
         """Call the controller between two :mod:`lwr.trace` marks: the request in and answered.
 
         Only job routes are marked (the job id from the path, or setup's query parameter).
         """
-        job_id = args.get("job_id") or request.GET.get("job_id")
-        manager = args.get("manager") or "-"
+        job_id = ctx.args.get("job_id") or ctx.request.GET.get("job_id")
+        manager = ctx.args.get("manager") or "-"
         what = f"{route.method} {route.pattern}"
         if job_id:
             trace.mark(manager, job_id, f"in {what}")
         try:
-            result = route.handler(Context(request, self.app, args))
+            return route.handler(ctx)
         finally:
             if job_id:
                 trace.mark(manager, job_id, f"out {what}")
-        return result if isinstance(result, Response) else json_response(result)
 
-    def authorize(self, request: Request) -> None:
-        """Check the private token (query or ``Authorization`` header) in constant time."""
-        expected = self.app.config.private_token
-        if not expected:
-            return
-        supplied = request.GET.get("private_token")
-        if supplied is None:
-            header = request.headers.get("Authorization", "")
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() in ("bearer", "token") and value:
-                supplied = value.strip()
-        if supplied is None or not hmac.compare_digest(supplied.encode(), expected.encode()):
-            raise AuthorizationError("missing or wrong private_token")
+    def authorize(self, request: Request) -> Caller:
+        """Who is calling: the admin token or a service user (query or ``Authorization``).
+
+        The comparison with ``private_token`` is constant-time; see :meth:`Users.identify`.
+        """
+        return self.app.users.identify(supplied_token(request))
+
+
+def supplied_token(request: Request) -> str | None:
+    """The token a request carries: ``private_token`` in the query, else a Bearer header."""
+    supplied = request.GET.get("private_token")
+    if supplied is None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() in ("bearer", "token") and value:
+            supplied = value.strip()
+    return supplied
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -21,6 +21,8 @@ from typing import Any
 from cheroot import errors
 from cheroot.server import HeaderReader, HTTPConnection, HTTPRequest
 
+from lwr.web.send_deadline import BudgetedWriter, ResponseBudget
+
 _LENGTH = b"Content-Length"
 _ENCODING = b"Transfer-Encoding"
 
@@ -67,6 +69,27 @@ class LwrRequest(HTTPRequest):
 
     header_reader = StrictHeaderReader()
 
+    def respond(self) -> None:
+        """cheroot's respond(), every byte of the response under a :class:`ResponseBudget`."""
+        writer = self.conn.wfile
+        if not isinstance(writer, BudgetedWriter):
+            super().respond()
+            return
+        server = self.server
+        writer.budget = ResponseBudget(
+            getattr(server, "send_timeout", 60.0),
+            getattr(server, "send_min_rate", 10240.0),
+            server.timeout,
+            self,
+        )
+        try:
+            super().respond()
+        finally:
+            writer.budget = None
+            sock = self.conn.socket
+            if sock.fileno() >= 0:
+                sock.settimeout(server.timeout)  # the budget's last wait bound, undone
+
     def send_headers(self) -> None:
         """Honour an application's ``Connection: close`` (cheroot would say it, then keep going).
 
@@ -103,6 +126,13 @@ class LwrRequest(HTTPRequest):
 
 
 class LwrConnection(HTTPConnection):
-    """A cheroot connection whose requests are :class:`LwrRequest`."""
+    """A cheroot connection whose requests are :class:`LwrRequest`, written under a deadline."""
 
     RequestHandlerClass = LwrRequest
+
+    def __init__(self, server: Any, sock: Any, makefile: Any = None) -> None:
+        if makefile is None:
+            super().__init__(server, sock)
+        else:
+            super().__init__(server, sock, makefile)
+        self.wfile = BudgetedWriter(sock, "wb", self.wbufsize)

@@ -7,15 +7,17 @@ file); structured ones are JSON strings. Helpers here turn a missing or malforme
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from webob import Request
 
+from lwr import jsondepth
 from lwr.app import LwrApp
 from lwr.errors import InvalidRequestError
+from lwr.managers import namespace
 from lwr.managers.stateful import StatefulManager
+from lwr.service.users import ADMIN, Caller
 
 
 @dataclass
@@ -23,6 +25,8 @@ class Context:
     request: Request
     app: LwrApp
     args: dict[str, str]
+    #: who sent the request (lwr.service.users): the admin token or a service user
+    caller: Caller = ADMIN
 
     @property
     def manager(self) -> StatefulManager:
@@ -30,6 +34,17 @@ class Context:
 
     @property
     def job_id(self) -> str:
+        """The stored id of the job the URL names, in the caller's namespace.
+
+        This is where job ownership is decided, once for every route: a service user's ids are
+        stored as ``<user>~<id>`` (lwr.managers.namespace), so a user can only ever name their
+        own jobs; another user's job is simply not there, and answers as an unknown one does.
+        """
+        return namespace.scoped(self.caller.owner, self.args["job_id"])
+
+    @property
+    def client_job_id(self) -> str:
+        """The job id as the client sent it."""
         return self.args["job_id"]
 
     def param(self, name: str, default: str | None = None) -> str | None:
@@ -53,36 +68,5 @@ class Context:
         raw = self.param(name)
         if raw is None or raw == "":
             return default
-        try:
-            value = json.loads(raw)
-        except ValueError as exc:
-            raise InvalidRequestError(f"parameter {name!r} is not valid JSON: {exc}") from None
-        except RecursionError:
-            value = None
-            too_deep = True
-        else:
-            too_deep = _depth_exceeds(value, MAX_JSON_DEPTH)
-        if too_deep:
-            raise InvalidRequestError(
-                f"parameter {name!r} nests JSON deeper than {MAX_JSON_DEPTH} levels"
-            )
+        value = jsondepth.loads(raw, f"parameter {name!r}")
         return default if value is None else value
-
-
-#: far beyond anything Galaxy sends (a few levels), far below Python's recursion limit, which
-#: storing the job (JSON again) or walking it would otherwise hit later, as a 500
-MAX_JSON_DEPTH = 64
-
-
-def _depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether lists/objects in ``value`` nest deeper than ``limit`` (iteratively: no recursion)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        )
-        if children and depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lwr.web.controllers import cache, files, jobs
+from lwr.tes import routes as tes
+from lwr.web.controllers import cache, files, jobs, listing, metrics, users
 
 Handler = Callable[..., Any]
 
@@ -22,10 +23,12 @@ class Route:
     method: str
     pattern: str
     handler: Handler
-    #: whether the route works without the private token
-    public: bool = False
+    #: whether the route works without the private token (or a function of the app's config)
+    public: bool | Callable[[Any], bool] = False
     #: whether the route is per manager (also served under /managers/{manager}/)
     per_manager: bool = True
+    #: whether only the admin token (private_token) may call it, not a service user
+    admin: bool = False
 
 
 ROUTES: tuple[Route, ...] = (
@@ -39,9 +42,24 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/jobs/{job_id}/files", files.upload),
     Route("GET", "/jobs/{job_id}/files/path", files.path),
     Route("GET", "/jobs/{job_id}/files", files.download),
-    Route("GET", "/cache/status", cache.status),
-    Route("PUT", "/cache", cache.required),
-    Route("POST", "/cache", cache.insert),
+    Route("GET", "/cache/status", cache.status, admin=True),
+    Route("PUT", "/cache", cache.required, admin=True),
+    Route("POST", "/cache", cache.insert, admin=True),
+    # the shared job service (docs/service.md): listings, and users for the admin token
+    Route("GET", "/jobs", listing.jobs),
+    Route("GET", "/plans", users.plans, per_manager=False),
+    Route("GET", "/users", users.list_users, per_manager=False, admin=True),
+    Route("POST", "/users", users.add, per_manager=False, admin=True),
+    Route("GET", "/users/{name}", users.show, per_manager=False, admin=True),
+    Route("PUT", "/users/{name}/plan", users.set_plan, per_manager=False, admin=True),
+    Route("DELETE", "/users/{name}", users.revoke, per_manager=False, admin=True),
+    # GA4GH TES 1.1 (lwr.tes): the same jobs, another face
+    Route("GET", f"{tes.PREFIX}/service-info", tes.service_info, public=True),
+    Route("POST", f"{tes.PREFIX}/tasks", tes.create_task),
+    Route("GET", f"{tes.PREFIX}/tasks", tes.list_tasks),
+    Route("GET", f"{tes.PREFIX}/tasks/{{task_id}}", tes.get_task),
+    Route("POST", f"{tes.PREFIX}/tasks/{{task_id}}:cancel", tes.cancel_task),
+    Route("GET", "/metrics", metrics.export, public=metrics.is_public, per_manager=False),
 )
 
 _SEGMENT = "[^/]+"

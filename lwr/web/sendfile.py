@@ -3,8 +3,9 @@
 cheroot offers no file wrapper, so a download would otherwise be read into Python in chunks and
 written through cheroot's pure-Python buffered writer — the bottleneck of output staging. This
 gateway hands the application a :class:`FileWrapper` and, when it comes back as the response with
-a known length over a plain (non-TLS) socket, sends it with ``socket.sendfile`` (``os.sendfile``
-underneath). Any other response, and every response over TLS, takes cheroot's ordinary path.
+a known length over a plain (non-TLS) socket, sends it with ``os.sendfile`` under the response's
+deadline (:mod:`lwr.web.send_deadline`). Any other response, and every response over TLS, takes
+cheroot's ordinary path.
 
 Uploads likewise: cheroot reads request bodies through a pure-Python buffered reader that
 allocates a new ``bytes`` per chunk. For a plain-socket request with a Content-Length the gateway
@@ -27,6 +28,7 @@ from cheroot import wsgi
 
 from lwr.errors import RequestTimeoutError
 from lwr.staging import splice
+from lwr.web.send_deadline import sendfile_within
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +235,9 @@ class SendfileGateway(wsgi.Gateway_10):
                 self.req.ensure_headers_sent()
                 self.req.conn.wfile.flush()
                 count = self.remaining_bytes_out
-                sent = self.req.conn.socket.sendfile(response.handle, 0, count) if count else 0
+                sock, budget = self.req.conn.socket, self.req.conn.wfile.budget
+                fd = response.handle.fileno()
+                sent = sendfile_within(sock, fd, count, budget) if count else 0
                 if sent != count:
                     raise ConnectionError(f"sent {sent} of {count} bytes")
                 self.remaining_bytes_out = 0
@@ -263,7 +267,8 @@ class SendfileGateway(wsgi.Gateway_10):
             and not self.req.chunked_write
             and sock is not None
             and not isinstance(sock, ssl.SSLSocket)
-            and hasattr(sock, "sendfile")
+            and hasattr(os, "sendfile")
+            and getattr(self.req.conn.wfile, "budget", None) is not None
         )
 
     def _respond_with(self, response: Any) -> None:

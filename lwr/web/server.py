@@ -21,6 +21,7 @@ from typing import Any
 from cheroot import wsgi
 
 from lwr.errors import ConfigurationError
+from lwr.pool.group import pool_of
 from lwr.web.framing import LwrConnection
 from lwr.web.front import HeaderGate
 from lwr.web.sendfile import SendfileGateway
@@ -38,15 +39,20 @@ DEADLINE_DEFAULTS = {
     "header_timeout": 10.0,
     "body_timeout": 60.0,
     "body_min_rate": 10240.0,
+    "send_timeout": 60.0,
+    "send_min_rate": 10240.0,
 }
 
 
 class LwrServer(wsgi.Server):
-    """cheroot's WSGI server with LWR's header gate (:mod:`lwr.web.front`) and body deadlines."""
+    """cheroot's WSGI server with LWR's header gate (:mod:`lwr.web.front`), body deadlines and
+    response deadlines (:mod:`lwr.web.send_deadline`)."""
 
     header_timeout = DEADLINE_DEFAULTS["header_timeout"]
     body_timeout = DEADLINE_DEFAULTS["body_timeout"]
     body_min_rate = DEADLINE_DEFAULTS["body_min_rate"]
+    send_timeout = DEADLINE_DEFAULTS["send_timeout"]
+    send_min_rate = DEADLINE_DEFAULTS["send_min_rate"]
     _connections: Any
 
     def prepare(self) -> None:
@@ -90,6 +96,8 @@ def build_server(
     server.header_timeout = values["header_timeout"]
     server.body_timeout = values["body_timeout"]
     server.body_min_rate = values["body_min_rate"]
+    server.send_timeout = values["send_timeout"]
+    server.send_min_rate = values["send_min_rate"]
     server.gateway = SendfileGateway
     server.ConnectionClass = LwrConnection  # strict framing, JSON refusals (lwr.web.framing)
     if ssl_pem:
@@ -122,13 +130,19 @@ def server_runner(wsgi_app: Any, global_conf: dict[str, Any], **options: Any) ->
 def serve_forever(server: wsgi.Server) -> None:
     """Run ``server`` in this thread; SIGTERM and SIGINT stop it cleanly."""
     if threading.current_thread() is threading.main_thread():
+        pool = pool_of(server.wsgi_app)
 
         def _stop(signum: int, _frame: Any) -> None:
+            if pool is not None and signum == signal.SIGTERM:
+                log.info("SIGTERM received: draining this pool worker before exiting")
+                pool.drain()
+                return
             log.info("signal %d received, stopping", signum)
             threading.Thread(target=server.stop, daemon=True).start()
 
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
+    watch_pool(server)
     scheme = "https" if server.ssl_adapter else "http"
     host, port = server.bind_addr[:2]
     log.info("serving on %s://%s:%s", scheme, host, port)
@@ -137,6 +151,20 @@ def serve_forever(server: wsgi.Server) -> None:
         server.safe_start()
     finally:
         server.stop()
+
+
+def watch_pool(server: wsgi.Server) -> None:
+    """A pool worker's server stops once the worker drained (SIGTERM or a drain command)."""
+    pool = pool_of(server.wsgi_app)
+    if pool is None:
+        return
+
+    def _watch() -> None:
+        pool.finished.wait()
+        log.info("pool worker drained; stopping the server")
+        server.stop()
+
+    threading.Thread(target=_watch, name="lwr-pool-watch", daemon=True).start()
 
 
 def generate_self_signed(hostname: str = "localhost") -> str:

@@ -65,6 +65,8 @@ class GalaxyJob:
     env: list[dict[str, str]] = field(default_factory=list)
     #: sent as a job directory file, as Galaxy sends the tool's command (``tool_script.sh``)
     tool_script: str | None = None
+    #: the destination's private_token (a service user's own token works the same way)
+    private_token: str | None = None
 
     def __post_init__(self) -> None:
         self.tool_dir = self.directory / "tool"
@@ -96,7 +98,10 @@ class GalaxyJob:
         from pulsar.client.staging.up import submit_job
 
         manager = build_client_manager()
-        client = manager.get_client({"url": url}, job_id=job_id)
+        destination = {"url": url}
+        if self.private_token is not None:
+            destination["private_token"] = self.private_token
+        client = manager.get_client(destination, job_id=job_id)
         outputs = ClientOutputs(
             working_directory=str(self.working),
             metadata_directory=str(self.metadata),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -33,8 +34,13 @@ def write_server_ini(
     """server.ini from the shipped sample, with the port and extra options filled in."""
     text = (REPO / "server.ini.sample").read_text()
     text = text.replace("port = 8913", f"port = {port}")
-    extra_server = "".join(f"{k} = {v}\n" for k, v in (server_options or {}).items())
-    text = text.replace("timeout = 60\n", "timeout = 60\n" + extra_server)
+    server = dict(server_options or {})
+    for name in ("threads", "timeout"):  # the sample sets these: replace them in place
+        if name in server:
+            pattern = rf"^{name} = .*$"
+            text = re.sub(pattern, f"{name} = {server.pop(name)}", text, count=1, flags=re.M)
+    extra_server = "".join(f"{k} = {v}\n" for k, v in server.items())
+    text = re.sub(r"^timeout = .*\n", lambda m: m[0] + extra_server, text, count=1, flags=re.M)
     extra = "".join(f"{k} = {v}\n" for k, v in (app_options or {}).items())
     text = text.replace("use = egg:lwr\n", "use = egg:lwr\n" + extra)
     text = text.replace(

@@ -16,7 +16,11 @@ import http.client
 import json
 import os
 import re
+import shlex
+import shutil
 import ssl
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
@@ -24,7 +28,9 @@ import pytest
 
 from lwr.client.api import JobClient
 from lwr.client.transport import TransportOptions
+from tests.conftest import require_service
 from tests.integration.conftest import ServerFactory
+from tests.integration.server import LwrServer
 
 pytestmark = pytest.mark.integration
 
@@ -108,26 +114,103 @@ def test_chunked_upload_over_https_stores_the_bytes_sent(
     assert _stored_digest(client, "chunked.bin", back) == digest
 
 
+def _https_server(factory: ServerFactory) -> tuple[LwrServer, Path]:
+    """A server with a generated certificate, and the PEM file holding it."""
+    server = factory(app_options={"ssl_pem": "*"}, scheme="https")
+    found = re.search(r"self-signed certificate \((\S+\.pem)\)", server.log())
+    assert found, server.log()
+    return server, Path(found.group(1))
+
+
+def _workdir_upload_url(server: LwrServer, client: JobClient, name: str) -> str:
+    """Where Galaxy's transports POST a ``workdir`` file, by the certificate's host name."""
+    base = server.url.replace("127.0.0.1", "localhost").rstrip("/")
+    query = urlencode({"job_id": client.job_id, "name": name, "type": "workdir"})
+    return f"{base}/jobs/{client.job_id}/files?{query}"
+
+
 def test_pulsar_urllib_upload_over_https(
     lwr_server_factory: ServerFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Galaxy's urllib transport, trusting the generated certificate as Galaxy would a real one.
 
-    Not the curl transport: it sets no CA file and libcurl reads no CA variable from the
-    environment, so it could only trust this certificate if it were added to the system's store.
+    (The curl transport ignores ``SSL_CERT_FILE``: see the next test.)
     """
     from pulsar.client.transport import get_transport
 
-    server = lwr_server_factory(app_options={"ssl_pem": "*"}, scheme="https")
-    found = re.search(r"self-signed certificate \((\S+\.pem)\)", server.log())
-    assert found, server.log()
-    monkeypatch.setenv("SSL_CERT_FILE", found.group(1))  # OpenSSL's default trust, read per call
+    server, pem = _https_server(lwr_server_factory)
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))  # OpenSSL's default trust, read per call
     client = _client(server.url, "pulsar-urllib")
     source = tmp_path / "random.bin"
     digest = _random_file(source)
-    base = server.url.replace("127.0.0.1", "localhost").rstrip("/")  # the certificate's name
-    query = urlencode({"job_id": client.job_id, "name": "p.bin", "type": "workdir"})
-    url = f"{base}/jobs/{client.job_id}/files?{query}"
+    url = _workdir_upload_url(server, client, "p.bin")
     answer = json.loads(get_transport("urllib").execute(url, method="POST", input_path=str(source)))
     assert Path(answer["path"]).name == "p.bin"
     assert _stored_digest(client, "p.bin", tmp_path / "back.bin") == digest
+
+
+#: the CA bundle pycurl's wheel picks when it starts (the first of its built-in list that exists;
+#: Debian's, written by update-ca-certificates) and hands libcurl as CAINFO
+SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+_CURL_UPLOAD = """
+import json, sys
+from pulsar.client.transport import get_transport
+try:
+    answer = get_transport("curl").execute(sys.argv[1], method="POST", input_path=sys.argv[2])
+    print(answer.decode())
+except Exception as exc:
+    print(json.dumps({"failed": str(exc)}))
+"""
+
+
+def _can_bind_mount() -> bool:
+    """Root with a mount namespace of its own (CI runs as root), and a Debian-style store."""
+    if os.geteuid() != 0 or not shutil.which("unshare") or not SYSTEM_BUNDLE.is_file():
+        return False
+    probe = ["unshare", "--mount", "--propagation", "private", "true"]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+def _curl_upload(url: str, source: Path, bundle: Path | None) -> dict[str, str]:
+    """Galaxy's curl transport POSTs ``source`` to ``url`` in a child process; with ``bundle``,
+    inside a private mount namespace whose system CA bundle is ``bundle`` (this machine's own
+    store is never changed)."""
+    python = [sys.executable, "-c", _CURL_UPLOAD, url, str(source)]
+    if bundle is None:
+        argv = python
+    else:
+        mount = f'mount --bind {shlex.quote(str(bundle))} {SYSTEM_BUNDLE} && exec "$@"'
+        argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount, "sh"]
+        argv += python
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
+    answer: dict[str, str] = json.loads(done.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def test_pulsar_curl_upload_over_https_with_the_ca_in_the_system_store(
+    lwr_server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """Galaxy's curl transport (``transport: curl``), verifying the certificate.
+
+    pycurl's wheel ignores ``CURL_CA_BUNDLE``, ``SSL_CERT_FILE`` and ``SSL_CERT_DIR``: it sets
+    libcurl's CA file to the system bundle it finds at start-up. A site with a private CA adds it
+    to the system store (``update-ca-certificates`` on Debian, ``update-ca-trust`` on RHEL),
+    which is what the bind mount simulates: the system bundle plus this server's certificate.
+    Without it the same upload fails with curl error 60 — the certificate really is checked.
+    """
+    require_service(_can_bind_mount(), "needs root and unshare to stand in a system CA store")
+    server, pem = _https_server(lwr_server_factory)
+    text = pem.read_text()
+    certificate = text[text.index("-----BEGIN CERTIFICATE-----") :]
+    bundle = tmp_path / "ca-certificates.crt"
+    bundle.write_text(SYSTEM_BUNDLE.read_text() + "\n" + certificate)
+    client = _client(server.url, "pulsar-curl")
+    source = tmp_path / "random.bin"
+    digest = _random_file(source)
+    url = _workdir_upload_url(server, client, "c.bin")
+    refused = _curl_upload(url, source, None)
+    assert "transport code: 60" in refused.get("failed", ""), refused  # untrusted without it
+    answer = _curl_upload(url, source, bundle)
+    assert Path(answer["path"]).name == "c.bin", answer
+    assert _stored_digest(client, "c.bin", tmp_path / "back.bin") == digest

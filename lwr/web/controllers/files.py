@@ -27,6 +27,8 @@ from lwr.errors import (
 )
 from lwr.managers import safe_path
 from lwr.managers.directory import OUTPUT_TYPES
+from lwr.service.plans import UploadBudget
+from lwr.service.quotas import serialised, upload_budget
 from lwr.staging import digest, splice
 from lwr.web.request import Context
 
@@ -48,17 +50,26 @@ def upload(ctx: Context) -> dict[str, Any]:
     target = directory.resolve(file_type, name)
     token = ctx.param("cache_token")
     cache = ctx.app.file_cache if token else None
+    if token and not ctx.caller.is_admin:
+        raise AuthorizationError("the file cache is for the admin token (private_token)")
     if token and cache is None:
         raise NotFoundError("this server has no file cache (file_cache_dir is not set)")
-    with directory.locate(file_type, name, create=True) as found:
-        if cache is not None and token:  # in the file cache: a private copy, there is no body
-            cached = token
-            written = _write_into(found, lambda fd: cache.fill(cached, fd))
-        else:
-            written = _write_into(found, lambda fd: receive(ctx, fd))
-        _still_in_place(directory, file_type, name, found)
-        answer = _answer(ctx, found, target, written)
-    manager.check_upload(ctx.job_id, file_type, name, target)
+    where = (manager.name, ctx.job_id)
+    with serialised(ctx.caller, where):
+        # the plan's limits, before anything of the upload is stored (a known size is refused)
+        budget = upload_budget(
+            ctx.app.users, ctx.app.store, ctx.caller, where, (file_type, name), _content_length(ctx)
+        )
+        with directory.locate(file_type, name, create=True) as found:
+            if cache is not None and token:  # in the file cache: a private copy, no body
+                cached = token
+                written = _write_into(found, lambda fd: cache.fill(cached, fd))
+            else:
+                written = _write_into(found, lambda fd: receive(ctx, fd, budget))
+            _still_in_place(directory, file_type, name, found)
+            answer = _answer(ctx, found, target, written)
+        manager.check_upload(ctx.job_id, file_type, name, target)
+        ctx.app.store.record_file(*where, file_type, name, written)
     log.info(
         "job %s/%s: staged %s %s (%d bytes)", manager.name, ctx.job_id, file_type, name, written
     )
@@ -113,15 +124,27 @@ def _still_in_place(directory: Any, file_type: str, name: str, found: safe_path.
     raise AuthorizationError(f"{name!r}: its directory was moved or replaced during the upload")
 
 
-def receive(ctx: Context, fd: int) -> int:
-    """Stream the request body into the open file ``fd``; return the number of bytes."""
-    environ = ctx.request.environ
-    limit = ctx.app.config.max_upload_size
-    length_header = environ.get("CONTENT_LENGTH")
+def _content_length(ctx: Context) -> int | None:
+    """The body's declared size; None for a chunked one."""
+    length_header = ctx.request.environ.get("CONTENT_LENGTH")
     try:
-        remaining = int(length_header) if length_header not in (None, "") else None
+        length = int(length_header) if length_header not in (None, "") else None
     except ValueError:
         raise InvalidRequestError(f"invalid Content-Length {length_header!r}") from None
+    if length is not None and length < 0:
+        raise InvalidRequestError(f"invalid Content-Length {length_header!r}")
+    return length
+
+
+def receive(ctx: Context, fd: int, budget: UploadBudget | None = None) -> int:
+    """Stream the request body into the open file ``fd``; return the number of bytes.
+
+    ``budget`` is the caller's plan's (lwr.service.quotas): a chunk that would pass it is not
+    written, and the upload is refused (the caller discards the partial file).
+    """
+    environ = ctx.request.environ
+    limit = ctx.app.config.max_upload_size
+    remaining = _content_length(ctx)  # over the budget: refused before this, by upload()
     if remaining is not None and limit is not None and remaining > limit:
         raise PayloadTooLargeError(f"upload of {remaining} bytes exceeds max_upload_size {limit}")
     stream = environ["wsgi.input"]
@@ -132,6 +155,8 @@ def receive(ctx: Context, fd: int) -> int:
             written += moved
             remaining -= moved
         for chunk in _chunks(stream, remaining):
+            if budget is not None and written + len(chunk) > budget.allowed:
+                raise budget.refuse(ctx.app.users.plans, written + len(chunk))
             _write_all(fd, chunk)
             written += len(chunk)
             if remaining is not None:

@@ -6,7 +6,8 @@ import logging
 from typing import Any
 
 from lwr import trace
-from lwr.errors import InvalidRequestError, UnknownJobError
+from lwr.errors import AuthorizationError, InvalidRequestError, UnknownJobError
+from lwr.managers import namespace
 from lwr.managers.directory import check_job_id
 from lwr.web.request import Context
 
@@ -33,7 +34,7 @@ def healthz(ctx: Context) -> dict[str, Any]:
 def setup(ctx: Context) -> dict[str, Any]:
     requested = check_job_id(ctx.required("job_id"))
     manager = ctx.manager
-    job_id = ctx.app.assign_job_id(requested)
+    job_id = namespace.scoped(ctx.caller.owner, ctx.app.assign_job_id(requested))
     manager.setup(job_id, ctx.param("tool_id"), ctx.param("tool_version"))
     return dict(ctx.app.setup_answer(manager, job_id))
 
@@ -48,8 +49,21 @@ def submit(ctx: Context) -> dict[str, Any]:
         if not isinstance(value, kind):
             raise InvalidRequestError(f"parameter {name!r} has the wrong JSON type")
         launch[name] = value
+    _check_server_staging(ctx, launch)
     record = ctx.manager.submit(ctx.job_id, launch)
-    return {"job_id": record.job_id, "status": record.state.wire}
+    return {"job_id": record.client_job_id, "status": record.state.wire}
+
+
+def _check_server_staging(ctx: Context, launch: dict[str, Any]) -> None:
+    """Server-side staging is the admin token's: for a service user it would fetch any size past
+    their plan's limits, and read whatever ``remote_copy_allowed_paths`` lets the admin read."""
+    stager = ctx.manager.stager
+    if ctx.caller.is_admin or stager is None:
+        return
+    if stager.needs_stage_in(launch) or stager.needs_stage_out(launch):
+        raise AuthorizationError(
+            "server-side staging (remote_staging) is for the admin token; upload the inputs"
+        )
 
 
 def status(ctx: Context) -> dict[str, Any]:
@@ -60,7 +74,7 @@ def status(ctx: Context) -> dict[str, Any]:
     except UnknownJobError as exc:
         log.info("status of unknown job %s/%s: answering lost", manager.name, ctx.job_id)
         return {
-            "job_id": ctx.job_id,
+            "job_id": ctx.client_job_id,
             "complete": "true",
             "status": "lost",
             "returncode": None,
@@ -75,11 +89,11 @@ def status(ctx: Context) -> dict[str, Any]:
 
 def cancel(ctx: Context) -> dict[str, Any]:
     record = ctx.manager.cancel(ctx.job_id)
-    return {"job_id": record.job_id, "status": record.state.wire}
+    return {"job_id": record.client_job_id, "status": record.state.wire}
 
 
 def clean(ctx: Context) -> dict[str, Any]:
     manager = ctx.manager
     manager.record(ctx.job_id)  # 404 for an unknown job
     manager.clean(ctx.job_id)
-    return {"job_id": ctx.job_id, "cleaned": True}
+    return {"job_id": ctx.client_job_id, "cleaned": True}

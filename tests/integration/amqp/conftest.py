@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_service
+from tests.integration.amqp.pool_support import PoolEar, start_worker
 from tests.integration.amqp.private_broker import PrivateBroker
 from tests.integration.amqp.private_broker import available as private_broker_available
 from tests.integration.amqp.support import (
@@ -103,3 +105,28 @@ def private_broker(tmp_path: Path) -> Iterator[PrivateBroker]:
     yield broker
     broker.stop()
     pools.reset()  # the client's pooled connections died with the broker
+
+
+@pytest.fixture
+def workers(tmp_path: Path, manager_name: str) -> Iterator[Callable[..., WeblessServer]]:
+    """Start pool workers (lwr.pool) of this test's manager; each stopped with SIGINT at the end."""
+    started: list[WeblessServer] = []
+
+    def start(worker_id: str, **options: object) -> WeblessServer:
+        server = start_worker(tmp_path / "workers", manager_name, worker_id, **options)  # type: ignore[arg-type]
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.process is not None and server.process.poll() is None:
+            server.process.send_signal(signal.SIGINT)
+            server.process.wait(20)
+
+
+@pytest.fixture
+def ear(manager_name: str) -> Iterator[PoolEar]:
+    """Hears the load reports of this test's pool and sends it drain commands."""
+    ear = PoolEar(manager_name)
+    yield ear
+    ear.close()

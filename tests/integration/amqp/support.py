@@ -129,6 +129,23 @@ class Client:
         self.manager.shutdown(ensure_cleanup=True)
 
 
+def publish_raw(
+    routing_key: str, bodies: list[tuple[bytes, str]], amqp_url: str = AMQP_URL
+) -> None:
+    """Publish ``(body, content type)`` pairs as they are, bypassing any client's encoding."""
+    with kombu.Connection(amqp_url) as connection:
+        producer = kombu.Producer(connection.default_channel)
+        exchange = kombu.Exchange("pulsar", "direct", durable=True)
+        for body, content_type in bodies:
+            producer.publish(
+                body,
+                exchange=exchange,
+                routing_key=routing_key,
+                content_type=content_type,
+                content_encoding="utf-8",
+            )
+
+
 def queue_depth(manager: str, name: str) -> int:
     with kombu.Connection(AMQP_URL) as connection:
         _, count, _ = connection.channel().queue_declare(f"pulsar_{manager}__{name}", passive=True)

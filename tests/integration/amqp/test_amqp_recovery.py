@@ -20,6 +20,7 @@ from tests.integration.amqp.support import (
     broker_up,
     kombu,
     outbox_rows,
+    publish_raw,
     queue_depth,
 )
 from tests.integration.files_endpoint import wait_for
@@ -94,28 +95,18 @@ def test_malformed_messages_are_rejected_and_the_consumer_survives(
     server = webless_factory(manager_name)
     client = client_factory(manager_name)
     key = f"pulsar_{manager_name}__setup"
-    with kombu.Connection(AMQP_URL) as connection:
-        producer = kombu.Producer(connection.default_channel)
-        exchange = kombu.Exchange("pulsar", "direct", durable=True)
-        raw = [
-            (b"{not json", "application/json"),
-            (b"plain text", "text/plain"),
-            (json.dumps([1, 2]).encode(), "application/json"),
-            (json.dumps({"command_line": "echo x"}).encode(), "application/json"),
-            (json.dumps({"job_id": "../etc", "command_line": "x"}).encode(), "application/json"),
-            (
-                json.dumps({"job_id": "bad-env", "command_line": "x", "env": "no"}).encode(),
-                "application/json",
-            ),
-        ]
-        for body, content_type in raw:
-            producer.publish(
-                body,
-                exchange=exchange,
-                routing_key=key,
-                content_type=content_type,
-                content_encoding="utf-8",
-            )
+    raw = [
+        (b"{not json", "application/json"),
+        (b"plain text", "text/plain"),
+        (json.dumps([1, 2]).encode(), "application/json"),
+        (json.dumps({"command_line": "echo x"}).encode(), "application/json"),
+        (json.dumps({"job_id": "../etc", "command_line": "x"}).encode(), "application/json"),
+        (
+            json.dumps({"job_id": "bad-env", "command_line": "x", "env": "no"}).encode(),
+            "application/json",
+        ),
+    ]
+    publish_raw(key, raw)
     client.setup("good-after-bad", "echo still here")
     assert client.wait_status("good-after-bad", "complete")["stdout"] == "still here\n"
     # a refused job with a valid id is reported failed, so Galaxy stops waiting for it

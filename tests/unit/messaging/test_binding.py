@@ -170,3 +170,25 @@ def test_acknowledged_setup_is_answered_and_not_run_twice(
     broker.publish("setup", {**body, "force_noack": True})
     wait_for(lambda: broker.depth("setup_ack") == 2, what="two acknowledgements")
     assert marker.read_text() == "x\n"
+
+
+def test_a_service_users_job_is_never_published(
+    lwr: tuple[LwrApp, Broker], wait_for: WaitFor
+) -> None:
+    """The status queue is Galaxy's: a user's job ``j9`` must not pass for Galaxy's ``j9``."""
+    app, broker = lwr
+    manager = next(iter(app.managers.values()))
+    manager.setup("alice~j9")
+    manager.submit("alice~j9", {"command_line": "echo user"})
+    wait_for(lambda: manager.record("alice~j9").state.is_final, what="the user's job to end")
+    broker.publish("setup", setup("j9", "echo galaxy"))  # Galaxy's own j9, after it
+
+    def galaxy_done() -> bool:
+        broker.drain()
+        return any(u.get("stdout") == "galaxy\n" for u in broker.updates)
+
+    wait_for(galaxy_done, what="Galaxy's j9 to complete")  # the outbox publishes in order
+    assert broker.statuses("j9") == ["queued", "running", "complete"]
+    assert not [u for u in broker.updates if u.get("stdout") == "user\n"]
+    assert app.messaging is not None
+    assert app.messaging.bindings[manager.name].publisher.announce_missed(manager) == 0

@@ -90,3 +90,12 @@ def test_failed_status_is_final_and_says_why() -> None:
     assert status["complete"] == "true"
     assert status["status"] == "failed"
     assert "setup failed: no" in status["stderr"]
+
+
+def test_a_body_nested_deeper_than_http_parameters_may_be_is_refused() -> None:
+    deep: Any = "x"
+    for _ in range(100):
+        deep = [deep]
+    with pytest.raises(InvalidRequestError, match="message body nests JSON deeper than 64"):
+        messages.body_dict(setup_body(env=deep))
+    assert messages.body_dict(setup_body(env=[{"name": "A"}])) == setup_body(env=[{"name": "A"}])

@@ -11,7 +11,15 @@ import pytest
 
 from lwr.errors import ConfigurationError
 from lwr.managers.base import JobState
-from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, SCHEMA_VERSION, JobRecord, JobStore
+from lwr.persistence.store import (
+    LAUNCHED,
+    LAUNCHING,
+    PENDING,
+    SCHEMA_VERSION,
+    JobRecord,
+    JobStore,
+    PageQuery,
+)
 
 
 @pytest.fixture
@@ -114,6 +122,7 @@ def test_count(store: JobStore) -> None:
 
 
 def test_schema_version_is_recorded(store: JobStore) -> None:
+    assert store.path is not None
     with sqlite3.connect(store.path) as db:
         (version,) = db.execute("PRAGMA user_version").fetchone()
         (mode,) = db.execute("PRAGMA journal_mode").fetchone()
@@ -202,3 +211,69 @@ def test_a_failed_transaction_rolls_back(store: JobStore) -> None:
     assert store.get("m", "2") is None
     store.put(JobRecord("m", "3"))  # the store is still usable
     assert store.count("m") == 2
+
+
+#: the jobs table as schema 2 (LWR before service users) created it
+_SCHEMA_2 = """
+CREATE TABLE jobs (manager TEXT NOT NULL, job_id TEXT NOT NULL, attempt INTEGER NOT NULL,
+    state TEXT NOT NULL, launch_state TEXT NOT NULL, external_id TEXT, native_state TEXT,
+    reason TEXT, return_code INTEGER, launch TEXT, seq INTEGER NOT NULL, created REAL NOT NULL,
+    updated REAL NOT NULL, PRIMARY KEY (manager, job_id));
+CREATE INDEX jobs_active ON jobs (manager, state, seq);
+CREATE INDEX jobs_seq ON jobs (seq);
+INSERT INTO jobs VALUES ('m', '1', 1, 'complete', 'launched', 'x', NULL, NULL, 0, '{}', 1, 5.0,
+    6.0);
+PRAGMA user_version=2;
+"""
+
+
+def test_a_schema_2_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    directory = tmp_path / "state"
+    directory.mkdir()
+    with sqlite3.connect(directory / "jobs.sqlite3") as db:
+        db.executescript(_SCHEMA_2)
+    store = JobStore(directory)
+    old = store.get("m", "1")
+    assert old is not None and old.state is JobState.COMPLETE and old.owner is None
+    new = store.put(JobRecord("m", "alice~2"))
+    store.record_file("m", "alice~2", "input", "a", 3)
+    assert [r.job_id for r in store.page(PageQuery(owner="alice"))] == [new.job_id]
+    store.close()
+    with sqlite3.connect(directory / "jobs.sqlite3") as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_finish_time_is_stamped_and_cleared_with_a_new_attempt(store: JobStore) -> None:
+    record = store.put(JobRecord("m", "1", state=JobState.RUNNING))
+    assert record.finished is None
+    done = store.put(record.evolve(state=JobState.FAILED))
+    assert done.finished == done.updated and store.get("m", "1") == done
+    again = store.put(JobRecord("m", "1", attempt=2))
+    assert again.finished is None
+
+
+def test_uploaded_files_belong_to_one_attempt(store: JobStore) -> None:
+    record = store.put(JobRecord("m", "1"))
+    store.record_file("m", "1", "input", "a", 10)
+    store.record_file("m", "1", "input", "b", 20)
+    store.record_file("m", "1", "input", "a", 15)  # uploaded again: replaces
+    assert store.uploaded_total("m", "1", ("input", "new")) == 35
+    assert store.uploaded_total("m", "1", ("input", "a")) == 20
+    assert [f.name for f in store.files_of([record])[("m", "1")]] == ["a", "b"]
+    store.put(record.evolve(state=JobState.QUEUED))  # the same attempt keeps them
+    assert store.uploaded_total("m", "1", ("x", "y")) == 35
+    store.put(JobRecord("m", "1", attempt=2))  # a new attempt starts empty
+    assert store.uploaded_total("m", "1", ("x", "y")) == 0
+    store.record_file("m", "1", "input", "a", 1)
+    store.delete("m", "1")
+    assert store.uploaded_total("m", "1", ("x", "y")) == 0
+
+
+def test_launched_count_is_per_owner_across_managers(store: JobStore) -> None:
+    running = {"state": JobState.RUNNING, "launch_state": LAUNCHED}
+    store.put(JobRecord("a", "alice~1", **running))  # type: ignore[arg-type]
+    store.put(JobRecord("b", "alice~2", **running))  # type: ignore[arg-type]
+    store.put(JobRecord("a", "alice~3", state=JobState.QUEUED, launch_state=PENDING))
+    store.put(JobRecord("a", "alice~4", state=JobState.COMPLETE, launch_state=LAUNCHED))
+    store.put(JobRecord("a", "bob~1", **running))  # type: ignore[arg-type]
+    assert store.launched_count("alice") == 2 and store.launched_count("bob") == 1

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from lwr.errors import InvalidRequestError
-from lwr.pool.protocol import DrainCommand, LoadReport, control_key, load_key
+from lwr.pool.protocol import (
+    DrainCommand,
+    JobRequest,
+    LoadReport,
+    control_key,
+    job_key,
+    job_pattern,
+    load_key,
+)
 
 
 def _report(**changes: object) -> dict[str, object]:
@@ -67,3 +75,31 @@ def test_routing_keys() -> None:
     assert control_key("pulsar_", "w-1") == "pulsar_.control.w-1"
     with pytest.raises(InvalidRequestError):
         control_key("pulsar_", "w.1")
+
+
+def test_job_requests_round_trip_and_route_under_the_pool_prefix() -> None:
+    request = JobRequest("42", "kill", "w-1")
+    assert JobRequest.from_body(request.to_body()) == request
+    assert job_key("pulsar_", "status") == "pulsar_.job.status"
+    assert job_pattern("pulsar_") == "pulsar_.job.*"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        {"job_id": "1", "action": "kill", "origin": "w", "version": 99},
+        {"job_id": "1", "action": "rm -rf", "origin": "w", "version": 1},
+        {"job_id": 1, "action": "kill", "origin": "w", "version": 1},
+        {"job_id": "1", "action": "kill", "version": 1},
+        {"job_id": "1", "action": "kill", "origin": "w", "version": 1, "extra": 1},
+    ],
+)
+def test_malformed_job_requests_are_refused(body: object) -> None:
+    with pytest.raises(InvalidRequestError):
+        JobRequest.from_body(body)
+
+
+def test_an_unknown_job_action_has_no_routing_key() -> None:
+    with pytest.raises(InvalidRequestError):
+        job_key("pulsar_", "delete")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from lwr.staging.outputs import plan_outputs
 
 WORKING = "/galaxy/jobs/000/3/working"
@@ -56,3 +58,15 @@ def test_below_0_15_13_the_raw_patterns_choose_anywhere_in_the_working_directory
 
 def test_without_either_only_the_default_patterns_apply() -> None:
     assert _sent({"dynamic_outputs": DEFAULT_PATTERNS}) == []
+
+
+@pytest.mark.parametrize("depth", [990, 100_000])
+def test_a_galaxy_json_nested_too_deep_is_ignored_not_fatal(
+    depth: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The job writes galaxy.json: nesting that would break the parser or the walk is ignored."""
+    hostile = {"path": "galaxy.json", "type": "galaxy", "contents": "[" * depth + "]" * depth}
+    status = {**STATUS, "realized_dynamic_file_sources": [hostile]}
+    plan = plan_outputs({"working_directory": WORKING, "dynamic_outputs": []}, status)
+    assert [o for o in plan.outputs if o.output_type == "output_workdir"] == []
+    assert "ignoring galaxy.json galaxy.json: galaxy.json nests JSON deeper" in caplog.text

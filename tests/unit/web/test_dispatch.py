@@ -174,9 +174,9 @@ def test_unknown_route_is_a_json_404(client: Client) -> None:
 
 
 def test_wrong_method_is_405_with_allow(client: Client) -> None:
-    response = client("GET", "/jobs")
-    assert_error(response, 405, "GET")
-    assert response.headers["Allow"] == "POST"
+    response = client("PUT", "/jobs")  # GET lists jobs, POST sets one up
+    assert_error(response, 405, "PUT")
+    assert response.headers["Allow"] == "GET, POST"
     response = client("DELETE", "/jobs/1/files")
     assert response.status_int == 405
     assert response.headers["Allow"] == "GET, POST, PUT"

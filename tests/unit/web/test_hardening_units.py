@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 
 from lwr.errors import InvalidRequestError
+from lwr.jsondepth import MAX_JSON_DEPTH
+from lwr.jsondepth import depth_exceeds as _depth_exceeds
 from lwr.managers.script import env_raw, environment_lines
 from lwr.web.framing import framing_problem
-from lwr.web.request import MAX_JSON_DEPTH, _depth_exceeds
 
 
 @pytest.mark.parametrize("raw", ["false", "true", "", 0, 1, [], {}])

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from lwr.managers import safe_path
 from lwr.managers.directory import JobDirectory
 from lwr.web.controllers import files
 from tests.unit.web import test_dispatch
@@ -73,6 +74,40 @@ def test_upload_refuses_a_directory_swapped_for_a_link_after_the_check(
     assert snapshot(outside) == before
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_directory_swapped_between_the_walks_look_and_its_open_is_refused(
+    client: Client, outside: Path, monkeypatch: pytest.MonkeyPatch, method: str
+) -> None:
+    """The narrowest window: the walk saw ``sub`` as a directory (lstat), the job swaps it for a
+    link before the walk opens it; ``O_NOFOLLOW`` on that open stands in the way (a download has
+    no other check after it)."""
+    job = prepared_job(client)
+    before = snapshot(outside)
+    looked = safe_path._lstat
+    swapped = []
+
+    def look_then_swap(name: str, dir_fd: int | str) -> os.stat_result | None:
+        info = looked(name, dir_fd)
+        sub = job / "working" / "sub"
+        if name == "sub" and not swapped:
+            os.rename(sub, job / "working" / "sub.moved")
+            os.symlink(outside, sub)
+            swapped.append(name)
+        return info
+
+    monkeypatch.setattr(safe_path, "_lstat", look_then_swap)
+    if method == "GET":
+        params = {"type": "output_workdir", "name": "sub/secret"}
+        answer = client("GET", "/jobs/1/files", params)
+        assert b"not the job's" not in answer.body
+    else:
+        params = {"type": "workdir", "name": "sub/planted"}
+        answer = client("POST", "/jobs/1/files", params, body=b"client bytes")
+    assert swapped
+    assert_error(answer, 403)
+    assert snapshot(outside) == before
+
+
 def test_download_refuses_a_directory_swapped_for_a_link_after_the_check(
     client: Client, outside: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -103,8 +138,8 @@ def test_upload_whose_directory_moves_while_it_is_written_is_taken_back(
     received = files.receive
     sub = job / "working" / "sub"
 
-    def receive_while_job_swaps(ctx: Any, fd: int) -> int:
-        count = received(ctx, fd)
+    def receive_while_job_swaps(ctx: Any, fd: int, *budget: Any) -> int:
+        count = received(ctx, fd, *budget)
         os.rename(sub, job / "working" / "sub.moved")
         if replacement == "link":
             os.symlink(outside, sub)

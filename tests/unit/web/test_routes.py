@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from lwr.web import routes
@@ -56,7 +58,24 @@ def test_healthz_is_public_and_only_at_the_root() -> None:
     route, _, _ = match("GET", "/healthz")
     assert route is not None and route.public
     assert match("GET", "/managers/x/healthz")[0] is None
-    assert [r for r in ROUTES if r.public] == [route]
+    service_info = match("GET", "/ga4gh/tes/v1/service-info")[0]  # GA4GH discovery: public
+    assert [r for r in ROUTES if r.public is True] == [route, service_info]
+
+
+def test_tes_cancel_route_with_its_colon() -> None:
+    route, found, _ = match("POST", "/managers/m/ga4gh/tes/v1/tasks/abc:cancel")
+    assert route is not None and found == {"manager": "m", "task_id": "abc"}
+    assert route.pattern.endswith(":cancel")
+    assert match("POST", "/ga4gh/tes/v1/tasks/abc")[2] == ["GET"]
+
+
+def test_metrics_is_public_unless_the_config_asks_for_the_token() -> None:
+    from lwr.pool.settings import MetricsConfig
+
+    route, _, _ = match("GET", "/metrics")
+    assert route is not None and callable(route.public) and not route.per_manager
+    assert route.public(SimpleNamespace(metrics=MetricsConfig()))
+    assert not route.public(SimpleNamespace(metrics=MetricsConfig(require_token=True)))
 
 
 def test_head_is_served_by_get() -> None:
@@ -67,7 +86,7 @@ def test_head_is_served_by_get() -> None:
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("GET", "/jobs", ["POST"]),
+        ("PUT", "/jobs", ["GET", "POST"]),
         ("DELETE", "/jobs/1/files", ["GET", "POST", "PUT"]),
         ("POST", "/jobs/1", ["DELETE"]),
         ("GET", "/cache", ["POST", "PUT"]),

@@ -1,0 +1,230 @@
+"""``python -m bench.pool``: jobs per second through RabbitMQ with 1, 2 and 4 local pool workers.
+
+The same burst is published by Galaxy's own MQ client (``pulsar.client``) to a pool of N workers
+(``pool_worker = true``, each a ``paster serve`` of its own with two slots, as users start them),
+and timed from the first setup published to the last final status received. Two bursts:
+
+* ``sleep`` jobs (slot-bound: the pool's capacity is what scales), and
+* ``true`` jobs (overhead-bound: what a worker costs per job; on a small machine more workers
+  compete for the same cores, so this one is not expected to scale).
+
+Scaling efficiency is ``rate(N) / (N * rate(1))``. Numbers are reported, never asserted; the run
+exits 1 only when a job did not complete exactly once. Results go to ``bench/results/pool.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+AMQP_URL = os.environ.get("LWR_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).resolve().parent / "results"
+BIN = Path(sys.executable).parent
+SLOTS = 2
+
+
+class Pool:
+    """N webless pool workers of one fresh queue prefix."""
+
+    def __init__(self, scratch: Path, prefix: str, size: int) -> None:
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.directories = [scratch / f"worker{i}" for i in range(size)]
+        self.prefix = prefix
+
+    def start(self) -> float:
+        """Start every worker; seconds until all of them consume."""
+        started = time.perf_counter()
+        for index, directory in enumerate(self.directories):
+            directory.mkdir(parents=True)
+            _configure(directory, self.prefix)
+            log = open(directory / "server.log", "ab")
+            env = {**os.environ, "LWR_POOL_WORKER_ID": f"bench{index}"}
+            self.processes.append(
+                subprocess.Popen(
+                    [str(BIN / "paster"), "serve", "server.ini"],
+                    cwd=directory,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    start_new_session=True,
+                )
+            )
+            log.close()
+        for directory, process in zip(self.directories, self.processes, strict=True):
+            while "consuming" not in (directory / "server.log").read_text(errors="replace"):
+                if process.poll() is not None:
+                    raise RuntimeError(f"worker in {directory} exited {process.returncode}")
+                time.sleep(0.05)
+        return time.perf_counter() - started
+
+    def finished_per_worker(self) -> list[int]:
+        return [
+            (d / "server.log").read_text(errors="replace").count("final status")
+            for d in self.directories
+        ]
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in self.processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _configure(directory: Path, prefix: str) -> None:
+    text = (ROOT / "server.ini.sample").read_text()
+    head, rest = text.split("[server:main]", 1)
+    app = rest.split("[app:main]", 1)[1]
+    options = {
+        "message_queue_url": AMQP_URL,
+        "amqp_key_prefix": prefix,
+        "pool_worker": "true",
+        "pool_heartbeat_seconds": "2",
+    }
+    app = app.replace(
+        "use = egg:lwr\n", "use = egg:lwr\n" + "".join(f"{k} = {v}\n" for k, v in options.items())
+    )
+    (directory / "server.ini").write_text(
+        head + "[server:main]\nuse = egg:lwr#webless\n\n[app:main]" + app
+    )
+    (directory / "job_managers.ini").write_text(
+        f"[manager:_default_]\ntype = queued_python\nmax_concurrent_jobs = {SLOTS}\n"
+        "min_polling_interval = 0.2\n"
+    )
+
+
+class Burst:
+    """Galaxy's MQ client manager, counting the final statuses of each job."""
+
+    def __init__(self, prefix: str, scratch: Path) -> None:
+        from pulsar.client.manager import build_client_manager
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            self.manager = build_client_manager(amqp_url=AMQP_URL, amqp_key_prefix=prefix)
+        self.prefix = prefix
+        self.jobs_directory = scratch / "client-jobs"
+        self.finals: Counter[str] = Counter()
+        self.outcomes: dict[str, str] = {}
+        self._done = threading.Condition()
+        self.manager.ensure_has_status_update_callback(self._on_status)
+
+    def _on_status(self, body: dict[str, Any]) -> None:
+        if body.get("complete") != "true":
+            return
+        with self._done:
+            job_id = str(body.get("job_id"))
+            self.finals[job_id] += 1
+            self.outcomes[job_id] = str(body.get("status"))
+            self._done.notify_all()
+
+    def run(self, tag: str, command: str, jobs: int, timeout: float = 300.0) -> float:
+        """Publish ``jobs`` setups at once; seconds until every final status arrived."""
+        ids = [f"{tag}-{i}" for i in range(jobs)]
+        started = time.perf_counter()
+        for job_id in ids:
+            client = self.manager.get_client(
+                {"jobs_directory": str(self.jobs_directory), "amqp_key_prefix": self.prefix},
+                job_id,
+            )
+            client.launch(command, job_config=client.setup(tool_id="bench", tool_version="1"))
+        deadline = time.monotonic() + timeout
+        with self._done:
+            while not all(job_id in self.outcomes for job_id in ids):
+                if not self._done.wait(max(0.0, deadline - time.monotonic())):
+                    raise RuntimeError(f"burst {tag}: not every job finished in {timeout}s")
+        return time.perf_counter() - started
+
+    def close(self) -> None:
+        self.manager.shutdown(ensure_cleanup=True)
+
+
+def measure(sizes: list[int], jobs: int, sleep: float) -> dict[str, Any]:
+    bursts = {"sleep": f"sleep {sleep}", "true": "true"}
+    rows: list[dict[str, Any]] = []
+    for size in sizes:
+        prefix = f"lwrpoolbench_{uuid.uuid4().hex[:8]}"
+        with tempfile.TemporaryDirectory(prefix="lwr-pool-bench-") as scratch:
+            pool = Pool(Path(scratch), prefix, size)
+            burst = Burst(prefix, Path(scratch))
+            try:
+                startup = pool.start()
+                for name, command in bursts.items():
+                    seconds = burst.run(f"{name}{size}", command, jobs)
+                    rows.append(
+                        {
+                            "workers": size,
+                            "burst": name,
+                            "jobs": jobs,
+                            "seconds": round(seconds, 3),
+                            "jobs_per_second": round(jobs / seconds, 2),
+                            "startup_seconds": round(startup, 2),
+                        }
+                    )
+                    time.sleep(2.5)  # a heartbeat: the per-worker counts below are settled
+                rows[-1]["finished_per_worker"] = pool.finished_per_worker()
+                duplicates = {k: v for k, v in burst.finals.items() if v != 1}
+                failed = {k: v for k, v in burst.outcomes.items() if v != "complete"}
+            finally:
+                burst.close()
+                pool.stop()
+            _delete_queues(prefix)
+        if duplicates or failed:
+            return {"rows": rows, "error": {"duplicates": duplicates, "failed": failed}}
+    for row in rows:
+        base = next(r for r in rows if r["burst"] == row["burst"] and r["workers"] == sizes[0])
+        ratio = row["jobs_per_second"] / base["jobs_per_second"]
+        row["efficiency"] = round(ratio / (row["workers"] / base["workers"]), 2)
+    return {"rows": rows}
+
+
+def _delete_queues(prefix: str) -> None:
+    import kombu
+
+    with kombu.Connection(AMQP_URL) as connection:
+        for name in ("setup", "kill", "status", "status_update"):
+            with contextlib.suppress(Exception):
+                connection.channel().queue_delete(f"{prefix}_{name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.pool", description=__doc__)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--jobs", type=int, default=48)
+    parser.add_argument("--sleep", type=float, default=0.5)
+    args = parser.parse_args(argv)
+    result = measure(args.workers, args.jobs, args.sleep)
+    result["settings"] = {"slots_per_worker": SLOTS, "broker": AMQP_URL.split("@")[-1]}
+    result["cpus"] = os.cpu_count()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "pool.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'workers':>7} {'burst':>6} {'jobs/s':>8} {'efficiency':>10} {'start s':>8}")
+    for row in result["rows"]:
+        print(
+            f"{row['workers']:>7} {row['burst']:>6} {row['jobs_per_second']:>8} "
+            f"{row.get('efficiency', '-'):>10} {row['startup_seconds']:>8}"
+        )
+    if "error" in result:
+        print(f"NOT exactly once: {result['error']}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""What a pool worker does with each message it receives (setups, kill/status, pool broadcasts).
+
+Split from :mod:`lwr.pool.worker` to keep each module readable; :class:`Handlers` is only ever a
+base of :class:`~lwr.pool.worker.PoolConsumer`, whose attributes it declares below. Every method
+runs on the consumer thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from kombu.message import Message
+
+from lwr.errors import InvalidRequestError, LwrError
+from lwr.messaging import messages
+from lwr.pool import protocol
+from lwr.pool.leases import LeaseTable
+
+if TYPE_CHECKING:
+    from lwr.managers.stateful import StatefulManager
+    from lwr.messaging.exchange import AmqpExchange
+    from lwr.persistence.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+def cancelled_status(job_id: str, reason: str) -> dict[str, Any]:
+    """The final status of a job killed before any worker ran it."""
+    status = messages.failed_status(job_id, reason)
+    status["status"] = "cancelled"
+    return status
+
+
+class Handlers:
+    """The message handlers of a pool worker; see the module docstring."""
+
+    exchange: AmqpExchange
+    manager: StatefulManager
+    outbox: Outbox
+    leases: LeaseTable
+    worker_id: str
+    request_drain: Callable[[float | None], None]
+    _channel: Any
+    _plain: Any
+
+    def broadcast(self, request: protocol.JobRequest) -> None:
+        raise NotImplementedError
+
+    def answer(self, body: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _discard(self, job_id: str) -> None:
+        raise NotImplementedError
+
+    # -- setup: the lease --------------------------------------------------------------------
+
+    def _on_setup(self, body: Any, message: Message) -> None:
+        """Take the job (its delivery stays unacked: the lease) and queue it with the manager."""
+        try:
+            body = messages.body_dict(body)
+            job_id = messages.job_id_of(body)
+            ack = messages.ack_request(body)
+        except InvalidRequestError as exc:
+            log.warning("manager %s: rejecting malformed setup: %s", self.manager.name, exc.message)
+            self._channel.basic_reject(message.delivery_tag, requeue=False)
+            self._channel.tx_commit()
+            return
+        if ack is not None:
+            self._reply(*ack)
+        held = self.leases.get(job_id)
+        if held is not None:  # a resent copy of a job held here: one lease, acked together
+            log.info("job %s/%s: setup received again while held", self.manager.name, job_id)
+            held.deliveries.append(message)
+            return
+        if self.manager.find(job_id) is not None:
+            self._discard(job_id)  # an earlier attempt of this worker's; this setup starts anew
+        self.leases.take(job_id, message)
+        if self.leases.killed(job_id):
+            log.info("job %s/%s: killed before it started", self.manager.name, job_id)
+            reason = "cancelled by the client before it started"
+            self.leases.offer(job_id, cancelled_status(job_id, reason), final=True)
+            return
+        try:
+            _, launch = messages.setup_launch(body)
+            self.manager.submit(job_id, launch)
+        except LwrError as exc:
+            log.warning("job %s/%s: setup refused: %s", self.manager.name, job_id, exc.message)
+            status = messages.failed_status(job_id, f"setup failed: {exc.message}")
+            self.leases.offer(job_id, status, final=True)
+        except Exception as exc:
+            log.exception("job %s/%s: setup failed", self.manager.name, job_id)
+            status = messages.failed_status(job_id, f"setup failed: {type(exc).__name__}: {exc}")
+            self.leases.offer(job_id, status, final=True)
+
+    def _on_decode_error(self, message: Message, exc: Exception) -> None:
+        log.warning("manager %s: rejecting undecodable message: %s", self.manager.name, exc)
+        message.channel.basic_reject(message.delivery_tag, requeue=False)
+        if message.channel is self._channel:
+            self._channel.tx_commit()
+
+    def _reply(self, uuid: str, ack_queue: str) -> None:
+        """Answer the client's application-level acknowledgement request."""
+        try:
+            self.exchange.publish_on(self._plain, ack_queue, messages.ack_reply(uuid))
+        except Exception as exc:  # the client resends; the lease makes that harmless here
+            log.warning("manager %s: could not acknowledge %s: %s", self.manager.name, uuid, exc)
+
+    # -- kill and status from Galaxy: passed on to the whole pool ----------------------------------
+
+    def _on_request(self, body: Any, message: Message) -> None:
+        key = message.delivery_info.get("routing_key", "")
+        action = "kill" if key == self.exchange.routing_key("kill") else "status"
+        try:
+            body = messages.body_dict(body)
+            job_id = messages.job_id_of(body)
+            ack = messages.ack_request(body)
+        except InvalidRequestError as exc:
+            log.warning("manager %s: rejecting malformed %s: %s", self.manager.name, action, exc)
+            message.reject()
+            return
+        self.broadcast(protocol.JobRequest(job_id, action, self.worker_id))
+        if ack is not None:
+            self._reply(*ack)
+        message.ack()
+
+    def _on_broadcast(self, body: Any, message: Message) -> None:
+        """A pool message: a drain command to this worker, or a job request to every worker."""
+        key = message.delivery_info.get("routing_key", "")
+        try:
+            if key.startswith(f"{self.exchange.prefix}.control."):
+                command = protocol.DrainCommand.from_body(body)
+                log.info("manager %s: drain command received", self.manager.name)
+                self.request_drain(command.timeout)
+                return
+            request = protocol.JobRequest.from_body(body)
+            job_id = messages.job_id_of({"job_id": request.job_id})
+        except InvalidRequestError as exc:
+            log.warning("manager %s: ignoring pool message on %s: %s", self.manager.name, key, exc)
+            return
+        if request.action == "kill":
+            self._kill(job_id, request.origin)
+        else:
+            self._status(job_id)
+
+    def _kill(self, job_id: str, origin: str) -> None:
+        if self.leases.get(job_id) is None:
+            self.leases.bury(job_id)  # its setup may still wait in the queue
+            log.info("job %s/%s: kill for a job not held here; remembered", self.manager.name,
+                     job_id)  # fmt: skip
+            return
+        log.info("job %s/%s: kill (received by worker %s)", self.manager.name, job_id, origin)
+        try:
+            self.manager.cancel(job_id)
+        except LwrError as exc:
+            log.warning("job %s/%s: kill failed: %s", self.manager.name, job_id, exc.message)
+
+    def _status(self, job_id: str) -> None:
+        """The holder republishes the job's status; a job finished here is answered from the store.
+
+        A held job already final sends nothing: its final status is on its way (exactly once).
+        """
+        record = self.manager.find(job_id)
+        if record is None:
+            return
+        if self.leases.get(job_id) is not None:
+            if not record.state.is_final:
+                self.leases.offer(job_id, self.manager.status_of(record), final=False)
+            return
+        told = self.outbox.announcements(self.manager.name).get(job_id)
+        if record.state.is_final and told == (record.attempt, record.state.value):
+            self.answer(self.manager.status_of(record))

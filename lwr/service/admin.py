@@ -1,0 +1,97 @@
+"""``lwr users add|list|show|set-plan|revoke``: the admin's commands, on the server's database.
+
+They read the server's own configuration (``--config``, default ``server.ini``) to find the job
+store's database and the plans, and change it directly: a running server looks users up on every
+request, so a change applies at once, without a restart. ``add`` prints the new token once; only
+its digest is stored, so a lost token is replaced by revoking the user and adding another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from lwr.service.store import User
+from lwr.service.users import Users
+
+
+def register(commands: Any) -> None:
+    """Add ``users`` to ``lwr``'s sub-commands."""
+    parser = commands.add_parser("users", help="manage the shared service's users and plans")
+    parser.add_argument("--config", default="server.ini", help="the server's server.ini/app.yml")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    actions = parser.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="create a user and print its token (once)")
+    add.add_argument("name")
+    add.add_argument("--plan", help="the user's plan (default: default_plan)")
+    actions.add_parser("list", help="every user with their plan")
+    for action, what in (
+        ("show", "a user and their plan's limits"),
+        ("revoke", "refuse the user's token from now on"),
+    ):
+        actions.add_parser(action, help=what).add_argument("name")
+    set_plan = actions.add_parser("set-plan", help="move a user to another plan")
+    set_plan.add_argument("name")
+    set_plan.add_argument("plan")
+    parser.set_defaults(func=main)
+
+
+def open_users(config_path: str) -> Users:
+    """The users of the server configured by ``config_path``."""
+    from lwr import serve
+    from lwr.persistence.store import JobStore
+
+    config = serve.app_config(serve.find_layout(Path(config_path)))
+    store = JobStore(config.persistence_directory, config.database_url)
+    return Users(store, config.plans, config.private_token)
+
+
+def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up now, not at import (a test may have replaced it)
+    users = open_users(args.config)
+    try:
+        answer = _run(users, args)
+    finally:
+        users.rows.db.close()
+    if args.json:
+        print(json.dumps(answer, indent=2), file=out)
+    else:
+        _print(answer, out)
+    return 0
+
+
+def _run(users: Users, args: argparse.Namespace) -> dict[str, Any]:
+    if args.action == "add":
+        user, token = users.add(args.name, args.plan)
+        return {"user": user.as_dict(), "token": token}
+    if args.action == "list":
+        return {"users": [user.as_dict() for user in users.all()]}
+    if args.action == "show":
+        user = users.get(args.name)
+        return {"user": user.as_dict(), "limits": users.plan_of(user).as_dict()}
+    if args.action == "set-plan":
+        return {"user": users.set_plan(args.name, args.plan).as_dict()}
+    return {"user": users.revoke(args.name).as_dict()}
+
+
+def _print(answer: dict[str, Any], out: TextIO) -> None:
+    for user in answer.get("users", [answer.get("user")]):
+        if user is not None:
+            print(
+                _line(User(user["name"], user["plan"], user["created"], 0, user["revoked"])),
+                file=out,
+            )
+    for key, value in answer.get("limits", {}).items():
+        if key != "name":
+            unset = "forever" if key == "retention_minutes" else "unlimited"
+            print(f"  {key}: {unset if value is None else value}", file=out)
+    if "token" in answer:
+        print(f"token: {answer['token']}", file=out)
+        print("(shown this once; only its digest is stored)", file=out)
+
+
+def _line(user: User) -> str:
+    return f"{user.name}\tplan {user.plan}\t{'active' if user.active else 'revoked'}"

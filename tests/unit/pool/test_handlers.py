@@ -1,0 +1,118 @@
+"""A pool worker's answers to kill, status and pool messages, with fakes for the manager and store.
+
+The broker side is tested for real in tests/integration/amqp/test_pool*.py; here each decision is
+pinned down: who answers a status request, what a kill does to a job not held here.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from lwr.managers.base import JobState
+from lwr.persistence.store import JobRecord
+from lwr.pool import protocol
+from lwr.pool.handlers import Handlers
+from lwr.pool.leases import LeaseTable
+
+
+class FakeManager:
+    name = "m"
+
+    def __init__(self, *records: JobRecord) -> None:
+        self.records = {r.job_id: r for r in records}
+        self.cancelled: list[str] = []
+
+    def find(self, job_id: str) -> JobRecord | None:
+        return self.records.get(job_id)
+
+    def status_of(self, record: JobRecord) -> dict[str, Any]:
+        return {"job_id": record.job_id, "status": record.state.value}
+
+    def cancel(self, job_id: str) -> None:
+        self.cancelled.append(job_id)
+
+
+class FakeOutbox:
+    def __init__(self, announced: dict[str, tuple[int, str]]) -> None:
+        self.announced = announced
+
+    def announcements(self, manager: str) -> dict[str, tuple[int, str]]:
+        return dict(self.announced)
+
+
+class Worker(Handlers):
+    """The handlers with what they send recorded instead of published."""
+
+    def __init__(self, manager: FakeManager, announced: dict[str, tuple[int, str]]) -> None:
+        self.manager = manager  # type: ignore[assignment]
+        self.outbox = FakeOutbox(announced)  # type: ignore[assignment]
+        self.leases = LeaseTable()
+        self.worker_id = "w1"
+        self.exchange = SimpleNamespace(prefix="pulsar_")  # type: ignore[assignment]
+        self.answers: list[dict[str, Any]] = []
+        self.drains: list[float | None] = []
+        self.request_drain = self.drains.append
+
+    def answer(self, body: dict[str, Any]) -> None:
+        self.answers.append(body)
+
+
+def _broadcast(worker: Worker, key: str, body: Any) -> None:
+    worker._on_broadcast(body, SimpleNamespace(delivery_info={"routing_key": key}))  # type: ignore[arg-type]
+
+
+def _job(job_id: str, state: JobState) -> JobRecord:
+    return JobRecord("m", job_id, state=state)
+
+
+def test_the_holder_republishes_a_running_job_on_its_lease() -> None:
+    worker = Worker(FakeManager(_job("a", JobState.RUNNING)), {})
+    worker.leases.take("a", "delivery")
+    worker._status("a")
+    (item,) = worker.leases.pending()
+    assert item.body["status"] == "running" and not item.final and worker.answers == []
+
+
+def test_a_held_job_already_final_says_nothing_its_final_status_is_on_its_way() -> None:
+    worker = Worker(FakeManager(_job("a", JobState.COMPLETE)), {})
+    worker.leases.take("a", "delivery")
+    worker._status("a")
+    assert worker.leases.pending() == [] and worker.answers == []
+
+
+def test_a_job_finished_and_announced_here_is_answered_from_the_store() -> None:
+    worker = Worker(FakeManager(_job("done", JobState.COMPLETE)), {"done": (1, "complete")})
+    worker._status("done")
+    assert worker.answers == [{"job_id": "done", "status": "complete"}]
+
+
+def test_a_final_state_never_announced_is_not_told_another_worker_ran_the_job() -> None:
+    worker = Worker(FakeManager(_job("done", JobState.COMPLETE)), {"done": (2, "complete")})
+    worker._status("done")
+    worker._status("unknown")
+    assert worker.answers == []
+
+
+def test_a_kill_for_a_job_not_held_is_remembered_for_its_setup() -> None:
+    worker = Worker(FakeManager(), {})
+    _broadcast(worker, "pulsar_.job.kill", protocol.JobRequest("later", "kill", "w2").to_body())
+    assert worker.manager.cancelled == []  # type: ignore[attr-defined]
+    assert worker.leases.killed("later")
+
+
+def test_a_kill_for_a_held_job_cancels_it() -> None:
+    manager = FakeManager(_job("a", JobState.RUNNING))
+    worker = Worker(manager, {})
+    worker.leases.take("a", "delivery")
+    _broadcast(worker, "pulsar_.job.kill", protocol.JobRequest("a", "kill", "w2").to_body())
+    assert manager.cancelled == ["a"] and not worker.leases.killed("a")
+
+
+def test_a_drain_command_drains_and_junk_on_the_pool_exchange_is_ignored() -> None:
+    worker = Worker(FakeManager(), {})
+    _broadcast(worker, "pulsar_.control.w1", protocol.DrainCommand("w1", 5.0).to_body())
+    _broadcast(worker, "pulsar_.control.w1", {"command": "rm"})
+    _broadcast(worker, "pulsar_.job.kill", {"job_id": "../x", "action": "kill", "origin": "w"})
+    _broadcast(worker, "pulsar_.job.kill", protocol.JobRequest("../x", "kill", "w2").to_body())
+    assert worker.drains == [5.0] and worker.manager.cancelled == []  # type: ignore[attr-defined]
