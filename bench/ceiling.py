@@ -46,13 +46,15 @@ http {{
 """
 
 
+#: where Debian puts nginx (``/usr/sbin`` is not on every user's PATH)
+_NGINX_PATHS: tuple[str, ...] = ("/usr/sbin/nginx",)
+
+
 @contextlib.contextmanager
 def static_server(root: Path) -> Iterator[tuple[str, str]]:
     """A static file server for ``root/files``: yields (base URL, what it is)."""
     (root / "files").mkdir(parents=True, exist_ok=True)
-    nginx = shutil.which("nginx") or next(
-        (p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None
-    )
+    nginx = shutil.which("nginx") or next((p for p in _NGINX_PATHS if Path(p).exists()), None)
     with contextlib.ExitStack() as stack:
         reason = "no nginx on this host"
         if nginx:
