@@ -133,7 +133,10 @@ def _phases(
             results[name]["throughput"] = summary
             results[name]["rss_after_throughput_mib"] = measure.rss_mib(servers[name])
     if "staging" in plan.workloads:
-        staging.measure_all(plan, servers, results, scratch, failures)
+        staged = staging.measure_all(plan, servers, scratch, failures)
+        results["reference"] = staged.pop("reference")
+        for name, figures in staged.items():
+            results[name].update(figures)
 
 
 def profile_lwr(plan: Plan, out_dir: Path) -> dict[str, Any]:

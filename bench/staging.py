@@ -20,17 +20,15 @@ TRANSPORTS = ("curl", "urllib")
 
 
 def measure_all(
-    plan: Plan,
-    servers: dict[str, BenchServer],
-    results: dict[str, dict[str, Any]],
-    scratch: Path,
-    failures: Failures,
-) -> None:
+    plan: Plan, servers: dict[str, BenchServer], scratch: Path, failures: Failures
+) -> dict[str, dict[str, Any]]:
     """One file up and down with every client, ``staging_runs`` times; ``cp`` as the reference.
 
     Runs alternate server by server and client by client, so a burst of other work on this
-    shared machine lands on both; each figure is the median of its runs.
+    shared machine lands on both; each figure is the median of its runs. Returns each server's
+    figures by name, and the references under ``"reference"``.
     """
+    results: dict[str, dict[str, Any]] = {name: {} for name in servers}
     step(f"staging {plan.staging_bytes // MIB} MiB x {plan.staging_runs}")
     source = scratch / "staging_input.dat"
     digest = measure.make_file(source, plan.staging_bytes)
@@ -63,6 +61,7 @@ def measure_all(
             for label in labels
         }
     source.unlink()
+    return results
 
 
 def _round(
