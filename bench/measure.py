@@ -13,13 +13,12 @@ import shutil
 import statistics
 import subprocess
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from bench.client import Driver
+from bench.parallel import run_parallel
 from bench.servers import BenchServer
 
 MIB = 1024 * 1024
@@ -149,7 +148,7 @@ def throughput(
             raise RuntimeError(f"job tp{index}: wrong output")
 
     started = time.perf_counter()
-    done = _run_parallel(one, range(jobs), threads, failures, name, "throughput job")
+    done = run_parallel(one, range(jobs), threads, failures, name, "throughput job")
     elapsed = time.perf_counter() - started
     shutil.rmtree(out, ignore_errors=True)
     return {
@@ -159,64 +158,6 @@ def throughput(
         "seconds": round(elapsed, 3),
         "jobs_per_s": round(done / elapsed, 2),
     }
-
-
-def _run_parallel(
-    work: Work,
-    items: Iterable[int],
-    threads: int,
-    failures: Failures,
-    server: str,
-    what: str,
-) -> int:
-    """Run ``work`` over ``items`` on ``threads`` threads; return how many succeeded."""
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bench") as pool:
-        futures = {index: pool.submit(work, index) for index in items}
-    done = 0
-    for index, future in futures.items():
-        error = _retried(work, index, future.exception(), failures, server, what)
-        if error is None:
-            done += 1
-        else:
-            failures.add(server, f"{what} {index}", error)
-    return done
-
-
-#: how many times a job that hit Pulsar's exec race is run again (each retry is reported)
-PEER_RETRIES = 2
-#: one job of a parallel run: ``work(index, attempt)``, attempt 0 first, then retries
-Work = Callable[..., None]
-
-
-def _retried(
-    work: Work,
-    index: int,
-    error: BaseException | None,
-    failures: Failures,
-    server: str,
-    what: str,
-) -> BaseException | None:
-    """Run a Pulsar job again while it fails with its exec race; the last error, or None.
-
-    Pulsar 0.16 sometimes execs its job script while another thread still holds it open for
-    writing ("Text file busy", return code 126): a flaw of the peer, not of this benchmark, and
-    one LWR is never granted. Every retry is recorded in ``failures.retried`` for the report.
-    A retry runs under a fresh job id (``work(index, attempt)``): in the full run of
-    2026-11-29, two jobs retried under their own ids hit it again on both retries.
-    """
-    for attempt in range(1, PEER_RETRIES + 1):
-        if error is None or server != "pulsar" or "(return code 126)" not in str(error):
-            return error
-        failures.retried.append(
-            {"server": server, "what": f"{what} {index}", "error": str(error)[:300]}
-        )
-        try:
-            work(index, attempt)
-        except Exception as again:
-            error = again
-        else:
-            error = None
-    return error
 
 
 def make_file(path: Path, size: int) -> str:
@@ -356,11 +297,16 @@ def staging(
         return {"transport": label, "failed": True}
     finally:
         destination.unlink(missing_ok=True)
-    timings = {"up_s": up, "down_s": down}
+    timings: dict[str, Any] = {"up_s": up, "down_s": down, "load_average": load_average()}
     paired = settle.paired[before:]
     if len(paired) == 2:
         timings.update(cp_up_s=paired[0], cp_down_s=paired[1])
     return timings
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages: every figure is recorded with the load it met."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def staging_summary(label: str, size: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -380,6 +326,7 @@ def staging_summary(label: str, size: int, runs: list[dict[str, Any]]) -> dict[s
         "down_mib_per_s": round(size / MIB / down, 1),
         "runs_up_mib_per_s": [round(size / MIB / r["up_s"], 1) for r in done],
         "runs_down_mib_per_s": [round(size / MIB / r["down_s"], 1) for r in done],
+        "runs_load_average": [r["load_average"][0] for r in done if "load_average" in r],
         **{
             # a transfer's MiB/s over its paired cp's: cp seconds / transfer seconds
             f"{way}_cp_fraction": round(
@@ -400,7 +347,7 @@ def create_finished(
 ) -> dict[str, Any]:
     """Jobs ``hist{first}``..``hist{last - 1}``: set up, run ``true``, finished, never cleaned."""
     started = time.perf_counter()
-    done = _run_parallel(
+    done = run_parallel(
         lambda index, attempt=0: driver.true_job(
             f"hist{index}" + (f"r{attempt}" if attempt else "")
         ),

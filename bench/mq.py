@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.client import TOOL_ID, TOOL_VERSION, JobFailed
-from bench.measure import Failures, percentile
+from bench.measure import Failures, load_average, percentile
 from bench.servers import BenchServer, LwrBench, PulsarBench
 
 AMQP_URL = os.environ.get("LWR_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -244,7 +244,7 @@ def _bursts(drivers: dict[str, MqDriver], jobs: int, failures: Failures) -> dict
         except Exception as exc:
             failures.add(name, "MQ burst", exc)
             continue
-        result["load_average"] = [round(x, 2) for x in os.getloadavg()]
+        result["load_average"] = load_average()
         missing = result["jobs"] - result["complete"]
         if missing:
             failures.add(name, "MQ burst", JobFailed(f"{missing} of {jobs} jobs did not complete"))

@@ -61,7 +61,7 @@ class Plan:
 def run(plan: Plan) -> dict[str, Any]:
     """Run ``plan`` against freshly configured servers; return the whole result document."""
     began = time.time()
-    load_at_start = throughput.load_average()
+    load_at_start = measure.load_average()
     concurrency = os.cpu_count() or 1
     failures = Failures()
     with tempfile.TemporaryDirectory(prefix="lwr-bench-") as tmp:
@@ -98,7 +98,7 @@ def run(plan: Plan) -> dict[str, Any]:
     return {
         "meta": {
             **_meta(plan, began, concurrency, versions),
-            "load_average": {"start": load_at_start, "end": throughput.load_average()},
+            "load_average": {"start": load_at_start, "end": measure.load_average()},
         },
         "results": results,
         "mq_mode": mq_mode,
@@ -126,6 +126,7 @@ def _phases(
         latencies = measure.latency(drivers, plan.latency_jobs, scratch, failures, marks)
         for name, summary in latencies.items():
             summary["breakdown"] = throughput.breakdown(servers[name], marks.get(name, {}))
+            summary["load_average"] = measure.load_average()
             results[name]["latency"] = summary
             print(trace.render(f"latency {name}: per-phase", summary["breakdown"]))
     if "throughput" in plan.workloads:

@@ -8,7 +8,6 @@ thread count out of the comparison: fresh servers of both kinds, each with ``N``
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +46,7 @@ def rounds(
                 tag=f"{round_}-",
                 marks=marks,
             )
-            result["load_average"] = load_average()
+            result["load_average"] = measure.load_average()
             result["breakdown"] = breakdown(server, marks)
             print(f"  {result['jobs_per_s']} jobs/s, load average {result['load_average']}")
             print(trace.render(f"  {label} {name}: per-phase", result["breakdown"]))
@@ -96,11 +95,6 @@ def breakdown(server: BenchServer, marks: dict[str, dict[str, float]]) -> dict[s
     if getattr(server, "trace", False):
         server_marks = trace.server_marks(server.log_path, marks)
     return trace.breakdown(marks, server_marks)
-
-
-def load_average() -> list[float]:
-    """The 1, 5 and 15 minute load averages: every figure is recorded with the load it met."""
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def step(text: str) -> None:

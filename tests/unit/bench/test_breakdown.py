@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from bench import measure, trace
+from bench import measure, parallel, trace
 
 CLIENT = {"start": 0.0, "setup": 1.0, "upload": 2.0, "submit": 3.0, "run+poll": 10.0,
           "download": 11.0, "clean": 12.0}  # fmt: skip
@@ -123,7 +123,7 @@ def _flaky(failures_before_success: int) -> tuple[list[int], Callable[..., None]
 def test_pulsar_exec_race_is_retried_and_every_retry_is_recorded() -> None:
     failures = measure.Failures()
     calls, work = _flaky(2)
-    assert measure._run_parallel(work, [7], 1, failures, "pulsar", "job") == 1
+    assert parallel.run_parallel(work, [7], 1, failures, "pulsar", "job") == 1
     assert len(calls) == 3
     assert [r["server"] for r in failures.retried] == ["pulsar", "pulsar"]
     assert failures.count() == 0
@@ -132,10 +132,10 @@ def test_pulsar_exec_race_is_retried_and_every_retry_is_recorded() -> None:
 def test_retries_are_bounded_and_never_granted_to_lwr() -> None:
     failures = measure.Failures()
     calls, work = _flaky(10)
-    assert measure._run_parallel(work, [1], 1, failures, "pulsar", "job") == 0
-    assert len(calls) == 1 + measure.PEER_RETRIES
+    assert parallel.run_parallel(work, [1], 1, failures, "pulsar", "job") == 0
+    assert len(calls) == 1 + parallel.PEER_RETRIES
     assert failures.count() == 1
     failures = measure.Failures()
     calls, work = _flaky(1)
-    assert measure._run_parallel(work, [1], 1, failures, "lwr", "job") == 0
+    assert parallel.run_parallel(work, [1], 1, failures, "lwr", "job") == 0
     assert (len(calls), failures.retried, failures.count()) == (1, [], 1)
