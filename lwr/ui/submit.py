@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from webob import Request
 
-from lwr.errors import InvalidRequestError, LwrError, PayloadTooLargeError
+from lwr.errors import InvalidRequestError, LwrError, PayloadTooLargeError, QuotaExceededError
 from lwr.service.plans import check_size
 from lwr.ui.tools import command_line
 from lwr.ui.web import View
@@ -49,7 +49,11 @@ def precheck(view: View) -> None:
     users = view.ctx.app.users
     plan = users.plan_of(user)
     if plan.max_input_size is not None and length > plan.max_input_size + FORM_OVERHEAD:
-        check_size(users.plans, plan, 0, length - FORM_OVERHEAD)  # raises QuotaExceededError
+        try:
+            check_size(users.plans, plan, 0, length - FORM_OVERHEAD)
+        except QuotaExceededError as exc:  # the file's exact size is unknown: a lower bound
+            exc.message = exc.message.replace("upload of ", "upload of at least ", 1)
+            raise
 
 
 def run_tool(view: View, tool: str, filename: str, data: BinaryIO) -> str:

@@ -26,7 +26,7 @@ def _ago(seconds: float) -> str:
         if seconds >= size:
             count = int(seconds // size)
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
-    return f"{int(seconds)} seconds ago"
+    return "1 second ago" if int(seconds) == 1 else f"{int(seconds)} seconds ago"
 
 
 def human_size(size: int | None) -> str:
