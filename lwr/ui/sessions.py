@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from webob import Request, Response
 
 COOKIE = "lwr_session"
-#: a session unused for this long is forgotten (its cookie is a session cookie besides)
+#: a session unused for this long is forgotten (its cookie is a browser-session cookie too)
 IDLE_SECONDS = 8 * 3600.0
-#: at most this many sessions (anonymous ones included) are kept; the least recent go first
+#: at most this many sessions are kept; the least recent anonymous ones go first
 MAX_SESSIONS = 10_000
 
 
@@ -80,8 +80,10 @@ class SessionStore:
         session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), who)
         with self._lock:
             if len(self._sessions) >= self.capacity:
-                oldest = min(self._sessions.values(), key=lambda s: s.used)
-                del self._sessions[oldest.sid]
+                # anonymous sessions go first: a flood of them cannot sign anyone out
+                everyone = list(self._sessions.values())
+                pool = [s for s in everyone if not s.signed_in] or everyone
+                del self._sessions[min(pool, key=lambda s: s.used).sid]
             self._sessions[session.sid] = session
         return session
 

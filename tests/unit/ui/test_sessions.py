@@ -46,3 +46,12 @@ def test_the_store_is_bounded_and_drops_the_least_recent() -> None:
     old.used -= 10
     newest = store.create()
     assert not store.alive(old) and store.alive(kept) and store.alive(newest)
+
+
+def test_a_flood_of_anonymous_sessions_signs_no_one_out() -> None:
+    store = SessionStore(capacity=3)
+    alice = store.create("alice")
+    alice.used -= 100
+    for _ in range(10):
+        store.create()
+    assert store.alive(alice)
