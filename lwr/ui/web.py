@@ -34,6 +34,11 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
 PREFIX = "/ui"
+#: the pages have no script: none may run, whatever a job's output holds
+CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
 
 _ENV = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
@@ -105,6 +110,7 @@ def page(
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", CSP)
         return response
 
     serve.__doc__ = handler.__doc__

@@ -13,4 +13,4 @@ if [ "${#missing[@]}" -gt 0 ]; then
     "${sudo_cmd[@]}" apt-get update -q
     "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" fonts-dejavu-core
 fi
-chromium --version
+dpkg-query -W chromium chromium-driver

@@ -126,6 +126,9 @@ def test_pages_redirect_to_sign_in_until_signed_in(alice: Page, tokens: dict[str
 
 
 def test_session_cookie_is_secure_httponly_lax(alice: Page) -> None:
+    answer = alice.request.get("/ui/profile")
+    assert "script-src" not in answer.headers["content-security-policy"]
+    assert "default-src 'none'" in answer.headers["content-security-policy"]
     cookies = {c["name"]: c for c in alice.context.cookies()}
     session = cookies["lwr_session"]
     assert session["secure"] and session["httpOnly"] and session["sameSite"] == "Lax"
