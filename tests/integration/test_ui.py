@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
-from tests.conftest import in_ci
+from tests.conftest import require_service
 from tests.integration.server import REPO, LwrServer, free_port, write_server_ini
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
@@ -63,8 +63,7 @@ def tokens(server: LwrServer) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists() and not in_ci():
-        pytest.skip("no chromium (scripts/services/chromium-up.sh installs it)")
+    require_service(Path(CHROMIUM).exists(), "chromium (scripts/services/chromium-up.sh)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield launched
@@ -223,7 +222,11 @@ def test_upgrade_then_the_same_upload_passes(alice: Page, tmp_path: Path) -> Non
 
 def test_forms_without_the_csrf_token_are_refused(alice: Page) -> None:
     """A forged POST carries the cookie (same browser) but not the token: 403, nothing changes."""
-    for form in ({"plan": "free"}, {"plan": "free", "csrf_token": "forged"}):
+    forms: list[dict[str, str | float | bool]] = [
+        {"plan": "free"},
+        {"plan": "free", "csrf_token": "forged"},
+    ]
+    for form in forms:
         answer = alice.request.post("/ui/profile/plan", form=form, max_redirects=0)
         assert answer.status == 403
         assert "security token" in answer.text()

@@ -138,3 +138,20 @@ def test_errors_are_pages_without_internals(
     response = browser.get("/ui/jobs")
     assert response.status_int == 500 and response.content_type == "text/html"
     assert "secret internals" not in response.text and "Traceback" not in response.text
+
+
+def test_the_job_list_pages_and_filters(wsgi: LwrWsgiApp) -> None:
+    token = _user(wsgi)
+    for number in range(pages.PAGE_SIZE + 1):
+        setup = Request.blank(f"/jobs?job_id=j{number}&private_token={token}", method="POST")
+        assert setup.get_response(wsgi).status_int == 200
+    browser = Browser(wsgi)
+    browser.sign_in(token)
+    first = browser.get("/ui/jobs").text
+    assert first.count('class="job"') == pages.PAGE_SIZE and ">j20<" in first
+    found = re.search(r'id="next-page" href="([^"]+)"', first)
+    assert found is not None
+    second = browser.get(found.group(1).replace("&amp;", "&")).text
+    assert second.count('class="job"') == 1 and ">j0<" in second and "next-page" not in second
+    assert 'id="no-jobs"' in browser.get("/ui/jobs?state=complete").text
+    assert browser.get("/ui/jobs?state=setup").text.count('class="job"') == pages.PAGE_SIZE
