@@ -101,10 +101,10 @@ def page(
         try:
             response = _serve(handler, ctx, session, store, signed_in, before_body)
         except LwrError as exc:
-            response = error_page(ctx.request, session, exc.status, exc.message, exc)
+            response = error_page(ctx, session, exc.status, exc.message, exc)
         except Exception:
             log.exception("dashboard: unexpected error serving %s", ctx.request.path_info)
-            response = error_page(ctx.request, session, 500, "internal server error")
+            response = error_page(ctx, session, 500, "internal server error")
         if fresh and store.alive(session):
             set_cookie(response, ctx.request, session)
         response.headers.setdefault("Cache-Control", "no-store")
@@ -210,7 +210,7 @@ def render(
 
 
 def error_page(
-    request: Request,
+    ctx: Context,
     session: Session,
     status: int,
     message: str,
@@ -219,12 +219,16 @@ def error_page(
     """An error as a page: its status, its message (escaped) and, for a plan limit, an upgrade."""
     allowed_by = getattr(error, "allowed_by", None) if error is not None else None
     quota = getattr(error, "limit", None) is not None
+    try:
+        caller = _caller(ctx.app, session)
+    except Exception:  # the page that says something failed must not fail too
+        caller = None
     return render(
-        request,
+        ctx.request,
         "error.html",
         status,
         session,
-        None,
+        caller,
         code=status,
         message=message,
         quota=quota,

@@ -191,6 +191,7 @@ def test_oversize_upload_is_refused_with_upgrade_link(
     big.write_bytes(b"x" * size)
     submit(alice, "show", big)
     assert alice.locator("h1").inner_text() == "Error 413"
+    expect(alice.locator("#who")).to_have_text("alice")
     expect(alice.locator("#error")).to_contain_text("max_input_size")
     expect(alice.locator("#error")).to_contain_text("plan 'free'")
     exact = f"upload of {size} bytes"
