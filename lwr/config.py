@@ -21,6 +21,7 @@ from lwr.auth.settings import UserAuthConfig, parse_user_auth
 from lwr.errors import ConfigurationError
 from lwr.pool.settings import POOL_DEFAULTS, MetricsConfig, PoolConfig, parse_metrics, parse_pool
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
+from lwr.service.notify.settings import NOTIFY_DEFAULTS, NotifyConfig, parse_notify
 from lwr.service.plans import Plans, parse_plans
 from lwr.ui.tools import parse_tools
 
@@ -76,6 +77,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     "ui_tools": "",
     # the elastic worker pool and /metrics (lwr.pool.settings)
     **POOL_DEFAULTS,
+    # completion notifications: SMTP, the job link's base, retries (lwr.service.notify.settings)
+    **NOTIFY_DEFAULTS,
 }
 
 #: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
@@ -161,6 +164,8 @@ class AppConfig:
     #: the elastic worker pool (lwr.pool) and /metrics (lwr.metrics)
     pool: PoolConfig = field(default_factory=PoolConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    #: completion notifications (lwr.service.notify)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
 
 def load_app_config(
@@ -253,6 +258,7 @@ def load_app_config(
         ui_tools=parse_tools(values["ui_tools"]),
         pool=parse_pool(values),
         metrics=parse_metrics(values),
+        notify=parse_notify(values, base),
     )
 
 

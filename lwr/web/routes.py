@@ -14,7 +14,7 @@ from typing import Any
 
 from lwr.tes import routes as tes
 from lwr.ui import routes as ui
-from lwr.web.controllers import cache, files, jobs, listing, metrics, users
+from lwr.web.controllers import cache, files, jobs, listing, metrics, notify, users
 
 Handler = Callable[..., Any]
 
@@ -54,6 +54,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/users/{name}", users.show, per_manager=False, admin=True),
     Route("PUT", "/users/{name}/plan", users.set_plan, per_manager=False, admin=True),
     Route("DELETE", "/users/{name}", users.revoke, per_manager=False, admin=True),
+    Route("GET", "/profile/notifications", notify.show, per_manager=False),
+    Route("PUT", "/profile/notifications", notify.update, per_manager=False),
     # GA4GH TES 1.1 (lwr.tes): the same jobs, another face
     Route("GET", f"{tes.PREFIX}/service-info", tes.service_info, public=True),
     Route("POST", f"{tes.PREFIX}/tasks", tes.create_task),
