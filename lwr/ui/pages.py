@@ -10,10 +10,13 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+from dataclasses import replace
 from typing import Any
+from urllib.parse import urlencode
 
-from webob import Response
+from webob import Request, Response
 
+from lwr.config import DEFAULT_MANAGER
 from lwr.errors import AuthorizationError, InvalidRequestError, NotFoundError
 from lwr.managers import namespace, safe_path
 from lwr.managers.base import JobState
@@ -21,6 +24,7 @@ from lwr.service.listing import describe, list_jobs, query_for
 from lwr.ui import submit as submitting
 from lwr.ui import views
 from lwr.ui.web import PREFIX, View, form_text, redirect, sign_in, sign_out, signed_out
+from lwr.web.controllers import notify
 from lwr.web.controllers.files import CHUNK
 
 log = logging.getLogger(__name__)
@@ -137,12 +141,33 @@ def submit_post(view: View) -> Response:
     return redirect(view.request, f"{PREFIX}/jobs/{job_id}")
 
 
-def profile(view: View) -> Response:
-    users = view.ctx.app.users
+def profile(view: View, webhook_secret: str | None = None) -> Response:
+    app = view.ctx.app
     user = view.caller.user
-    plan = users.plan_of(user) if user is not None else None
-    plans = [views.plan_row(p) for p in users.plans.plans]
-    return view.render("profile.html", user=user, plan=plan, plans=plans)
+    plan = app.users.plan_of(user) if user is not None else None
+    plans = [views.plan_row(p) for p in app.users.plans.plans]
+    channels = notify.show(view.ctx)["notifications"] if user is not None else None
+    return view.render(
+        "profile.html",
+        user=user,
+        plan=plan,
+        plans=plans,
+        notifications=channels,
+        email_possible=app.config.notify.smtp.host is not None,
+        webhook_secret=webhook_secret,
+    )
+
+
+def change_notifications(view: View) -> Response:
+    """The user's notification channels, through the API's own route (lwr.web.controllers)."""
+    fields = {
+        name: form_text(view.request, name).strip()
+        for name in ("email", "webhook_url")
+        if name in view.request.POST
+    }
+    request = Request.blank(f"/profile/notifications?{urlencode(fields)}", method="PUT")
+    answer = notify.update(replace(view.ctx, request=request))
+    return profile(view, answer.get("webhook_secret"))
 
 
 def change_plan(view: View) -> Response:
@@ -156,16 +181,24 @@ def change_plan(view: View) -> Response:
 
 def _record(view: View) -> tuple[Any, Any]:
     """The job the URL names, in the caller's namespace (the admin may name an ``owner``)."""
-    manager = view.ctx.app.manager(view.request.GET.get("manager") or None)
+    app = view.ctx.app
+    named = view.request.GET.get("manager") or None
+    # without a manager (a notification's link) every manager is looked in, the default first
+    managers = (
+        [app.manager(named)]
+        if named
+        else sorted(app.managers.values(), key=lambda m: m.name != DEFAULT_MANAGER)
+    )
     owner = view.caller.owner
     wanted = view.request.GET.get("owner")
     if wanted and view.caller.is_admin:
         owner = wanted
     job_id = namespace.scoped(owner, view.ctx.args["job_id"])
-    record = manager.find(job_id)
-    if record is None:
-        raise NotFoundError(f"unknown job {view.ctx.args['job_id']!r}")
-    return record, manager
+    for manager in managers:
+        record = manager.find(job_id)
+        if record is not None:
+            return record, manager
+    raise NotFoundError(f"unknown job {view.ctx.args['job_id']!r}")
 
 
 def _next(target: str | None) -> str:

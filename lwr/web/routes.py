@@ -78,6 +78,7 @@ ROUTES: tuple[Route, ...] = (
             ("POST", "/submit", ui.submit),
             ("GET", "/profile", ui.profile),
             ("POST", "/profile/plan", ui.change_plan),
+            ("POST", "/profile/notifications", ui.change_notifications),
         )
     ),
 )

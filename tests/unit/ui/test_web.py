@@ -155,3 +155,33 @@ def test_the_job_list_pages_and_filters(wsgi: LwrWsgiApp) -> None:
     assert second.count('class="job"') == 1 and ">j0<" in second and "next-page" not in second
     assert 'id="no-jobs"' in browser.get("/ui/jobs?state=complete").text
     assert browser.get("/ui/jobs?state=setup").text.count('class="job"') == pages.PAGE_SIZE
+
+
+def test_notification_channels_are_set_from_the_profile(wsgi: LwrWsgiApp) -> None:
+    browser = Browser(wsgi)
+    browser.sign_in(_user(wsgi))
+    page = browser.get("/ui/profile").text
+    assert 'id="notify-webhook"' in page and 'id="notify-email"' not in page  # no smtp_host
+    form = {"webhook_url": "https://hooks.example/lwr", "csrf_token": browser.csrf("/ui/profile")}
+    answer = browser.post("/ui/profile/notifications", form)
+    found = re.search(r'id="webhook-secret">[^<]*<code>([^<]+)</code>', answer.text)
+    assert answer.status_int == 200 and found is not None  # the generated secret, shown once
+    channels = wsgi.app.notify.channels("alice")
+    assert channels.webhook_url == "https://hooks.example/lwr"
+    assert channels.webhook_secret == found.group(1)
+    assert "webhook-secret" not in browser.get("/ui/profile").text
+    form = {"webhook_url": "", "csrf_token": browser.csrf("/ui/profile")}
+    assert browser.post("/ui/profile/notifications", form).status_int == 200
+    assert wsgi.app.notify.channels("alice").webhook_url is None
+    assert browser.post("/ui/profile/notifications", {"webhook_url": "x"}).status_int == 403
+
+
+def test_a_job_link_without_its_manager_finds_the_job(wsgi: LwrWsgiApp) -> None:
+    """Notifications link to /ui/jobs/{id} without the manager: every manager is looked in."""
+    token = _user(wsgi)
+    setup = Request.blank(f"/jobs?job_id=7&private_token={token}", method="POST")
+    assert setup.get_response(wsgi).status_int == 200
+    browser = Browser(wsgi)
+    browser.sign_in(token)
+    assert browser.get("/ui/jobs/7").status_int == 200
+    assert browser.get("/ui/jobs/8").status_int == 404
