@@ -17,6 +17,7 @@ from lwr.managers.stateful import StatefulManager
 from lwr.persistence.store import JobStore
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION
 from lwr.registry import MANAGERS, lookup
+from lwr.service.retention.worker import build_worker
 from lwr.service.users import Users
 from lwr.staging.movers import StagingSettings
 from lwr.staging.remote import RemoteStager
@@ -44,6 +45,8 @@ class LwrApp:
         self.store = JobStore(config.persistence_directory, config.database_url)
         #: service users and their plans (lwr.service), in the job store's database
         self.users = Users(self.store, config.plans, config.private_token)
+        #: archives users' results after their plan's retention time, restores on upgrade
+        self.retention = build_worker(config, self.store, self.users, self.managers)
         self.managers: dict[str, StatefulManager] = {}
         self.file_cache = (
             FileCache(config.file_cache_dir, config.file_cache_size)
@@ -122,6 +125,7 @@ class LwrApp:
             manager.start()
         if self.messaging is not None:
             self.messaging.start()
+        self.retention.start()
         self._started = True
         log.info(
             "LWR %s started: managers %s, staging in %s, state in %s",
@@ -159,6 +163,7 @@ class LwrApp:
             self.messaging.stop()
         for manager in self.managers.values():
             manager.stop()
+        self.retention.stop()
         self.store.close()
 
     def manager(self, name: str | None) -> StatefulManager:

@@ -22,6 +22,7 @@ from lwr.errors import ConfigurationError
 from lwr.pool.settings import POOL_DEFAULTS, MetricsConfig, PoolConfig, parse_metrics, parse_pool
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
 from lwr.service.plans import Plans, parse_plans
+from lwr.service.retention.settings import RETENTION_DEFAULTS, RetentionConfig, parse_retention
 
 DEFAULT_MANAGER = "_default_"
 
@@ -73,6 +74,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     "default_plan": "free",
     # the elastic worker pool and /metrics (lwr.pool.settings)
     **POOL_DEFAULTS,
+    # archive and restore of users' results (lwr.service.retention.settings)
+    **RETENTION_DEFAULTS,
 }
 
 #: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
@@ -156,6 +159,8 @@ class AppConfig:
     #: the elastic worker pool (lwr.pool) and /metrics (lwr.metrics)
     pool: PoolConfig = field(default_factory=PoolConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    #: archive and restore of service users' results (lwr.service.retention)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 def load_app_config(
@@ -247,6 +252,7 @@ def load_app_config(
         plans=parse_plans(raw.get("plans", ""), base, values["default_plan"]),
         pool=parse_pool(values),
         metrics=parse_metrics(values),
+        retention=parse_retention(values, base),
     )
 
 

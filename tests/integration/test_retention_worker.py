@@ -1,0 +1,191 @@
+"""The retention worker in-process over a real job store (SQLite and PostgreSQL) and the
+``directory`` archive store: archive, the 409, restore on upgrade, downgrade, crashes between a
+step's work and its transaction (as an exception here; the real ``kill -9`` is in
+test_retention_server.py), and rows of jobs that are gone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lwr.errors import ResultsArchivedError
+from lwr.managers.base import JobState
+from lwr.managers.directory import JobDirectory
+from lwr.persistence.store import JobRecord, JobStore
+from lwr.service import listing
+from lwr.service.plans import Plan, Plans
+from lwr.service.retention import access, worker
+from lwr.service.retention.settings import RetentionConfig
+from lwr.service.retention.table import ARCHIVED, HOT, RESTORE
+from lwr.service.users import ADMIN as ADMIN_CALLER
+from lwr.service.users import Users
+from tests.integration.postgres import scratch_database
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgresql]
+
+PLANS = Plans((Plan("free", retention_minutes=0.01), Plan("premium")), "free")
+FILES = {"outputs/out.txt": b"result\n" * 100, "working/sub/w.dat": b"\x00\x01" * 50}
+KEPT = {"stdout": b"the log\n", "metadata/tool_stdout": b"tool said\n", "return_code": b"0"}
+
+
+class Crash(BaseException):
+    """Stands for kill -9 at a crash point: nothing after it in the step runs."""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    context = scratch_database("lwr_retention") if request.param == "postgresql" else nullcontext()
+    with context as url:
+        store = JobStore(tmp_path / "state", url)
+        users = Users(store, PLANS)
+        users.add("alice")
+        users.add("pat", "premium")
+        jobs = tmp_path / "jobs"
+        config = RetentionConfig(directory_option=tmp_path / "archive", scan_interval=0.1)
+        retention = worker.RetentionWorker(
+            store, users, config, lambda m, j: JobDirectory(jobs / m / j), tmp_path / "scratch"
+        )
+        users.plan_listeners.append(retention.plan_changed)
+        retention.scratch.mkdir()
+        yield {"store": store, "users": users, "worker": retention, "jobs": jobs}
+        store.close()
+
+
+def finished_job(world: dict[str, Any], job_id: str, age: float = 60.0) -> JobRecord:
+    root = world["jobs"] / "m" / job_id
+    for name, data in {**FILES, **KEPT}.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    past = time.time() - age
+    return world["store"].put(
+        JobRecord("m", job_id, state=JobState.COMPLETE, created=past, updated=past)
+    )
+
+
+def settle(retention: worker.RetentionWorker) -> None:
+    for _ in range(20):
+        if not retention.run_once():
+            return
+    raise AssertionError("the worker never ran out of work")
+
+
+def contents(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_archive_409_upgrade_restore(world: dict[str, Any]) -> None:
+    retention, store = world["worker"], world["store"]
+    record = finished_job(world, "alice~j1")
+    root = world["jobs"] / "m" / "alice~j1"
+    settle(retention)
+    kept = retention.table.get("m", "alice~j1")
+    assert kept.status == ARCHIVED and kept.task is None and kept.archive_id
+    assert retention.archives.keys() == [worker.archive_key(kept)]
+    assert not (root / "outputs" / "out.txt").exists() and (root / "outputs").is_dir()
+    assert {k: v for k, v in contents(root).items()} == KEPT  # the log stays
+    with pytest.raises(ResultsArchivedError) as refused:
+        access.check_download(retention.table, world["users"], record, "output", "out.txt")
+    assert refused.value.status == 409
+    assert refused.value.to_dict()["upgrade_to"] == ["premium"]
+    access.check_download(retention.table, world["users"], record, "output_metadata", "x")
+    page = listing.list_jobs(store, listing.query_for(ADMIN_CALLER, None), True, retention.table)
+    (job,) = page["jobs"]
+    assert job["archived"] and not job["restoring"] and not job["results_available"]
+
+    world["users"].set_plan("alice", "premium")
+    page = listing.list_jobs(store, listing.query_for(ADMIN_CALLER, None), True, retention.table)
+    assert page["jobs"][0]["restoring"] and page["jobs"][0]["archived"]
+    settle(retention)
+    kept = retention.table.get("m", "alice~j1")
+    assert kept.status == HOT and kept.task is None and kept.hot_until is None
+    assert contents(root) == {**FILES, **KEPT}
+    assert retention.archives.keys() == []
+    access.check_download(retention.table, world["users"], record, "output", "out.txt")
+
+
+def test_a_downgrade_never_touches_existing_results(world: dict[str, Any]) -> None:
+    retention = world["worker"]
+    finished_job(world, "pat~old", age=3600)
+    settle(retention)
+    assert retention.table.get("m", "pat~old").hot_until is None
+    world["users"].set_plan("pat", "free")
+    finished_job(world, "pat~new")
+    settle(retention)
+    assert retention.table.get("m", "pat~old").status == HOT
+    assert retention.table.get("m", "pat~new").status == ARCHIVED  # new deadlines: the new plan
+
+
+def test_admin_jobs_are_never_archived(world: dict[str, Any]) -> None:
+    finished_job(world, "galaxy7", age=10**6)
+    settle(world["worker"])
+    assert world["worker"].table.get("m", "galaxy7") is None
+    assert (world["jobs"] / "m" / "galaxy7" / "outputs" / "out.txt").exists()
+
+
+@pytest.mark.parametrize("point", ["archive-stored", "restore-placed"])
+def test_a_crash_at_a_step_reruns_it_once(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, point: str
+) -> None:
+    retention = world["worker"]
+    finished_job(world, "alice~c")
+    root = world["jobs"] / "m" / "alice~c"
+
+    def crash(name: str) -> None:
+        if name == point:
+            raise Crash(name)
+
+    if point == "restore-placed":
+        settle(retention)
+        world["users"].set_plan("alice", "premium")
+    monkeypatch.setattr(worker, "crash_point", crash)
+    with pytest.raises(Crash):
+        settle(retention)
+    kept = retention.table.get("m", "alice~c")
+    # the step's work is done, its transaction is not: the source is intact
+    assert retention.archives.keys() == [worker.archive_key(kept)]
+    if point == "archive-stored":
+        assert kept.status == HOT and contents(root) == {**FILES, **KEPT}
+    else:
+        assert kept.status == ARCHIVED and kept.task == RESTORE
+    monkeypatch.undo()
+    settle(retention)
+    kept = retention.table.get("m", "alice~c")
+    if point == "archive-stored":
+        assert kept.status == ARCHIVED and contents(root) == KEPT
+        assert retention.archives.keys() == [worker.archive_key(kept)]
+    else:
+        assert kept.status == HOT and contents(root) == {**FILES, **KEPT}
+        assert retention.archives.keys() == []
+    assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
+
+
+def test_a_damaged_archive_is_not_restored(world: dict[str, Any]) -> None:
+    retention = world["worker"]
+    finished_job(world, "alice~d")
+    settle(retention)
+    kept = retention.table.get("m", "alice~d")
+    path = retention.config.directory / f"{kept.archive_id}.tar.gz"
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")
+    world["users"].set_plan("alice", "premium")
+    retention.run_once()
+    kept = retention.table.get("m", "alice~d")
+    assert kept.status == ARCHIVED and kept.task == RESTORE and "SHA-256" in (kept.error or "")
+    assert kept.attempts == 1
+
+
+def test_the_archive_of_a_cleaned_job_goes_with_it(world: dict[str, Any]) -> None:
+    retention = world["worker"]
+    finished_job(world, "alice~gone")
+    settle(retention)
+    assert retention.archives.keys()
+    world["store"].delete("m", "alice~gone")
+    settle(retention)
+    assert retention.table.get("m", "alice~gone") is None and retention.archives.keys() == []
