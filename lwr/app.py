@@ -45,9 +45,9 @@ class LwrApp:
         self.store = JobStore(config.persistence_directory, config.database_url)
         #: service users and their plans (lwr.service), in the job store's database
         self.users = Users(self.store, config.plans, config.private_token)
+        self.managers: dict[str, StatefulManager] = {}
         #: archives users' results after their plan's retention time, restores on upgrade
         self.retention = build_worker(config, self.store, self.users, self.managers)
-        self.managers: dict[str, StatefulManager] = {}
         self.file_cache = (
             FileCache(config.file_cache_dir, config.file_cache_size)
             if config.file_cache_dir
