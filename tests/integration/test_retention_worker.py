@@ -189,3 +189,41 @@ def test_the_archive_of_a_cleaned_job_goes_with_it(world: dict[str, Any]) -> Non
     world["store"].delete("m", "alice~gone")
     settle(retention)
     assert retention.table.get("m", "alice~gone") is None and retention.archives.keys() == []
+
+
+def test_an_upgrade_during_an_archive_drops_that_archive(world: dict[str, Any]) -> None:
+    retention = world["worker"]
+    finished_job(world, "alice~race")
+    retention.planner.adopt(time.time())
+    retention.planner.queue_due(time.time())
+    before = retention.table.get("m", "alice~race")
+    world["users"].set_plan("alice", "premium")  # while the archive step is "running"
+    assert not retention._archive(before)  # its transaction finds the row changed
+    settle(retention)
+    kept = retention.table.get("m", "alice~race")
+    assert kept.status == HOT and kept.task is None and retention.archives.keys() == []
+    assert contents(world["jobs"] / "m" / "alice~race") == {**FILES, **KEPT}
+
+
+def test_an_archive_that_does_not_read_back_keeps_the_results_hot(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    retention = world["worker"]
+    finished_job(world, "alice~bad")
+    monkeypatch.setattr(retention.archives, "check", lambda *args: False)
+    retention.run_once()
+    kept = retention.table.get("m", "alice~bad")
+    assert kept.status == HOT and "does not read back" in (kept.error or "")
+    assert contents(world["jobs"] / "m" / "alice~bad") == {**FILES, **KEPT}
+
+
+def test_a_job_directory_missing_here_is_never_archived(world: dict[str, Any]) -> None:
+    retention = world["worker"]
+    finished_job(world, "alice~elsewhere")
+    import shutil
+
+    shutil.rmtree(world["jobs"] / "m" / "alice~elsewhere")
+    retention.run_once()
+    kept = retention.table.get("m", "alice~elsewhere")
+    assert kept.status == HOT and "not on this server" in (kept.error or "")
+    assert retention.archives.keys() == []

@@ -152,7 +152,7 @@ class RetentionWorker:
         for kept in self.table.queue():
             if self._stopping.is_set():
                 break
-            if kept.queued is not None and kept.queued > now:
+            if kept.queued is not None and kept.queued > time.time():
                 continue
             done += self._step(kept)
         return done
@@ -193,6 +193,8 @@ class RetentionWorker:
 
     def _archive(self, kept: Kept) -> bool:
         directory = self.locate(kept.manager, kept.job_id)
+        if not directory.exists():  # never record an empty archive for files kept elsewhere
+            raise OSError(f"the job directory {directory.root} is not on this server")
         key = archive_key(kept)
         with tempfile.TemporaryDirectory(dir=self.scratch) as tmp:
             packed = Path(tmp) / "archive.tar.gz"
