@@ -227,3 +227,15 @@ def test_a_job_directory_missing_here_is_never_archived(world: dict[str, Any]) -
     kept = retention.table.get("m", "alice~elsewhere")
     assert kept.status == HOT and "not on this server" in (kept.error or "")
     assert retention.archives.keys() == []
+
+
+def test_a_job_set_up_again_is_not_its_archived_attempt(world: dict[str, Any]) -> None:
+    retention, store = world["worker"], world["store"]
+    finished_job(world, "alice~again")
+    settle(retention)
+    fresh = store.put(JobRecord("m", "alice~again"))  # a new attempt: a new sequence number
+    access.check_download(retention.table, world["users"], fresh, "output", "out.txt")
+    page = listing.list_jobs(store, listing.query_for(ADMIN_CALLER, None), True, retention.table)
+    assert page["jobs"][0]["archived"] is False
+    settle(retention)
+    assert retention.table.get("m", "alice~again") is None and retention.archives.keys() == []
