@@ -13,11 +13,12 @@ job, checks every file's size against the archive, and only then swaps the direc
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tarfile
 from pathlib import Path
+
+from lwr.service.retention.stores import file_sha256
 
 #: the job's sub-directories that an archive holds
 ARCHIVED = ("outputs", "working")
@@ -33,7 +34,7 @@ def pack(root: Path, target: Path) -> tuple[int, str]:
                 tar.add(root / sub, arcname=sub, recursive=True)
     with open(target, "rb+") as handle:
         os.fsync(handle.fileno())
-    return target.stat().st_size, _sha256(target)
+    return target.stat().st_size, file_sha256(target)
 
 
 def purge(root: Path) -> None:
@@ -93,11 +94,3 @@ def _remove(path: Path) -> None:
         path.unlink()
     elif path.exists():
         shutil.rmtree(path)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -14,16 +14,8 @@ import time
 from lwr.errors import NotFoundError
 from lwr.service.plans import Plan
 from lwr.service.retention import policy
-from lwr.service.retention.table import (
-    ARCHIVE,
-    ARCHIVED,
-    FORGET,
-    HOT,
-    PURGE,
-    RESTORE,
-    Kept,
-    RetentionTable,
-)
+from lwr.service.retention import table as states
+from lwr.service.retention.table import Kept, RetentionTable
 from lwr.service.store import User
 from lwr.service.users import Users
 
@@ -67,7 +59,7 @@ class Planner:
                 tx.execute(
                     "DELETE FROM retention WHERE manager=? AND job_id=? AND seq<>? "
                     "AND status=? AND task IS NULL",
-                    (manager, job_id, seq, HOT),
+                    (manager, job_id, seq, states.HOT),
                 )
                 self.table.adopt(
                     tx, Kept(manager, job_id, seq, owner, finished, deadline, updated=now)
@@ -78,7 +70,7 @@ class Planner:
         """Queue an archive for every hot row past its deadline."""
         queued = 0
         for kept in self.table.due(now):
-            if self.table.advance(kept, None, task=ARCHIVE, attempts=0, error=None):
+            if self.table.advance(kept, None, task=states.ARCHIVE, attempts=0, error=None):
                 queued += 1
                 log.info("retention: job %s/%s due for archiving", kept.manager, kept.job_id)
         return queued
@@ -103,7 +95,7 @@ class Planner:
                 self.table.advance_in(
                     tx, kept, kept.task, hot_until=deadline, task=change, attempts=0, error=None
                 )
-                restoring += change == RESTORE
+                restoring += change == states.RESTORE
         log.info(
             "retention: user %s moved to plan %s; %d archived job(s) to restore",
             user.name,
@@ -120,8 +112,8 @@ class Planner:
 
 def _upgrade(kept: Kept) -> str | None:
     """The task a job's row gets when its results are to be kept again (None: keep its task)."""
-    if kept.status == ARCHIVED and kept.task in (None, PURGE):
-        return RESTORE  # the restore replaces whatever a half-done purge left
-    if kept.status == HOT and kept.task == ARCHIVE:
-        return FORGET  # the archive under way is dropped (its key is deleted if written)
+    if kept.status == states.ARCHIVED and kept.task in (None, states.PURGE):
+        return states.RESTORE  # the restore replaces whatever a half-done purge left
+    if kept.status == states.HOT and kept.task == states.ARCHIVE:
+        return states.FORGET  # the archive under way is dropped (its key is deleted if written)
     return None
