@@ -239,3 +239,14 @@ def test_a_job_set_up_again_is_not_its_archived_attempt(world: dict[str, Any]) -
     assert page["jobs"][0]["archived"] is False
     settle(retention)
     assert retention.table.get("m", "alice~again") is None and retention.archives.keys() == []
+
+
+def test_a_plan_changed_behind_the_servers_back_still_restores(world: dict[str, Any]) -> None:
+    retention = world["worker"]
+    finished_job(world, "alice~quiet")
+    settle(retention)
+    assert retention.table.get("m", "alice~quiet").status == ARCHIVED
+    world["users"].rows.update("alice", plan="premium")  # no listener hears this
+    settle(retention)
+    kept = retention.table.get("m", "alice~quiet")
+    assert kept.status == HOT and kept.hot_until is None and retention.archives.keys() == []

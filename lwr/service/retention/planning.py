@@ -75,6 +75,37 @@ class Planner:
                 log.info("retention: job %s/%s due for archiving", kept.manager, kept.job_id)
         return queued
 
+    def reconcile(self, now: float) -> int:
+        """Queue a restore for archived results their owner's plan keeps now.
+
+        The plan listener does this at once; this pass catches what it could not see: a plan
+        changed behind the server's back (the database, a longer ``retention_minutes`` in the
+        configuration) or a row that moved under the listener's guarded update.
+        """
+        owners = self.table.db.fetchall(
+            "SELECT DISTINCT owner FROM retention WHERE status=? AND (task IS NULL OR task=?)",
+            (states.ARCHIVED, states.PURGE),
+        )
+        queued = 0
+        for (owner,) in owners:
+            minutes = self._retention(owner)
+            for kept in self.table.of_owner(owner):
+                if _upgrade(kept) != states.RESTORE or not policy.restores(
+                    kept.finished, minutes, now
+                ):
+                    continue
+                deadline = policy.hot_until(kept.finished, minutes)
+                if self.table.advance(
+                    kept,
+                    kept.task,
+                    hot_until=deadline,
+                    task=states.RESTORE,
+                    attempts=0,
+                    error=None,
+                ):
+                    queued += 1
+        return queued
+
     def plan_changed(self, user: User, old: Plan, new: Plan) -> None:
         """The plan listener: a plan keeping results longer extends deadlines and restores."""
         if not policy.keeps_longer(old.retention_minutes, new.retention_minutes):

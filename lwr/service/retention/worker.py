@@ -2,8 +2,8 @@
 
 Each pass (every ``retention_scan_interval`` seconds, at start, and when a plan change wakes it)
 drops rows of jobs that are gone, gives newly finished jobs their deadlines, queues archives
-that are due, and runs the queue. The steps, each idempotent and each ending in one guarded
-transaction (:meth:`RetentionTable.advance`):
+that are due and restores that the owners' plans now ask for, and runs the queue. The steps,
+each idempotent and each ending in one guarded transaction (:meth:`RetentionTable.advance`):
 
 * ``archive``: pack the results into a local temporary file, store it under the job attempt's
   fixed key, read it back from the store (size and SHA-256); then mark the row ``archived``.
@@ -149,6 +149,7 @@ class RetentionWorker:
             done += 1
         done += self.planner.adopt(now)
         done += self.planner.queue_due(now)
+        done += self.planner.reconcile(now)
         for kept in self.table.queue():
             if self._stopping.is_set():
                 break
