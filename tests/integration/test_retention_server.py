@@ -17,14 +17,16 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.postgres import scratch_database
 from tests.integration.server import BIN, LwrServer, free_port, write_server_ini
 
-pytestmark = [pytest.mark.integration]
+pytestmark = [pytest.mark.integration, pytest.mark.postgresql]
 
 ADMIN = "admin-token"
 PLANS = "free: {retention_minutes: 0.02}\npremium: {retention_minutes: forever}\n"
@@ -98,23 +100,27 @@ class Service:
         self.server.process = None
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    directory = tmp_path_factory.mktemp("retention")
-    (directory / "plans.yml").write_text(PLANS)
-    service = Service(directory)
-    write_server_ini(
-        directory,
-        service.server.port,
-        {"private_token": ADMIN, "plans": "plans.yml", "retention_scan_interval": "0.3"},
-    )
-    for name in ("alice", "bob"):
-        service.tokens[name] = service.users("add", name)["token"]
-    service.start()
-    try:
-        yield service
-    finally:
-        service.server.stop()
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """A server per database (a PostgreSQL database of its own, created and dropped here)."""
+    context = scratch_database("lwr_retention") if request.param == "postgresql" else nullcontext()
+    with context as url:
+        directory = tmp_path_factory.mktemp(f"retention_{request.param}")
+        (directory / "plans.yml").write_text(PLANS)
+        service = Service(directory)
+        options = {"private_token": ADMIN, "plans": "plans.yml", "retention_scan_interval": "0.3"}
+        if url:
+            options["database_url"] = url
+        write_server_ini(directory, service.server.port, options)
+        for name in ("alice", "bob"):
+            service.tokens[name] = service.users("add", name)["token"]
+        service.start()
+        try:
+            yield service
+        finally:
+            service.server.stop()
 
 
 def test_archive_refuse_upgrade_restore_downgrade(service: Service) -> None:
