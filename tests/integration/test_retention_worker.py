@@ -22,7 +22,7 @@ from lwr.service import listing
 from lwr.service.plans import Plan, Plans
 from lwr.service.retention import access, worker
 from lwr.service.retention.settings import RetentionConfig
-from lwr.service.retention.table import ARCHIVED, HOT, RESTORE
+from lwr.service.retention.table import ARCHIVE, ARCHIVED, HOT, PURGE, RESTORE
 from lwr.service.users import ADMIN as ADMIN_CALLER
 from lwr.service.users import Users
 from tests.integration.postgres import scratch_database
@@ -130,7 +130,15 @@ def test_admin_jobs_are_never_archived(world: dict[str, Any]) -> None:
     assert (world["jobs"] / "m" / "galaxy7" / "outputs" / "out.txt").exists()
 
 
-@pytest.mark.parametrize("point", ["archive-stored", "restore-placed"])
+#: crash point -> (row status, task) right after the crash, and whether the hot files are whole
+AFTER_CRASH = {
+    "archive-stored": (HOT, ARCHIVE, True),
+    "archive-recorded": (ARCHIVED, PURGE, True),  # both copies, downloads already refused
+    "restore-placed": (ARCHIVED, RESTORE, True),
+}
+
+
+@pytest.mark.parametrize("point", sorted(AFTER_CRASH))
 def test_a_crash_at_a_step_reruns_it_once(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, point: str
 ) -> None:
@@ -149,21 +157,20 @@ def test_a_crash_at_a_step_reruns_it_once(
     with pytest.raises(Crash):
         settle(retention)
     kept = retention.table.get("m", "alice~c")
-    # the step's work is done, its transaction is not: the source is intact
+    status, task, whole = AFTER_CRASH[point]
+    # the step's work is done, what follows it is not; the archive is there, once
+    assert (kept.status, kept.task) == (status, task)
     assert retention.archives.keys() == [worker.archive_key(kept)]
-    if point == "archive-stored":
-        assert kept.status == HOT and contents(root) == {**FILES, **KEPT}
-    else:
-        assert kept.status == ARCHIVED and kept.task == RESTORE
+    assert (contents(root) == {**FILES, **KEPT}) is whole
     monkeypatch.undo()
     settle(retention)
     kept = retention.table.get("m", "alice~c")
-    if point == "archive-stored":
-        assert kept.status == ARCHIVED and contents(root) == KEPT
-        assert retention.archives.keys() == [worker.archive_key(kept)]
-    else:
+    if point == "restore-placed":
         assert kept.status == HOT and contents(root) == {**FILES, **KEPT}
         assert retention.archives.keys() == []
+    else:
+        assert kept.status == ARCHIVED and contents(root) == KEPT
+        assert retention.archives.keys() == [worker.archive_key(kept)]
     assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
 
 

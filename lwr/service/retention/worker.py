@@ -18,7 +18,8 @@ runs. So results are hot or archived, once, never half of each nor lost.
 
 ``LWR_TEST_RETENTION_CRASH_AT=<point>`` makes the process SIGKILL itself at that point (a test
 hook, inert without the variable): ``archive-stored`` (archive written and checked, row not yet
-changed) and ``restore-placed`` (files back in place, row not yet changed).
+changed), ``archive-recorded`` (row archived, hot files not yet removed) and ``restore-placed``
+(files back in place, row not yet changed).
 """
 
 from __future__ import annotations
@@ -218,6 +219,7 @@ class RetentionWorker:
         log.info(
             "retention: job %s/%s archived as %s (%d bytes)", kept.manager, kept.job_id, key, size
         )
+        crash_point("archive-recorded")
         return moved
 
     def _purge(self, kept: Kept) -> bool:
