@@ -257,3 +257,17 @@ def test_a_plan_changed_behind_the_servers_back_still_restores(world: dict[str, 
     settle(retention)
     kept = retention.table.get("m", "alice~quiet")
     assert kept.status == HOT and kept.hot_until is None and retention.archives.keys() == []
+
+
+def test_a_step_leased_by_another_server_is_left_to_it(world: dict[str, Any]) -> None:
+    retention = world["worker"]
+    finished_job(world, "alice~lease")
+    retention.planner.adopt(time.time())
+    retention.planner.queue_due(time.time())
+    kept = retention.table.get("m", "alice~lease")
+    assert retention.table.claim(kept, "other-host:/srv/lwr", time.time() + 600)
+    retention.run_once()
+    assert retention.table.get("m", "alice~lease").status == HOT  # not this worker's to run
+    assert retention.table.claim(kept, "other-host:/srv/lwr", time.time() - 1)  # it expired
+    settle(retention)
+    assert retention.table.get("m", "alice~lease").status == ARCHIVED

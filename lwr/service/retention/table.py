@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS retention (
     attempts   INTEGER NOT NULL DEFAULT 0,
     error      TEXT,
     updated    REAL NOT NULL,
+    leased_by  TEXT,
+    lease_until REAL,
     PRIMARY KEY (manager, job_id)
 );
 CREATE INDEX IF NOT EXISTS retention_task ON retention (task, queued);
@@ -66,6 +68,9 @@ class Kept:
     attempts: int = 0
     error: str | None = None
     updated: float = 0.0
+    #: the worker running this row's step, and until when (servers sharing one database)
+    leased_by: str | None = None
+    lease_until: float | None = None
 
     @property
     def archived(self) -> bool:
@@ -156,6 +161,21 @@ class RetentionTable:
             params,
         )
         return bool(getattr(found, "rowcount", 1))
+
+    def claim(self, kept: Kept, worker: str, until: float) -> bool:
+        """Take the row's step for ``worker`` unless another worker's lease still runs.
+
+        Servers sharing one PostgreSQL database each run a worker: the lease keeps two of them
+        from running one step at once (the steps are idempotent, but two restores extracting
+        into one job at the same time would trip over each other).
+        """
+        with self.db.transaction() as tx:
+            found = tx.execute(
+                "UPDATE retention SET leased_by=?, lease_until=? WHERE manager=? AND job_id=? "
+                "AND seq=? AND (lease_until IS NULL OR lease_until<? OR leased_by=?)",
+                (worker, until, kept.manager, kept.job_id, kept.seq, time.time(), worker),
+            )
+            return bool(getattr(found, "rowcount", 1))
 
     def delete(self, kept: Kept) -> None:
         with self.db.transaction() as tx:

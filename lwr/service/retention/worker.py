@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -65,6 +66,9 @@ log = logging.getLogger(__name__)
 CRASH_VARIABLE = "LWR_TEST_RETENTION_CRASH_AT"
 #: the longest wait before a failed step is tried again
 MAX_BACKOFF = 300.0
+#: how long a claimed step is this server's alone (another server waits this long for one
+#: that died mid-step; the same server, restarted, takes it up at once)
+LEASE = 600.0
 
 Locator = Callable[[str, str], JobDirectory]
 
@@ -102,6 +106,9 @@ class RetentionWorker:
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        #: this server's name in leases: host and directory, the same after a restart, so a
+        #: server killed mid-step takes its step up again at once
+        self.identity = f"{socket.gethostname()}:{scratch}"
 
     @property
     def archives(self) -> ArchiveStore:
@@ -168,6 +175,8 @@ class RetentionWorker:
             RESTORE: self._restore,
             FORGET: self._forget,
         }
+        if not self.table.claim(kept, self.identity, time.time() + LEASE):
+            return 0  # another server's worker is on it
         record = self.jobs.get(kept.manager, kept.job_id)
         if record is None or record.seq != kept.seq:
             self._drop(kept)  # the job was cleaned or set up again meanwhile
