@@ -186,6 +186,8 @@ def test_a_damaged_archive_is_not_restored(world: dict[str, Any]) -> None:
     kept = retention.table.get("m", "alice~d")
     assert kept.status == ARCHIVED and kept.task == RESTORE and "SHA-256" in (kept.error or "")
     assert kept.attempts == 1
+    assert retention.table.queue(time.time(), retention.identity) == []  # backing off
+    assert retention.table.queue(kept.queued + 1, retention.identity) == [kept]
 
 
 def test_the_archive_of_a_cleaned_job_goes_with_it(world: dict[str, Any]) -> None:

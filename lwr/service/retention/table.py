@@ -121,10 +121,12 @@ class RetentionTable:
             values,
         )
 
-    def queue(self, limit: int = 20) -> list[Kept]:
-        """Rows with work to do, oldest first."""
+    def queue(self, now: float, worker: str, limit: int = 20) -> list[Kept]:
+        """Rows with work to do now that no other worker holds, oldest first."""
         rows = self.db.fetchall(
-            f"{_SELECT} WHERE task IS NOT NULL ORDER BY queued LIMIT ?", (limit,)
+            f"{_SELECT} WHERE task IS NOT NULL AND (queued IS NULL OR queued<=?) "
+            "AND (lease_until IS NULL OR lease_until<? OR leased_by=?) ORDER BY queued LIMIT ?",
+            (now, now, worker, limit),
         )
         return [Kept(*r) for r in rows]
 

@@ -158,11 +158,9 @@ class RetentionWorker:
         done += self.planner.adopt(now)
         done += self.planner.queue_due(now)
         done += self.planner.reconcile(now)
-        for kept in self.table.queue():
+        for kept in self.table.queue(time.time(), self.identity):
             if self._stopping.is_set():
                 break
-            if kept.queued is not None and kept.queued > time.time():
-                continue
             done += self._step(kept)
         return done
 
