@@ -22,7 +22,7 @@ from lwr.service import listing
 from lwr.service.plans import Plan, Plans
 from lwr.service.retention import access, worker
 from lwr.service.retention.settings import RetentionConfig
-from lwr.service.retention.table import ARCHIVE, ARCHIVED, HOT, PURGE, RESTORE
+from lwr.service.retention.table import ARCHIVE, ARCHIVED, HOT, PURGE, RESTORE, Kept
 from lwr.service.users import ADMIN as ADMIN_CALLER
 from lwr.service.users import Users
 from tests.integration.postgres import scratch_database
@@ -66,6 +66,16 @@ def finished_job(world: dict[str, Any], job_id: str, age: float = 60.0) -> JobRe
     return world["store"].put(
         JobRecord("m", job_id, state=JobState.COMPLETE, created=past, updated=past)
     )
+
+
+def queued_for_archive(world: dict[str, Any], job_id: str) -> Kept:
+    """A finished job's row with its archive queued and not started."""
+    finished_job(world, job_id)
+    world["worker"].planner.adopt(time.time())
+    world["worker"].planner.queue_due(time.time())
+    kept: Kept = world["worker"].table.get("m", job_id)
+    assert kept.task == ARCHIVE
+    return kept
 
 
 def settle(retention: worker.RetentionWorker) -> None:
@@ -202,10 +212,7 @@ def test_the_archive_of_a_cleaned_job_goes_with_it(world: dict[str, Any]) -> Non
 
 def test_an_upgrade_during_an_archive_drops_that_archive(world: dict[str, Any]) -> None:
     retention = world["worker"]
-    finished_job(world, "alice~race")
-    retention.planner.adopt(time.time())
-    retention.planner.queue_due(time.time())
-    before = retention.table.get("m", "alice~race")
+    before = queued_for_archive(world, "alice~race")
     world["users"].set_plan("alice", "premium")  # while the archive step is "running"
     assert not retention._archive(before)  # its transaction finds the row changed
     settle(retention)
@@ -263,10 +270,7 @@ def test_a_plan_changed_behind_the_servers_back_still_restores(world: dict[str, 
 
 def test_a_step_leased_by_another_server_is_left_to_it(world: dict[str, Any]) -> None:
     retention = world["worker"]
-    finished_job(world, "alice~lease")
-    retention.planner.adopt(time.time())
-    retention.planner.queue_due(time.time())
-    kept = retention.table.get("m", "alice~lease")
+    kept = queued_for_archive(world, "alice~lease")
     assert retention.table.claim(kept, "other-host:/srv/lwr", time.time() + 600)
     retention.run_once()
     assert retention.table.get("m", "alice~lease").status == HOT  # not this worker's to run
