@@ -21,6 +21,7 @@ from lwr.auth.settings import UserAuthConfig, parse_user_auth
 from lwr.errors import ConfigurationError
 from lwr.pool.settings import POOL_DEFAULTS, MetricsConfig, PoolConfig, parse_metrics, parse_pool
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
+from lwr.service.notify.settings import NOTIFY_DEFAULTS, NotifyConfig, parse_notify
 from lwr.service.plans import Plans, parse_plans
 from lwr.service.retention.settings import RETENTION_DEFAULTS, RetentionConfig, parse_retention
 
@@ -74,6 +75,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     "default_plan": "free",
     # the elastic worker pool and /metrics (lwr.pool.settings)
     **POOL_DEFAULTS,
+    # completion notifications: SMTP, the job link's base, retries (lwr.service.notify.settings)
+    **NOTIFY_DEFAULTS,
     # archive and restore of users' results (lwr.service.retention.settings)
     **RETENTION_DEFAULTS,
 }
@@ -159,6 +162,8 @@ class AppConfig:
     #: the elastic worker pool (lwr.pool) and /metrics (lwr.metrics)
     pool: PoolConfig = field(default_factory=PoolConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    #: completion notifications (lwr.service.notify)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     #: archive and restore of service users' results (lwr.service.retention)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
 
@@ -252,6 +257,7 @@ def load_app_config(
         plans=parse_plans(raw.get("plans", ""), base, values["default_plan"]),
         pool=parse_pool(values),
         metrics=parse_metrics(values),
+        notify=parse_notify(values, base),
         retention=parse_retention(values, base),
     )
 

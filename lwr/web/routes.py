@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lwr.tes import routes as tes
-from lwr.web.controllers import cache, files, jobs, listing, metrics, users
+from lwr.web.controllers import cache, files, jobs, listing, metrics, notify, users
 
 Handler = Callable[..., Any]
 
@@ -53,6 +53,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/users/{name}", users.show, per_manager=False, admin=True),
     Route("PUT", "/users/{name}/plan", users.set_plan, per_manager=False, admin=True),
     Route("DELETE", "/users/{name}", users.revoke, per_manager=False, admin=True),
+    Route("GET", "/profile/notifications", notify.show, per_manager=False),
+    Route("PUT", "/profile/notifications", notify.update, per_manager=False),
     # GA4GH TES 1.1 (lwr.tes): the same jobs, another face
     Route("GET", f"{tes.PREFIX}/service-info", tes.service_info, public=True),
     Route("POST", f"{tes.PREFIX}/tasks", tes.create_task),
