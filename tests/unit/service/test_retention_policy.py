@@ -77,3 +77,14 @@ def test_which_downloads_read_archived_directories(
         assert reads_archived(file_type, name) is archived
     except LwrError:  # pragma: no cover - reads_archived must never raise
         pytest.fail("reads_archived raised")
+
+
+def test_a_plan_may_keep_results_a_fraction_of_a_minute() -> None:
+    """What the integration tests use to see an archive within seconds."""
+    from pathlib import Path
+
+    from lwr.service.plans import parse_plans
+
+    plans = parse_plans({"free": {"retention_minutes": "0.05"}}, Path("."))
+    assert plans.get("free").retention_minutes == 0.05
+    assert policy.hot_until(0.0, plans.get("free").retention_minutes) == pytest.approx(3.0)
