@@ -19,6 +19,7 @@ from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION
 from lwr.registry import MANAGERS, lookup
 from lwr.service.notify.outbox import NotifyStore
 from lwr.service.notify.sender import Sender
+from lwr.service.retention.worker import build_worker
 from lwr.service.users import Users
 from lwr.staging.movers import StagingSettings
 from lwr.staging.remote import RemoteStager
@@ -51,6 +52,8 @@ class LwrApp:
         self.store.final_hooks.append(self.notify.enqueue)
         self.notify_sender = Sender(self.notify, config.notify)
         self.managers: dict[str, StatefulManager] = {}
+        #: archives users' results after their plan's retention time, restores on upgrade
+        self.retention = build_worker(config, self.store, self.users, self.managers)
         self.file_cache = (
             FileCache(config.file_cache_dir, config.file_cache_size)
             if config.file_cache_dir
@@ -129,6 +132,7 @@ class LwrApp:
         if self.messaging is not None:
             self.messaging.start()
         self.notify_sender.start()
+        self.retention.start()
         self._started = True
         log.info(
             "LWR %s started: managers %s, staging in %s, state in %s",
@@ -167,6 +171,7 @@ class LwrApp:
             self.messaging.stop()
         for manager in self.managers.values():
             manager.stop()
+        self.retention.stop()
         self.store.close()
 
     def manager(self, name: str | None) -> StatefulManager:

@@ -23,6 +23,7 @@ from lwr.pool.settings import POOL_DEFAULTS, MetricsConfig, PoolConfig, parse_me
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
 from lwr.service.notify.settings import NOTIFY_DEFAULTS, NotifyConfig, parse_notify
 from lwr.service.plans import Plans, parse_plans
+from lwr.service.retention.settings import RETENTION_DEFAULTS, RetentionConfig, parse_retention
 from lwr.ui.tools import parse_tools
 
 DEFAULT_MANAGER = "_default_"
@@ -79,6 +80,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     **POOL_DEFAULTS,
     # completion notifications: SMTP, the job link's base, retries (lwr.service.notify.settings)
     **NOTIFY_DEFAULTS,
+    # archive and restore of users' results (lwr.service.retention.settings)
+    **RETENTION_DEFAULTS,
 }
 
 #: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
@@ -166,6 +169,8 @@ class AppConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     #: completion notifications (lwr.service.notify)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    #: archive and restore of service users' results (lwr.service.retention)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 def load_app_config(
@@ -259,6 +264,7 @@ def load_app_config(
         pool=parse_pool(values),
         metrics=parse_metrics(values),
         notify=parse_notify(values, base),
+        retention=parse_retention(values, base),
     )
 
 

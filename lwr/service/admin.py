@@ -52,10 +52,15 @@ def open_users(config_path: str) -> Users:
     """The users of the server configured by ``config_path``."""
     from lwr import serve
     from lwr.persistence.store import JobStore
+    from lwr.service.retention.planning import Planner
+    from lwr.service.retention.table import RetentionTable
 
     config = serve.app_config(serve.find_layout(Path(config_path)))
     store = JobStore(config.persistence_directory, config.database_url)
-    return Users(store, config.plans, config.private_token)
+    users = Users(store, config.plans, config.private_token)
+    # an upgrade queues its restores in the database; the server's retention worker runs them
+    users.plan_listeners.append(Planner(RetentionTable(store.db), users).plan_changed)
+    return users
 
 
 def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
