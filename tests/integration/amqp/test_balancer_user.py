@@ -71,12 +71,14 @@ def user_bin(root: Path) -> Path:
 def user_site(manager_name: str) -> Iterator[BalancerSite]:
     require_service(os.geteuid() == 0, "--user needs the tests to run as root (CI does)")
     root = Path(tempfile.mkdtemp(prefix="lwr-balancer-user-"))
-    root.chmod(0o755)
-    site = BalancerSite(root / "site", bin_dir=user_bin(root))
-    yield site
-    site.cleanup()
-    delete_queues(site.manager)
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        root.chmod(0o755)
+        site = BalancerSite(root / "site", bin_dir=user_bin(root))
+        yield site
+        site.cleanup()
+        delete_queues(site.manager)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_background_user_runs_the_daemon_and_its_workers_as_the_user(
