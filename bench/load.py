@@ -150,7 +150,9 @@ def run_locust(server: LoadServer, args: argparse.Namespace, tokens: Path, work:
 
 def read_stats(work: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Locust's CSV: one row per request type (and ``Aggregated``), and the failures."""
-    rows = []
+    rows: list[dict[str, Any]] = []
+    if not (work / "locust_stats.csv").exists():  # Locust never got going: see its log
+        return rows, []
     with open(work / "locust_stats.csv", newline="") as handle:
         for row in csv.DictReader(handle):
             rows.append(
@@ -284,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             result = load_run(args, Path(tmp))
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(report(result))
+    if result["locust_log_tail"]:
+        print(f"Locust exited with {result['locust_exit']}:\n{result['locust_log_tail']}")
     print(f"written to {out}")
     failed = sum(row["failures"] for row in result["stats"] if row["name"] != "Aggregated")
     return 1 if failed or result["locust_exit"] != 0 or not result["stats"] else 0
