@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench.servers import LwrBench
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -69,13 +71,19 @@ class LoadServer(LwrBench):
 
 
 class RssSampler(threading.Thread):
-    """The server's RSS every ``every`` seconds until stopped: (seconds since start, bytes)."""
+    """The server's RSS every ``every`` seconds until stopped.
+
+    Each sample is (seconds since start, bytes of the server and all its children, bytes of the
+    server process alone). The first includes the jobs' processes, and a job's child is for a
+    moment a fork of the server (its whole RSS, until it execs), so that series spikes; the
+    second is what the server itself holds, the one that shows whether memory stays bounded.
+    """
 
     def __init__(self, server: LoadServer, every: float) -> None:
         super().__init__(daemon=True)
         self.server = server
         self.every = every
-        self.samples: list[tuple[float, int]] = []
+        self.samples: list[tuple[float, int, int]] = []
         self.halt = threading.Event()
         self.started_at = time.monotonic()
 
@@ -85,7 +93,8 @@ class RssSampler(threading.Thread):
 
     def sample(self) -> int:
         rss = self.server.rss_bytes()
-        self.samples.append((round(time.monotonic() - self.started_at, 1), rss))
+        alone = psutil.Process(self.server.pid).memory_info().rss
+        self.samples.append((round(time.monotonic() - self.started_at, 1), rss, alone))
         return rss
 
 
@@ -189,8 +198,8 @@ def _jobs(work: Path) -> dict[str, Any]:
     return dict(json.loads(path.read_text())) if path.exists() else {"jobs": 0}
 
 
-def _tail(path: Path) -> str:
-    return path.read_text(errors="replace")[-3000:] if path.exists() else ""
+def _tail(path: Path, size: int = 3000) -> str:
+    return path.read_text(errors="replace")[-size:] if path.exists() else ""
 
 
 def _number(text: str) -> float | None:
@@ -227,13 +236,18 @@ def load_run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         "loadavg_end": [round(x, 2) for x in load_end],
         "rss_start": rss_start,
         "rss_end": rss_end,
-        "rss_max": max(rss for _, rss in sampler.samples),
+        "rss_max": max(rss for _, rss, _ in sampler.samples),
+        "rss_server_start": sampler.samples[0][2],
+        "rss_server_end": sampler.samples[-1][2],
+        "rss_server_max": max(alone for _, _, alone in sampler.samples),
         "rss_samples": sampler.samples,
         "stats": rows,
         "jobs": _jobs(work),
         "failures": failures,
         "cpus": os.cpu_count(),
         "locust_log_tail": _tail(work / "locust.log") if code else "",
+        # Locust warns when its own process saturates a core: then it, not LWR, set the pace
+        "locust_cpu_warning": "CPU usage" in _tail(work / "locust.log", 100_000),
         "server_log_tail": server.log() if tracebacks else "",
     }
 
@@ -245,8 +259,11 @@ def report(result: dict[str, Any]) -> str:
         f"users {result['settings']['users']}, {result['settings']['time']} s, "
         f"server threads {result['settings']['threads']}, load average "
         f"{result['loadavg_start'][0]} -> {result['loadavg_end'][0]} ({result['cpus']} CPUs)",
+        "Locust warned that its own CPU was saturated" if result["locust_cpu_warning"] else "",
         f"server RSS {result['rss_start'] / mib:.1f} MiB at start, "
-        f"{result['rss_end'] / mib:.1f} MiB at end, {result['rss_max'] / mib:.1f} MiB max",
+        f"{result['rss_end'] / mib:.1f} MiB at end, {result['rss_max'] / mib:.1f} MiB max "
+        f"(with its jobs); the server process alone {result['rss_server_start'] / mib:.1f}, "
+        f"{result['rss_server_end'] / mib:.1f}, {result['rss_server_max'] / mib:.1f} MiB max",
         f"{'request':<40} {'count':>7} {'fail':>5} {'p50 ms':>8} {'p95 ms':>8} {'req/s':>7}",
     ]
     for row in result["stats"]:
@@ -265,7 +282,7 @@ def report(result: dict[str, Any]) -> str:
             f"FAILED {failure['occurrences']}x {failure['method']} {failure['name']}: "
             f"{failure['error'][:200]}"
         )
-    return "\n".join(lines)
+    return "\n".join(line for line in lines if line)
 
 
 def _ms(value: float | None) -> str:
