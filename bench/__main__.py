@@ -57,6 +57,19 @@ def main(argv: list[str] | None = None) -> int:
         help="run only this workload (repeatable); the default runs them all",
     )
     parser.add_argument(
+        "--server-threads",
+        action="append",
+        type=int,
+        metavar="N",
+        help="also compare throughput with both servers given N request threads (repeatable; "
+        "the full run does 4 and 16, the quick one none)",
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="LWR writes its job trace: the per-phase breakdowns get the server's phases",
+    )
+    parser.add_argument(
         "--results",
         type=Path,
         default=RESULTS,
@@ -70,6 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     plan = run.Plan.quick() if args.quick else run.Plan.full()
     if args.only:
         plan = dataclasses.replace(plan, workloads=tuple(args.only))
+    if args.trace:
+        plan = dataclasses.replace(plan, trace=True)
+    if args.server_threads:
+        plan = dataclasses.replace(plan, same_threads=tuple(args.server_threads))
     args.results.mkdir(parents=True, exist_ok=True)
     if args.profile:
         document = run.profile_lwr(plan, args.results)

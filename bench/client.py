@@ -69,20 +69,32 @@ class Driver:
         return wait_complete(client.raw_check_complete, client.job_id, self.poll)
 
     def copy_job(
-        self, job_id: str, source: Path, destination: Path, *, clean: bool = True
+        self,
+        job_id: str,
+        source: Path,
+        destination: Path,
+        *,
+        clean: bool = True,
+        marks: dict[str, float] | None = None,
     ) -> dict[str, float]:
         """One whole job: stage ``source`` in, copy it remotely, stage the copy back out.
 
         Returns the seconds each protocol step took, so a slow job shows which step was slow.
+        ``marks``, when given, receives the wall-clock time each step ended (and ``start``):
+        the client's half of a trace (:mod:`bench.trace`), on the server's time line.
         """
         steps: dict[str, float] = {}
         mark = time.perf_counter()
+        if marks is not None:
+            marks["start"] = time.time()
 
         def step(name: str) -> None:
             nonlocal mark
             now = time.perf_counter()
             steps[name] = now - mark
             mark = now
+            if marks is not None:
+                marks[name] = time.time()
 
         client = self.client(job_id)
         answer = self.setup(client)

@@ -7,18 +7,18 @@ the others' numbers nor stops the run; the caller turns any failure into a non-z
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import statistics
 import subprocess
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from bench.client import Driver
+from bench.parallel import run_parallel
 from bench.servers import BenchServer
 
 MIB = 1024 * 1024
@@ -30,7 +30,8 @@ class Failures:
     """Jobs that went wrong, per server: (what, error) pairs, kept for the report."""
 
     by_server: dict[str, list[dict[str, str]]] = field(default_factory=dict)
-    #: jobs of the peer that hit its known exec race (return code 126) and passed on a retry
+    #: jobs the harness ran a second time and that passed then (only Pulsar's jobs that hit its
+    #: known exec race, return code 126): reported beside the figures, per server
     retried: list[dict[str, str]] = field(default_factory=list)
 
     def add(self, server: str, what: str, error: BaseException) -> None:
@@ -43,9 +44,13 @@ class Failures:
 
 
 def percentile(values: list[float], fraction: float) -> float:
-    """Nearest-rank percentile: a value that was really measured, not an interpolation."""
+    """Nearest-rank percentile: a value that was really measured, not an interpolation.
+
+    The rank is ``ceil(fraction * n)`` (the 90th percentile of 10 values is the 9th smallest);
+    the tolerance keeps ``0.9 * 30`` = 27.000000000000004 at rank 27.
+    """
     ordered = sorted(values)
-    rank = max(1, round(fraction * len(ordered) + 0.5))
+    rank = max(1, math.ceil(fraction * len(ordered) - 1e-9))
     return ordered[min(rank, len(ordered)) - 1]
 
 
@@ -60,13 +65,22 @@ def summary_ms(seconds: list[float]) -> dict[str, Any]:
     }
 
 
+#: per server, per job id: the client's wall-clock marks of each step (bench.trace)
+Marks = dict[str, dict[str, dict[str, float]]]
+
+
 def latency(
-    drivers: dict[str, Driver], jobs: int, scratch: Path, failures: Failures
+    drivers: dict[str, Driver],
+    jobs: int,
+    scratch: Path,
+    failures: Failures,
+    marks: Marks | None = None,
 ) -> dict[str, dict[str, Any]]:
     """End-to-end time of one small job, servers alternating job by job.
 
     Alternating means a burst of other work on this shared machine lands on both servers alike
-    instead of skewing whichever happened to be running.
+    instead of skewing whichever happened to be running. ``marks`` receives each job's client
+    marks, per server.
     """
     source = scratch / "small_input.txt"
     source.write_bytes(b"a small input of a small job\n" * 8)
@@ -76,8 +90,14 @@ def latency(
         for name, driver in drivers.items():
             destination = scratch / f"small_output_{name}.txt"
             started = time.perf_counter()
+            job_marks = None if marks is None else marks.setdefault(name, {})
             try:
-                job_steps = driver.copy_job(f"lat{index}", source, destination)
+                job_steps = driver.copy_job(
+                    f"lat{index}",
+                    source,
+                    destination,
+                    marks=None if job_marks is None else job_marks.setdefault(f"lat{index}", {}),
+                )
                 if destination.read_bytes() != source.read_bytes():
                     raise RuntimeError("the downloaded output differs from the input")
             except Exception as exc:
@@ -99,22 +119,36 @@ def latency(
 
 
 def throughput(
-    driver: Driver, jobs: int, threads: int, scratch: Path, failures: Failures, name: str
+    driver: Driver,
+    jobs: int,
+    threads: int,
+    scratch: Path,
+    failures: Failures,
+    name: str,
+    *,
+    tag: str = "",
+    marks: dict[str, dict[str, float]] | None = None,
 ) -> dict[str, Any]:
-    """Jobs per second when ``threads`` clients run small jobs as fast as they are answered."""
+    """Jobs per second when ``threads`` clients run small jobs as fast as they are answered.
+
+    Job ids are ``tp{tag}{index}`` (a round's ``tag`` keeps its ids apart from other rounds');
+    ``marks`` receives each job's client marks by job id.
+    """
     source = scratch / "tp_input.txt"
     source.write_bytes(b"throughput\n")
     out = scratch / f"tp_{name}"
     out.mkdir(exist_ok=True)
 
-    def one(index: int) -> None:
+    def one(index: int, attempt: int = 0) -> None:
         destination = out / f"o{index}.txt"
-        driver.copy_job(f"tp{index}", source, destination)
+        job_id = f"tp{tag}{index}" + (f"r{attempt}" if attempt else "")
+        job_marks = None if marks is None else marks.setdefault(job_id, {})
+        driver.copy_job(job_id, source, destination, marks=job_marks)
         if destination.read_bytes() != b"throughput\n":
             raise RuntimeError(f"job tp{index}: wrong output")
 
     started = time.perf_counter()
-    done = _run_parallel(one, range(jobs), threads, failures, name, "throughput job")
+    done = run_parallel(one, range(jobs), threads, failures, name, "throughput job")
     elapsed = time.perf_counter() - started
     shutil.rmtree(out, ignore_errors=True)
     return {
@@ -124,37 +158,6 @@ def throughput(
         "seconds": round(elapsed, 3),
         "jobs_per_s": round(done / elapsed, 2),
     }
-
-
-def _run_parallel(
-    work: Callable[[int], None],
-    items: Iterable[int],
-    threads: int,
-    failures: Failures,
-    server: str,
-    what: str,
-) -> int:
-    """Run ``work`` over ``items`` on ``threads`` threads; return how many succeeded."""
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bench") as pool:
-        futures = {index: pool.submit(work, index) for index in items}
-    done = 0
-    for index, future in futures.items():
-        error = future.exception()
-        if error is not None and server == "pulsar" and "(return code 126)" in str(error):
-            # Pulsar 0.16 sometimes execs its job script while another thread still holds it
-            # open for writing ("Text file busy"): a flaw of the peer, not of this benchmark.
-            try:
-                work(index)
-            except Exception as again:
-                error = again
-            else:
-                failures.retried.append({"what": f"{what} {index}", "error": str(error)[:300]})
-                error = None
-        if error is None:
-            done += 1
-        else:
-            failures.add(server, f"{what} {index}", error)
-    return done
 
 
 def make_file(path: Path, size: int) -> str:
@@ -294,11 +297,16 @@ def staging(
         return {"transport": label, "failed": True}
     finally:
         destination.unlink(missing_ok=True)
-    timings = {"up_s": up, "down_s": down}
+    timings: dict[str, Any] = {"up_s": up, "down_s": down, "load_average": load_average()}
     paired = settle.paired[before:]
     if len(paired) == 2:
         timings.update(cp_up_s=paired[0], cp_down_s=paired[1])
     return timings
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages: every figure is recorded with the load it met."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def staging_summary(label: str, size: int, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -318,6 +326,7 @@ def staging_summary(label: str, size: int, runs: list[dict[str, Any]]) -> dict[s
         "down_mib_per_s": round(size / MIB / down, 1),
         "runs_up_mib_per_s": [round(size / MIB / r["up_s"], 1) for r in done],
         "runs_down_mib_per_s": [round(size / MIB / r["down_s"], 1) for r in done],
+        "runs_load_average": [r["load_average"][0] for r in done if "load_average" in r],
         **{
             # a transfer's MiB/s over its paired cp's: cp seconds / transfer seconds
             f"{way}_cp_fraction": round(
@@ -338,8 +347,10 @@ def create_finished(
 ) -> dict[str, Any]:
     """Jobs ``hist{first}``..``hist{last - 1}``: set up, run ``true``, finished, never cleaned."""
     started = time.perf_counter()
-    done = _run_parallel(
-        lambda index: driver.true_job(f"hist{index}"),
+    done = run_parallel(
+        lambda index, attempt=0: driver.true_job(
+            f"hist{index}" + (f"r{attempt}" if attempt else "")
+        ),
         range(first, last),
         threads,
         failures,

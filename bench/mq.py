@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.client import TOOL_ID, TOOL_VERSION, JobFailed
-from bench.measure import Failures, percentile
+from bench.measure import Failures, load_average, percentile
 from bench.servers import BenchServer, LwrBench, PulsarBench
 
 AMQP_URL = os.environ.get("LWR_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -107,12 +107,54 @@ class MqDriver:
             raise JobFailed(f"MQ job {job_id} ended {body.get('status')!r}: {body!r}"[:400])
         return elapsed
 
+    def burst(self, job_ids: list[str], timeout: float) -> dict[str, Any]:
+        """Publish a ``true`` job for every id at once; seconds from the first publish until
+        the last final status, and how many ended ``complete``."""
+        events = {job_id: threading.Event() for job_id in job_ids}
+        with self._lock:
+            self._waiting.update(events)
+        started = time.perf_counter()
+        for job_id in job_ids:
+            client = self.manager.get_client(
+                {"jobs_directory": str(self.jobs_directory), "amqp_key_prefix": self.prefix},
+                job_id,
+            )
+            client.launch(
+                "true", job_config=client.setup(tool_id=TOOL_ID, tool_version=TOOL_VERSION)
+            )
+        published = time.perf_counter() - started
+        deadline = time.monotonic() + timeout
+        for event in events.values():
+            event.wait(max(0.0, deadline - time.monotonic()))
+        elapsed = time.perf_counter() - started
+        with self._lock:
+            bodies = [self._final.pop(job_id, None) for job_id in job_ids]
+            for job_id in job_ids:
+                self._waiting.pop(job_id, None)
+        complete = sum(
+            1
+            for body in bodies
+            if body is not None
+            and body.get("status") == "complete"
+            and str(body.get("returncode", 0)) == "0"
+        )
+        return {
+            "jobs": len(job_ids),
+            "complete": complete,
+            "publish_s": round(published, 3),
+            "seconds": round(elapsed, 3),
+            "jobs_per_s": round(complete / elapsed, 2),
+        }
+
     def close(self) -> None:
         self.manager.shutdown(ensure_cleanup=True)
 
 
-def measure(jobs: int, concurrency: int, scratch: Path, failures: Failures) -> dict[str, Any]:
-    """Latency of ``jobs`` trivial MQ jobs per server, alternating; or why it was skipped."""
+def measure(
+    jobs: int, concurrency: int, scratch: Path, failures: Failures, burst: int = 0
+) -> dict[str, Any]:
+    """Latency of ``jobs`` trivial MQ jobs per server, alternating, then the throughput of a
+    ``burst`` of them published at once, server after server; or why it was skipped."""
     reason = not_available()
     if reason is not None:
         return skipped(reason)
@@ -137,6 +179,7 @@ def measure(jobs: int, concurrency: int, scratch: Path, failures: Failures) -> d
         for name, server in servers.items():
             server.configure()
             server.start()
+            wait_for_queue(AMQP_URL, f"{prefixes[name]}_setup")
             drivers[name] = MqDriver(AMQP_URL, prefixes[name], jobs_dirs[name], timeout=60)
         for index in range(jobs):
             for name, driver in drivers.items():
@@ -144,6 +187,7 @@ def measure(jobs: int, concurrency: int, scratch: Path, failures: Failures) -> d
                     times[name].append(driver.run(f"mq{index}"))
                 except Exception as exc:
                     failures.add(name, f"MQ job {index}", exc)
+        bursts = _bursts(drivers, burst, failures)
     finally:
         for driver in drivers.values():
             driver.close()
@@ -153,8 +197,59 @@ def measure(jobs: int, concurrency: int, scratch: Path, failures: Failures) -> d
         "measured": True,
         "broker": _redacted(AMQP_URL),
         "job": "true, no files",
-        **{name: _summary(values) for name, values in times.items()},
+        **{name: {**_summary(values), **bursts.get(name, {})} for name, values in times.items()},
     }
+
+
+def wait_for_queue(url: str, queue: str, timeout: float = 60.0) -> None:
+    """Wait until the server has declared its setup queue.
+
+    The client declares only the exchange when it publishes, so a setup published before the
+    server's consumer has declared and bound its queue is dropped by the broker: under load a
+    server can answer ``/healthz`` before its consumer thread got that far.
+    """
+    import kombu
+
+    deadline = time.monotonic() + timeout
+    with kombu.Connection(url) as connection:
+        while True:
+            channel = connection.channel()
+            try:
+                channel.queue_declare(queue=queue, passive=True)
+                return
+            except connection.channel_errors:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the server declared no queue {queue} in {timeout}s"
+                    ) from None
+                time.sleep(0.05)
+            finally:
+                try:
+                    channel.close()
+                except connection.channel_errors + connection.connection_errors:
+                    pass
+
+
+def _bursts(drivers: dict[str, MqDriver], jobs: int, failures: Failures) -> dict[str, Any]:
+    """``jobs`` published at once to each server in turn: jobs per second through the broker."""
+    out: dict[str, Any] = {}
+    if jobs <= 0:
+        return out
+    for name, driver in drivers.items():
+        print(f"  MQ burst of {jobs} jobs: {name}", flush=True)
+        try:
+            result = driver.burst(
+                [f"burst{i}" for i in range(jobs)], timeout=max(120.0, 3.0 * jobs)
+            )
+        except Exception as exc:
+            failures.add(name, "MQ burst", exc)
+            continue
+        result["load_average"] = load_average()
+        missing = result["jobs"] - result["complete"]
+        if missing:
+            failures.add(name, "MQ burst", JobFailed(f"{missing} of {jobs} jobs did not complete"))
+        out[name] = result
+    return {name: {"burst": result} for name, result in out.items()}
 
 
 def _summary(seconds: list[float]) -> dict[str, Any]:

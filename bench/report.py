@@ -69,9 +69,18 @@ def _row(
 def rows(doc: dict[str, Any]) -> list[Row]:
     """The table: one row per compared metric, then LWR against cp, then flatness in N."""
     out = [
-        _row(doc, "latency median", "ms", _get("latency", "median_ms"), False, 3),
+        _row(doc, "latency median", "ms", _get("latency", "median_ms"), False, 5),
         _row(doc, "latency p90", "ms", _get("latency", "p90_ms"), False),
-        _row(doc, "throughput (8 threads)", "jobs/s", _get("throughput", "jobs_per_s"), True, 3),
+        _row(
+            doc,
+            f"throughput ({_client_threads(doc)} client threads, default server threads)",
+            "jobs/s",
+            _get("throughput", "jobs_per_s"),
+            True,
+            3,
+        ),
+        *_same_thread_rows(doc),
+        _retry_row(doc),
     ]
     for transport, target in _TRANSPORTS:
         for way in ("up", "down"):
@@ -92,9 +101,41 @@ def rows(doc: dict[str, Any]) -> list[Row]:
         _row(doc, "first start", "s", _get("first_start_s"), False),
     ]
     out += _mq_rows(doc)
+    out += _ceiling_rows(doc)
     out += _cp_rows(doc)
     out += _scale_rows(doc)
     return out
+
+
+def _client_threads(doc: dict[str, Any]) -> int | str:
+    return doc.get("meta", {}).get("plan", {}).get("threads", "?")
+
+
+def _same_thread_rows(doc: dict[str, Any]) -> list[Row]:
+    """Throughput with both servers given the same number of request threads (fresh servers)."""
+    out = []
+    clients = _client_threads(doc)
+    for threads, results in sorted((doc.get("same_threads") or {}).items(), key=_numeric_key):
+        metric = f"throughput ({clients} client threads, both {threads} server threads)"
+        out.append(_row({"results": results}, metric, "jobs/s", _get("jobs_per_s"), True, 3))
+    return out
+
+
+def _numeric_key(item: tuple[str, Any]) -> tuple[int, str]:
+    return (int(item[0]) if item[0].isdigit() else 0, item[0])
+
+
+def _retry_row(doc: dict[str, Any]) -> Row:
+    """Runs the harness granted again (Pulsar's exec race, return code 126), per server: a retry
+    one server gets and the other does not is part of the comparison."""
+    retried = doc.get("peer_retries") or []
+    counts = {
+        name: float(sum(1 for r in retried if r.get("server", "pulsar") == name))
+        for name in ("lwr", "pulsar")
+    }
+    return Row(
+        "retries granted by the harness", "runs", counts["lwr"], counts["pulsar"], None, "", None
+    )
 
 
 def _mq_rows(doc: dict[str, Any]) -> list[Row]:
@@ -104,7 +145,44 @@ def _mq_rows(doc: dict[str, Any]) -> list[Row]:
         return []
     lwr, pulsar = _get("lwr", "median_ms")(mq), _get("pulsar", "median_ms")(mq)
     advantage = round(pulsar / lwr, 2) if lwr and pulsar else None
-    return [Row("MQ latency median (true, no files)", "ms", lwr, pulsar, advantage, "", None)]
+    out = [Row("MQ latency median (true, no files)", "ms", lwr, pulsar, advantage, "", None)]
+    jobs = _get("lwr", "burst", "jobs")(mq) or _get("pulsar", "burst", "jobs")(mq)
+    if jobs:
+        lwr, pulsar = (_get(name, "burst", "jobs_per_s")(mq) for name in ("lwr", "pulsar"))
+        advantage = round(lwr / pulsar, 2) if lwr and pulsar else None
+        metric = f"MQ throughput, burst of {jobs:g} (true, no files)"
+        out.append(Row(metric, "jobs/s", lwr, pulsar, advantage, "", None))
+    return out
+
+
+#: LWR's staging through pulsar.client's curl transport, as a fraction of that client's ceiling
+CEILING_TARGET = 0.8
+
+
+def _ceiling_rows(doc: dict[str, Any]) -> list[Row]:
+    """Staging with pulsar.client's curl transport over the same transport's MiB/s against a
+    static file server (:mod:`bench.ceiling`): how close each server gets to the client's own
+    limit on this machine (target: LWR within 80% of it, both ways)."""
+    reference = doc["results"].get("reference", {}).get("client_curl_ceiling") or {}
+    server = str(reference.get("server", "static server")).split(" (")[0]
+    out = []
+    for way in ("up", "down"):
+        ceiling = _get(f"{way}_mib_per_s")(reference)
+        get = _get("staging", "curl", f"{way}_mib_per_s")
+        lwr, pulsar = get(doc["results"]["lwr"]), get(doc["results"]["pulsar"])
+        fraction = round(lwr / ceiling, 2) if lwr and ceiling else None
+        out.append(
+            Row(
+                f"staging {way} (client curl) / same client vs {server} ({ceiling or 0:g} MiB/s)",
+                "fraction",
+                fraction,
+                round(pulsar / ceiling, 2) if pulsar and ceiling else None,
+                None,
+                f">= {CEILING_TARGET:g} (LWR)",
+                None if fraction is None else fraction >= CEILING_TARGET,
+            )
+        )
+    return out
 
 
 def _cp_rows(doc: dict[str, Any]) -> list[Row]:

@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import platform
-import shutil
-import statistics
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import WORKLOADS, measure, mq
-from bench.client import Driver, OwnClientDriver, Poll
+from bench import WORKLOADS, measure, mq, scale, staging, throughput, trace
+from bench.client import Driver, Poll
 from bench.measure import MIB, Failures
 from bench.profile import ProfiledLwr, lifecycle_times, route_times, summarize
 from bench.servers import BenchServer, LwrBench, PulsarBench
-
-TRANSPORTS = ("curl", "urllib")
 
 
 @dataclass(frozen=True)
@@ -44,25 +40,36 @@ class Plan:
     latency_poll: float = 0.005
     # Eight polling threads at 100 Hz would spend the two cores on status requests.
     throughput_poll: float = 0.02
+    #: LWR writes its job trace (lwr.trace at DEBUG): the per-phase breakdown gets server phases
+    trace: bool = False
+    #: request threads given to both servers for the same-threads throughput comparison
+    same_threads: tuple[int, ...] = ()
+    #: jobs published at once in message-queue mode (jobs per second through the broker)
+    mq_burst: int = 0
 
     @classmethod
     def full(cls) -> Plan:
-        return cls("full", 60, 200, 8, 1024 * MIB, (100, 1000, 10000), 60, 3, 2, 30, 3)
+        plan = cls("full", 60, 200, 8, 1024 * MIB, (100, 1000, 10000), 60, 3, 2, 30, 3)
+        # Pulsar's default thread count, then LWR's
+        return dataclasses.replace(plan, same_threads=(4, 16), mq_burst=200)
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls("quick", 15, 32, 8, 64 * MIB, (100, 1000), 20, 1, 1, 5, 1)
+        return cls("quick", 15, 32, 8, 64 * MIB, (100, 1000), 20, 1, 1, 5, 1, mq_burst=10)
 
 
 def run(plan: Plan) -> dict[str, Any]:
     """Run ``plan`` against freshly configured servers; return the whole result document."""
     began = time.time()
+    load_at_start = measure.load_average()
     concurrency = os.cpu_count() or 1
     failures = Failures()
     with tempfile.TemporaryDirectory(prefix="lwr-bench-") as tmp:
         scratch = Path(tmp)
+        lwr = LwrBench(scratch / "lwr", concurrency)
+        lwr.trace = plan.trace
         servers: dict[str, BenchServer] = {
-            "lwr": LwrBench(scratch / "lwr", concurrency),
+            "lwr": lwr,
             "pulsar": PulsarBench(scratch / "pulsar", concurrency),
         }
         results: dict[str, dict[str, Any]] = {name: {} for name in servers}
@@ -74,18 +81,28 @@ def run(plan: Plan) -> dict[str, Any]:
         finally:
             for server in servers.values():
                 server.stop()
+        # After the default servers are gone: fresh ones with the same request threads each
+        same = {}
+        if "throughput" in plan.workloads and plan.same_threads:
+            same = throughput.same_threads(plan, concurrency, scratch, failures)
+        if "scale" in plan.workloads:
+            scale.measure_all(plan, concurrency, scratch, results, failures)
         # After the HTTP servers are gone: two more, configured for the message queue.
         _step("message-queue mode")
         mq_mode = (
-            mq.measure(plan.mq_jobs, concurrency, scratch, failures)
+            mq.measure(plan.mq_jobs, concurrency, scratch, failures, plan.mq_burst)
             if "mq" in plan.workloads
             else {"measured": False, "note": "not measured", "reason": "left out by --only"}
         )
         versions = {name: server.versions() for name, server in servers.items()}
     return {
-        "meta": _meta(plan, began, concurrency, versions),
+        "meta": {
+            **_meta(plan, began, concurrency, versions),
+            "load_average": {"start": load_at_start, "end": measure.load_average()},
+        },
         "results": results,
         "mq_mode": mq_mode,
+        "same_threads": same,
         "failures": failures.by_server,
         "failed_jobs": failures.count(),
         "peer_retries": failures.retried,
@@ -105,158 +122,22 @@ def _phases(
     if "latency" in plan.workloads:
         _step("latency")
         drivers = {n: Driver(s.url, "urllib", Poll(plan.latency_poll)) for n, s in servers.items()}
-        for name, summary in measure.latency(drivers, plan.latency_jobs, scratch, failures).items():
+        marks: measure.Marks = {}
+        latencies = measure.latency(drivers, plan.latency_jobs, scratch, failures, marks)
+        for name, summary in latencies.items():
+            summary["breakdown"] = throughput.breakdown(servers[name], marks.get(name, {}))
+            summary["load_average"] = measure.load_average()
             results[name]["latency"] = summary
+            print(trace.render(f"latency {name}: per-phase", summary["breakdown"]))
     if "throughput" in plan.workloads:
-        _throughput(plan, servers, results, scratch, failures)
+        for name, summary in throughput.rounds(plan, servers, scratch, failures).items():
+            results[name]["throughput"] = summary
+            results[name]["rss_after_throughput_mib"] = measure.rss_mib(servers[name])
     if "staging" in plan.workloads:
-        _staging(plan, servers, results, scratch, failures)
-    if "scale" in plan.workloads:
-        _scale(plan, servers, results, failures)
-
-
-def _throughput(
-    plan: Plan,
-    servers: dict[str, BenchServer],
-    results: dict[str, dict[str, Any]],
-    scratch: Path,
-    failures: Failures,
-) -> None:
-    """Alternating rounds, the best kept: a burst of other work on this shared machine then
-    costs a round, not the result. Every round is kept in the document."""
-    rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
-    for round_ in range(plan.throughput_rounds):
-        for name, server in servers.items():
-            _step(f"throughput {name} (round {round_ + 1}/{plan.throughput_rounds})")
-            driver = Driver(server.url, "urllib", Poll(plan.throughput_poll))
-            rounds[name].append(
-                measure.throughput(
-                    driver, plan.throughput_jobs, plan.threads, scratch, failures, name
-                )
-            )
-    for name, server in servers.items():
-        best = max(rounds[name], key=lambda r: r["jobs_per_s"])
-        results[name]["throughput"] = {**best, "rounds": [r["jobs_per_s"] for r in rounds[name]]}
-        results[name]["rss_after_throughput_mib"] = measure.rss_mib(server)
-
-
-def _staging(
-    plan: Plan,
-    servers: dict[str, BenchServer],
-    results: dict[str, dict[str, Any]],
-    scratch: Path,
-    failures: Failures,
-) -> None:
-    """One file up and down with every client, ``staging_runs`` times; ``cp`` as the reference.
-
-    Runs alternate server by server and client by client, so a burst of other work on this
-    shared machine lands on both; each figure is the median of its runs.
-    """
-    _step(f"staging {plan.staging_bytes // MIB} MiB x {plan.staging_runs}")
-    source = scratch / "staging_input.dat"
-    digest = measure.make_file(source, plan.staging_bytes)
-    settle = measure.Settle(scratch, plan.staging_bytes, paired_cp=True)
-    results["reference"] = {
-        "cp": measure.cp_reference(source, settle),
-        "dd_16k": measure.cp_reference(source, settle, measure.DD_16K),
-    }
-    labels = (*TRANSPORTS, "lwr-client", "curl-cli")
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
-        name: {label: [] for label in labels} for name in servers
-    }
-    for index in range(plan.staging_runs):
-        for name, server in servers.items():
-            poll = Poll(plan.latency_poll, timeout=600)
-            for label in labels:
-                if label == "curl-cli" and not shutil.which("curl"):
-                    continue
-                driver: Driver | OwnClientDriver = (
-                    OwnClientDriver(server.url, poll)
-                    if label == "lwr-client"
-                    else Driver(server.url, "curl" if label == "curl-cli" else label, poll)
-                )
-                runs[name][label].append(
-                    measure.staging(
-                        driver, source, digest, settle, failures, name, index, label == "curl-cli"
-                    )
-                )
-    for name in servers:
-        results[name]["staging"] = {
-            label: measure.staging_summary(label, plan.staging_bytes, runs[name][label])
-            if runs[name][label]
-            # a host without the curl program skips that reference rather than failing the run
-            else {"transport": label, "skipped": "no curl program on PATH"}
-            for label in labels
-        }
-    source.unlink()
-
-
-def _scale(
-    plan: Plan,
-    servers: dict[str, BenchServer],
-    results: dict[str, dict[str, Any]],
-    failures: Failures,
-) -> None:
-    """Status and restart times as the number of persisted finished jobs grows."""
-    for name in servers:
-        results[name]["scale"] = []
-    created = 0
-    for level in plan.scale_levels:
-        _step(f"scale: creating finished jobs up to N={level} on both servers")
-        _create_history(plan, servers, created, level, failures, results)
-        created = level
-        time.sleep(1.0)  # let the last jobs' bookkeeping finish before timing status
-        for name, server in servers.items():
-            _step(f"scale {name} N={level}")
-            results[name]["scale"][-1].update(_scale_level(plan, name, server, level, failures))
-
-
-def _create_history(
-    plan: Plan,
-    servers: dict[str, BenchServer],
-    first: int,
-    last: int,
-    failures: Failures,
-    results: dict[str, dict[str, Any]],
-) -> None:
-    """Finished jobs ``first``..``last - 1`` on both servers at once.
-
-    Creating them is not measured, so both servers fill at the same time, and the client polls
-    every 50 ms: fewer status requests leave the two cores to the jobs being created.
-    """
-    threads = plan.threads
-    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
-        futures = {
-            name: pool.submit(
-                measure.create_finished,
-                Driver(server.url, "urllib", Poll(0.05)),
-                first,
-                last,
-                threads,
-                failures,
-                name,
-            )
-            for name, server in servers.items()
-        }
-    for name, future in futures.items():
-        results[name]["scale"].append({"finished_jobs": last, "creation": future.result()})
-
-
-def _scale_level(
-    plan: Plan, name: str, server: BenchServer, level: int, failures: Failures
-) -> dict[str, Any]:
-    """Status time, restart time and status time after the restart, at ``level`` jobs."""
-    driver = Driver(server.url, "urllib", Poll(plan.throughput_poll))
-    probes = [f"hist{i}" for i in (0, level // 2, level - 1)]
-    before = measure.status_time(driver, probes, plan.status_repeats, failures, name)
-    restarts = [server.restart() for _ in range(plan.restarts)]
-    after = measure.status_time(driver, probes, plan.status_repeats, failures, name)
-    return {
-        "status": before,
-        "status_after_restart": after,
-        "restart_s": round(statistics.median(restarts), 3),
-        "restarts_s": [round(r, 3) for r in restarts],
-    }
+        staged = staging.measure_all(plan, servers, scratch, failures)
+        results["reference"] = staged.pop("reference")
+        for name, figures in staged.items():
+            results[name].update(figures)
 
 
 def profile_lwr(plan: Plan, out_dir: Path) -> dict[str, Any]:
@@ -272,7 +153,7 @@ def profile_lwr(plan: Plan, out_dir: Path) -> dict[str, Any]:
             "throughput": lambda d: measure.throughput(
                 d, plan.throughput_jobs, plan.threads, scratch, failures, "lwr"
             ),
-            "staging_curl": lambda d: _staging_once(d, plan, scratch, failures),
+            "staging_curl": lambda d: staging.profile_once(d, plan, scratch, failures),
         }
         for phase, workload in workloads.items():
             _step(f"profile LWR: {phase}")
@@ -295,19 +176,7 @@ def profile_lwr(plan: Plan, out_dir: Path) -> dict[str, Any]:
     return {"plan": asdict(plan), "phases": summaries, "failures": failures.by_server}
 
 
-def _staging_once(driver: Driver, plan: Plan, scratch: Path, failures: Failures) -> Any:
-    source = scratch / "staging_input.dat"
-    digest = measure.make_file(source, plan.staging_bytes)
-    try:
-        settle = measure.Settle(scratch, plan.staging_bytes)
-        run = measure.staging(driver, source, digest, settle, failures, "lwr")
-        return measure.staging_summary(driver.transport, plan.staging_bytes, [run])
-    finally:
-        source.unlink()
-
-
-def _step(text: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {text}", flush=True)
+_step = throughput.step
 
 
 def _meta(

@@ -46,6 +46,8 @@ class BenchServer(ABC):
         self.extra = dict(extra or {})
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        #: request threads; None keeps the server's own default (LWR's sample 16, Pulsar's 4)
+        self.threads: int | None = None
 
     @property
     def url(self) -> str:
@@ -135,6 +137,8 @@ class LwrBench(BenchServer):
     """LWR from ``server.ini.sample`` and a ``queued_python`` manager."""
 
     name = "lwr"
+    #: write lwr.trace's DEBUG lines (python -m bench --trace): a line per step of every job
+    trace = False
 
     def configure(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -142,9 +146,13 @@ class LwrBench(BenchServer):
         # The test helper turns the access log on (tests read it); a user's server has it off,
         # and one log line per request is a cost Pulsar does not pay either.
         text = ini.read_text()
+        if self.threads:
+            text = _set_option(text, "server:main", "threads", str(self.threads))
         quiet = text.replace("[logger_access]\nlevel = INFO", "[logger_access]\nlevel = WARNING")
         if quiet == text:
             raise RuntimeError("could not turn LWR's access log off in the generated server.ini")
+        if self.trace:
+            quiet = _set_option(quiet, "logger_trace", "level", "DEBUG")
         ini.write_text(quiet)
         (self.directory / "job_managers.ini").write_text(
             f"[manager:_default_]\ntype = queued_python\nmax_concurrent_jobs = {self.concurrency}\n"
@@ -201,10 +209,24 @@ class PulsarBench(BenchServer):
         ini.write_text(quiet)
 
     def command(self) -> list[str]:
+        if self.threads:  # pulsar-serve with gunicorn's thread count changed, nothing else
+            wrapper = str(BENCH_DIR / "pulsar_threads.py")
+            return [str(PULSAR_VENV / "bin" / "python"), wrapper, str(self.threads), "server.ini"]
         return [str(PULSAR_VENV / "bin" / "pulsar-serve"), "server.ini"]
 
     def versions(self) -> dict[str, str]:
         return {"pulsar-app": pulsar_version(), "server": "gunicorn gthread, 1 worker, 4 threads"}
+
+
+def _set_option(ini: str, section: str, name: str, value: str) -> str:
+    """``ini`` with option ``name`` of ``[section]`` set to ``value`` (it must be there already)."""
+    head, found, rest = ini.partition(f"[{section}]\n")
+    body, more, tail = rest.partition("\n[")
+    lines = body.split("\n")
+    changed = [f"{name} = {value}" if line.startswith(f"{name} =") else line for line in lines]
+    if not found or not any(line.startswith(f"{name} =") for line in lines):
+        raise RuntimeError(f"no {name} in [{section}] of the generated server.ini")
+    return head + found + "\n".join(changed) + more + tail
 
 
 def ensure_pulsar() -> None:

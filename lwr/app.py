@@ -17,6 +17,9 @@ from lwr.managers.stateful import StatefulManager
 from lwr.persistence.store import JobStore
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION
 from lwr.registry import MANAGERS, lookup
+from lwr.service.notify.outbox import NotifyStore
+from lwr.service.notify.sender import Sender
+from lwr.service.retention.worker import build_worker
 from lwr.service.users import Users
 from lwr.staging.movers import StagingSettings
 from lwr.staging.remote import RemoteStager
@@ -44,7 +47,13 @@ class LwrApp:
         self.store = JobStore(config.persistence_directory, config.database_url)
         #: service users and their plans (lwr.service), in the job store's database
         self.users = Users(self.store, config.plans, config.private_token)
+        #: completion notifications: rows queued with each final state, sent by a thread
+        self.notify = NotifyStore(self.store.db, config.notify.public_url)
+        self.store.final_hooks.append(self.notify.enqueue)
+        self.notify_sender = Sender(self.notify, config.notify)
         self.managers: dict[str, StatefulManager] = {}
+        #: archives users' results after their plan's retention time, restores on upgrade
+        self.retention = build_worker(config, self.store, self.users, self.managers)
         self.file_cache = (
             FileCache(config.file_cache_dir, config.file_cache_size)
             if config.file_cache_dir
@@ -122,6 +131,8 @@ class LwrApp:
             manager.start()
         if self.messaging is not None:
             self.messaging.start()
+        self.notify_sender.start()
+        self.retention.start()
         self._started = True
         log.info(
             "LWR %s started: managers %s, staging in %s, state in %s",
@@ -155,10 +166,12 @@ class LwrApp:
                 log.info("layout: moved %d job(s) of the default manager to Pulsar's layout", moved)
 
     def stop(self) -> None:
+        self.notify_sender.stop()
         if self.messaging is not None:
             self.messaging.stop()
         for manager in self.managers.values():
             manager.stop()
+        self.retention.stop()
         self.store.close()
 
     def manager(self, name: str | None) -> StatefulManager:

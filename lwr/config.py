@@ -21,7 +21,10 @@ from lwr.auth.settings import UserAuthConfig, parse_user_auth
 from lwr.errors import ConfigurationError
 from lwr.pool.settings import POOL_DEFAULTS, MetricsConfig, PoolConfig, parse_metrics, parse_pool
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
+from lwr.service.notify.settings import NOTIFY_DEFAULTS, NotifyConfig, parse_notify
 from lwr.service.plans import Plans, parse_plans
+from lwr.service.retention.settings import RETENTION_DEFAULTS, RetentionConfig, parse_retention
+from lwr.ui.tools import parse_tools
 
 DEFAULT_MANAGER = "_default_"
 
@@ -71,8 +74,14 @@ APP_DEFAULTS: Mapping[str, str] = {
     "database_url": "",
     "plans": "",
     "default_plan": "free",
+    # the dashboard's tools (lwr.ui.tools): lines of `name = command template`
+    "ui_tools": "",
     # the elastic worker pool and /metrics (lwr.pool.settings)
     **POOL_DEFAULTS,
+    # completion notifications: SMTP, the job link's base, retries (lwr.service.notify.settings)
+    **NOTIFY_DEFAULTS,
+    # archive and restore of users' results (lwr.service.retention.settings)
+    **RETENTION_DEFAULTS,
 }
 
 #: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
@@ -153,9 +162,15 @@ class AppConfig:
     database_url: str | None = None
     #: service users' plans (lwr.service.plans)
     plans: Plans = field(default_factory=Plans)
+    #: the tools the dashboard may run (lwr.ui.tools): name -> command template
+    ui_tools: Mapping[str, str] = field(default_factory=dict)
     #: the elastic worker pool (lwr.pool) and /metrics (lwr.metrics)
     pool: PoolConfig = field(default_factory=PoolConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    #: completion notifications (lwr.service.notify)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    #: archive and restore of service users' results (lwr.service.retention)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
 
 def load_app_config(
@@ -245,8 +260,11 @@ def load_app_config(
         pulsar_protocol_version=_pulsar_version(values["pulsar_protocol_version"]),
         database_url=values["database_url"] or None,
         plans=parse_plans(raw.get("plans", ""), base, values["default_plan"]),
+        ui_tools=parse_tools(values["ui_tools"]),
         pool=parse_pool(values),
         metrics=parse_metrics(values),
+        notify=parse_notify(values, base),
+        retention=parse_retention(values, base),
     )
 
 

@@ -220,3 +220,35 @@ class UserExistsError(LwrError):
     """A service user of that name exists already (names are never reused, even revoked)."""
 
     status = 409
+
+
+class ResultsArchivedError(LwrError):
+    """A download of results that retention archived (lwr.service.retention).
+
+    409, not 404 or 410: the results exist and come back when the owner's plan keeps them
+    (an upgrade restores them); the body says so in fields a client or page can act on.
+    """
+
+    status = 409
+
+    def __init__(self, name: str, plan: str, restoring: bool, upgrade_to: Sequence[str]) -> None:
+        if restoring:
+            hint = "they are being restored; try again shortly"
+        elif upgrade_to:
+            hint = f"upgrading to plan {upgrade_to[0]!r} restores them"
+        else:
+            hint = "no plan keeps them longer"
+        super().__init__(
+            f"the results of this job ({name!r}) were archived after plan {plan!r}'s retention "
+            f"time; {hint}"
+        )
+        self.plan, self.restoring, self.upgrade_to = plan, restoring, list(upgrade_to)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "error": self.message,
+            "archived": True,
+            "restoring": self.restoring,
+            "plan": self.plan,
+            "upgrade_to": self.upgrade_to,
+        }

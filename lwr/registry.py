@@ -63,6 +63,12 @@ STAGING_ACTIONS: Mapping[str, str] = {
     "remote_object_store_copy": "lwr.staging.objectstore:ObjectStoreMover",
 }
 
+#: where lwr.service.retention puts archived results (``retention_store``)
+ARCHIVE_STORES: Mapping[str, str] = {
+    "directory": "lwr.service.retention.stores.directory:DirectoryStore",
+    "s3": "lwr.service.retention.stores.s3:S3Store",
+}
+
 #: extra hints for a missing dependency, keyed by the top-level module that failed to import
 INSTALL_HINTS: Mapping[str, str] = {
     "drmaa": "pip install drmaa (and set DRMAA_LIBRARY_PATH in local_env.sh)",

@@ -89,7 +89,16 @@ def _run(args: argparse.Namespace, pidfile: Path, access: str | None, secret: st
     try:
         return _serve(config, driver_class(config, keys, args.ssh_key))
     finally:
+        _remove_pidfile(pidfile)
+
+
+def _remove_pidfile(pidfile: Path) -> None:
+    """Remove the pid file on the way out. After ``--user`` the daemon may not write the pid
+    file's directory (``/run`` is root's): ``--kill``, run by root, removes it then."""
+    try:
         pidfile.unlink(missing_ok=True)
+    except PermissionError:
+        log.info("cannot remove %s (its directory is not ours); --kill removes it", pidfile)
 
 
 def _serve(config: Any, driver: Any) -> int:

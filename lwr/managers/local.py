@@ -15,6 +15,7 @@ import subprocess
 import threading
 from collections.abc import Mapping, Sequence
 
+from lwr import trace
 from lwr.config import parse_concurrency, parse_seconds
 from lwr.errors import ConfigurationError, SubmitError
 from lwr.managers import launcher, process
@@ -56,19 +57,21 @@ class _LocalManager(Manager):
             )
         except OSError as exc:
             raise SubmitError(f"cannot start job {spec.job_id}: {exc}") from exc
+        trace.mark(spec.manager, spec.job_id, "process started")
         external_id = process.identity(child.pid)
         with self._lock:
             self._children[external_id] = child
         threading.Thread(
             target=self._wait,
-            args=(external_id, child),
+            args=(spec, child),
             name=f"lwr-wait-{spec.job_id}",
             daemon=True,
         ).start()
         return external_id
 
-    def _wait(self, external_id: str, child: subprocess.Popen[bytes]) -> None:
+    def _wait(self, spec: LaunchSpec, child: subprocess.Popen[bytes]) -> None:
         child.wait()
+        trace.mark(spec.manager, spec.job_id, "process ended")
         self.wake()
 
     def poll(self, jobs: Sequence[ActiveJob]) -> dict[str, ExternalStatus]:

@@ -4,7 +4,9 @@ Split from :mod:`lwr.managers.stateful` to keep each module readable; :class:`Mo
 ever used as the base of :class:`~lwr.managers.stateful.StatefulManager`, whose attributes it
 declares below. One monitor thread per manager runs :meth:`Monitor._monitor`; it wakes on a
 timer (the backend's ``poll_interval``) and whenever a submit or the backend says something
-changed.
+changed. The timer is only a safety net: a pass that sees jobs end dispatches queued ones into
+the freed slots at once, and a launch looks at its job once after recording it, in case the job
+ended (and spent its wake-up) before the record was written.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from lwr import trace
 from lwr.errors import LwrError
 from lwr.managers.base import ActiveJob, ExternalStatus, JobState, LaunchSpec, Manager
 from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, JobRecord, JobStore
@@ -69,7 +72,8 @@ class Monitor:
                 break
             try:
                 self._dispatch()
-                self._poll()
+                if self._poll():  # jobs ended: start queued ones in their slots now
+                    self._dispatch()
                 self._expire()
             except Exception:
                 log.exception("manager %s: monitor pass failed; retrying", self.name)
@@ -106,6 +110,7 @@ class Monitor:
                 if chosen is None:
                     return
                 record = self.store.put(chosen.evolve(launch_state=LAUNCHING))
+            trace.mark(self.name, record.job_id, "dispatched")
             self._launch(record)
 
     def _next_allowed(self, waiting: list[JobRecord]) -> JobRecord | None:
@@ -152,22 +157,27 @@ class Monitor:
             if self.backend.starts_immediately:
                 changes["state"] = JobState.RUNNING
             record = self.store.put(current.evolve(**changes))
+        trace.mark(self.name, record.job_id, "launched")
         log.info("job %s/%s: started as %s", self.name, record.job_id, external_id)
         if self.backend.starts_immediately:
-            # its end wakes the monitor; one write instead of launched-then-running
+            # one write instead of launched-then-running
             self._notify(record)
-            return
+        # A short job may already have ended, and the monitor pass its end woke may have run
+        # before the record above said "launched" and skipped it: without this look, its end
+        # would wait for the next timer pass (issue 14's throughput stall).
         try:
             self._poll_one(record)
         except LwrError as exc:  # the next monitor pass polls it again
             log.warning("job %s/%s: first poll failed: %s", self.name, record.job_id, exc)
 
-    def _poll(self) -> None:
+    def _poll(self) -> bool:
+        """Poll the launched jobs; True when any of them reached a final state (slots freed)."""
         active = [r for r in self.store.in_states(self.name, ACTIVE) if r.launch_state == LAUNCHED]
         if not active:
-            return
+            return False
         jobs = [self._active(r) for r in active]
         statuses = self.backend.poll(jobs)
+        ended = False
         for record in active:
             status = statuses.get(record.external_id or "")
             if status is None:
@@ -179,6 +189,8 @@ class Monitor:
                 )
                 continue
             self._apply(record, status)
+            ended = ended or status.state.is_final
+        return ended
 
     def _poll_one(self, record: JobRecord) -> None:
         status = self.backend.poll([self._active(record)]).get(record.external_id or "")
@@ -235,6 +247,7 @@ class Monitor:
                     native_state=native or current.native_state,
                 )
             )
+        trace.mark(self.name, record.job_id, f"recorded {final.state.value}")
         if stage_out:
             log.info("job %s/%s: postprocessing (staging outputs)", self.name, record.job_id)
             self._notify(final)

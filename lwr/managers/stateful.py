@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from lwr import trace
 from lwr.errors import InvalidJobStateError, LwrError, UnknownJobError
 from lwr.managers import dependencies, launcher, layout, namespace, script
 from lwr.managers.admission import Admission
@@ -220,6 +221,7 @@ class StatefulManager(ServerStaging, Monitor):
             stage_in = self.stager is not None and self.stager.needs_stage_in(stored)
             state = JobState.PREPROCESSING if stage_in else JobState.QUEUED
             record = self.store.put(record.evolve(state=state, launch_state=PENDING, launch=stored))
+            trace.mark(self.name, job_id, state.value)
             log.info("job %s/%s: %s (attempt %d)", self.name, job_id, state.value, record.attempt)
         self._notify(record)
         if stage_in:

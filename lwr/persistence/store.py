@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -132,6 +132,9 @@ class JobStore:
         #: the SQLite file (None on PostgreSQL)
         self.path: Path | None = getattr(self.db, "path", None)
         self.db.migrate("jobs", _SCHEMA, SCHEMA_VERSION, _upgrade)
+        #: called inside the transaction that writes a final state, as ``hook(tx, record)``:
+        #: what must exist exactly when the final state does (lwr.service.notify's outbox)
+        self.final_hooks: list[Callable[[Writer, JobRecord], None]] = []
 
     def get(self, manager: str, job_id: str) -> JobRecord | None:
         row = self.db.fetchone(f"{_SELECT} WHERE manager=? AND job_id=?", (manager, job_id))
@@ -151,6 +154,9 @@ class JobStore:
                 record = replace(record, seq=seq)
                 _forget_files(tx, record.manager, record.job_id)
             tx.execute(_UPSERT, _row(record))
+            if record.state.is_final:
+                for hook in self.final_hooks:
+                    hook(tx, record)
         return record
 
     def delete(self, manager: str, job_id: str) -> None:

@@ -6,4 +6,8 @@
   command and later faces (dashboard, notifications, retention) call.
 * :mod:`lwr.service.listing`: job listings (newest first, filtered, paged) as JSON-able dicts.
 * :mod:`lwr.service.admin`: ``lwr users ...``, the admin command.
+* :mod:`lwr.service.notify`: completion notifications (email, signed webhooks) from a durable
+  outbox written with each job's final state.
+* :mod:`lwr.service.retention`: results archived after the plan's retention time, restored on
+  upgrade.
 """

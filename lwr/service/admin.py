@@ -1,4 +1,4 @@
-"""``lwr users add|list|show|set-plan|revoke``: the admin's commands, on the server's database.
+"""``lwr users add|list|show|set-plan|revoke|set-notify``: the admin's commands, on its database.
 
 They read the server's own configuration (``--config``, default ``server.ini``) to find the job
 store's database and the plans, and change it directly: a running server looks users up on every
@@ -36,17 +36,31 @@ def register(commands: Any) -> None:
     set_plan = actions.add_parser("set-plan", help="move a user to another plan")
     set_plan.add_argument("name")
     set_plan.add_argument("plan")
+    _register_notify(actions)
     parser.set_defaults(func=main)
+
+
+def _register_notify(actions: Any) -> None:
+    """``set-notify NAME [--email A] [--webhook-url U] [--webhook-secret S]`` ('' turns off)."""
+    notify = actions.add_parser("set-notify", help="set a user's notification channels")
+    notify.add_argument("name")
+    for option in ("--email", "--webhook-url", "--webhook-secret"):
+        notify.add_argument(option, help="'' turns it off; left out: unchanged")
 
 
 def open_users(config_path: str) -> Users:
     """The users of the server configured by ``config_path``."""
     from lwr import serve
     from lwr.persistence.store import JobStore
+    from lwr.service.retention.planning import Planner
+    from lwr.service.retention.table import RetentionTable
 
     config = serve.app_config(serve.find_layout(Path(config_path)))
     store = JobStore(config.persistence_directory, config.database_url)
-    return Users(store, config.plans, config.private_token)
+    users = Users(store, config.plans, config.private_token)
+    # an upgrade queues its restores in the database; the server's retention worker runs them
+    users.plan_listeners.append(Planner(RetentionTable(store.db), users).plan_changed)
+    return users
 
 
 def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
@@ -74,7 +88,26 @@ def _run(users: Users, args: argparse.Namespace) -> dict[str, Any]:
         return {"user": user.as_dict(), "limits": users.plan_of(user).as_dict()}
     if args.action == "set-plan":
         return {"user": users.set_plan(args.name, args.plan).as_dict()}
+    if args.action == "set-notify":
+        return _set_notify(users, args)
     return {"user": users.revoke(args.name).as_dict()}
+
+
+def _set_notify(users: Users, args: argparse.Namespace) -> dict[str, Any]:
+    from lwr.service.notify.outbox import NotifyStore
+
+    user = users.get(args.name)
+    settings = {
+        "email": args.email,
+        "webhook_url": args.webhook_url,
+        "webhook_secret": args.webhook_secret,
+    }
+    changes = {key: value for key, value in settings.items() if value is not None}
+    channels, generated = NotifyStore(users.rows.db).set_channels(user.name, changes)
+    answer: dict[str, Any] = {"user": user.as_dict(), "notifications": channels.as_dict()}
+    if generated is not None:
+        answer["webhook_secret"] = generated
+    return answer
 
 
 def _print(answer: dict[str, Any], out: TextIO) -> None:
@@ -88,6 +121,10 @@ def _print(answer: dict[str, Any], out: TextIO) -> None:
         if key != "name":
             unset = "forever" if key == "retention_minutes" else "unlimited"
             print(f"  {key}: {unset if value is None else value}", file=out)
+    for key, value in answer.get("notifications", {}).items():
+        print(f"  {key}: {value}", file=out)
+    if "webhook_secret" in answer:
+        print(f"webhook secret: {answer['webhook_secret']}", file=out)
     if "token" in answer:
         print(f"token: {answer['token']}", file=out)
         print("(shown this once; only its digest is stored)", file=out)

@@ -5,7 +5,7 @@ files table), never from the job directories, so a page costs two indexed querie
 number of jobs. Paging is by keyset, an opaque ``page_token`` holding the last job's sequence
 number, rather than ``offset``: page 2,000 of 100,000 jobs is as cheap as page 1, and a job
 set up while a client pages does not shift the pages after it. ``archived`` and ``restoring``
-are always present; the retention work sets them.
+come from the retention rows of the page's jobs (one more indexed query).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 from lwr.errors import InvalidRequestError
 from lwr.managers.base import JobState
 from lwr.persistence.store import FileEntry, JobRecord, JobStore, PageQuery
+from lwr.service.retention.table import Kept, RetentionTable
 from lwr.service.users import Caller
 
 DEFAULT_LIMIT = 50
@@ -53,18 +54,27 @@ def query_for(
     return PageQuery(scope, manager, wanted, _decode(page_token), _limit(limit))
 
 
-def list_jobs(store: JobStore, query: PageQuery, show_owner: bool) -> dict[str, Any]:
+def list_jobs(
+    store: JobStore, query: PageQuery, show_owner: bool, retention: RetentionTable | None = None
+) -> dict[str, Any]:
     """One page as JSON-able data, with the token of the next page (None on the last)."""
     records = store.page(PageQuery(**{**query.__dict__, "limit": query.limit + 1}))
     more = len(records) > query.limit
     records = records[: query.limit]
     files = store.files_of(records)
-    jobs = [describe(r, files[(r.manager, r.job_id)], show_owner) for r in records]
+    kept = retention.of_jobs([(r.manager, r.job_id) for r in records]) if retention else {}
+    jobs = [
+        describe(r, files[(r.manager, r.job_id)], show_owner, kept.get((r.manager, r.job_id)))
+        for r in records
+    ]
     return {"jobs": jobs, "next_page_token": _encode(records[-1].seq) if more else None}
 
 
-def describe(record: JobRecord, files: list[FileEntry], show_owner: bool) -> dict[str, Any]:
-    """One job of a listing."""
+def describe(
+    record: JobRecord, files: list[FileEntry], show_owner: bool, kept: Kept | None = None
+) -> dict[str, Any]:
+    """One job of a listing; ``kept`` is its retention row (lwr.service.retention), if any."""
+    archived = kept is not None and kept.seq == record.seq and kept.archived
     setup = (record.launch or {}).get("setup") or {}
     item: dict[str, Any] = {
         "id": record.client_job_id,
@@ -74,9 +84,9 @@ def describe(record: JobRecord, files: list[FileEntry], show_owner: bool) -> dic
         "finished": _iso(record.finished) if record.finished is not None else None,
         "tool_id": setup.get("tool_id"),
         "inputs": [{"name": f.name, "type": f.type, "size": f.size} for f in files],
-        "results_available": record.state is JobState.COMPLETE,
-        "archived": False,
-        "restoring": False,
+        "results_available": record.state is JobState.COMPLETE and not archived,
+        "archived": archived,
+        "restoring": archived and kept is not None and kept.restoring,
     }
     if show_owner:
         item["owner"] = record.owner

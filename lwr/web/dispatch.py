@@ -17,7 +17,7 @@ from typing import Any
 
 from webob import Request, Response
 
-from lwr import logsafe
+from lwr import logsafe, trace
 from lwr.app import LwrApp
 from lwr.errors import (
     AuthorizationError,
@@ -104,7 +104,8 @@ class LwrWsgiApp:
             caller = ADMIN if public else self.authorize(request)
             if route.admin and not caller.is_admin:
                 raise AuthorizationError("this route is for the admin token (private_token)")
-            result = route.handler(Context(request, self.app, args, caller))
+            ctx = Context(request, self.app, args, caller)
+            result = self._traced(route, ctx) if trace.enabled() else route.handler(ctx)
             if isinstance(result, Response):
                 return result
             return json_response(result)
@@ -114,6 +115,22 @@ class LwrWsgiApp:
                     "a name or path in the request is longer than the file system allows"
                 ) from None
             raise
+
+    def _traced(self, route: routes.Route, ctx: Context) -> Any:
+        """Call the controller between two :mod:`lwr.trace` marks: the request in and answered.
+
+        Only job routes are marked (the job id from the path, or setup's query parameter).
+        """
+        job_id = ctx.args.get("job_id") or ctx.request.GET.get("job_id")
+        manager = ctx.args.get("manager") or "-"
+        what = f"{route.method} {route.pattern}"
+        if job_id:
+            trace.mark(manager, job_id, f"in {what}")
+        try:
+            return route.handler(ctx)
+        finally:
+            if job_id:
+                trace.mark(manager, job_id, f"out {what}")
 
     def authorize(self, request: Request) -> Caller:
         """Who is calling: the admin token or a service user (query or ``Authorization``).

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lwr.tes import routes as tes
-from lwr.web.controllers import cache, files, jobs, listing, metrics, users
+from lwr.ui import routes as ui
+from lwr.web.controllers import cache, files, jobs, listing, metrics, notify, users
 
 Handler = Callable[..., Any]
 
@@ -53,6 +54,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/users/{name}", users.show, per_manager=False, admin=True),
     Route("PUT", "/users/{name}/plan", users.set_plan, per_manager=False, admin=True),
     Route("DELETE", "/users/{name}", users.revoke, per_manager=False, admin=True),
+    Route("GET", "/profile/notifications", notify.show, per_manager=False),
+    Route("PUT", "/profile/notifications", notify.update, per_manager=False),
     # GA4GH TES 1.1 (lwr.tes): the same jobs, another face
     Route("GET", f"{tes.PREFIX}/service-info", tes.service_info, public=True),
     Route("POST", f"{tes.PREFIX}/tasks", tes.create_task),
@@ -60,6 +63,24 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{tes.PREFIX}/tasks/{{task_id}}", tes.get_task),
     Route("POST", f"{tes.PREFIX}/tasks/{{task_id}}:cancel", tes.cancel_task),
     Route("GET", "/metrics", metrics.export, public=metrics.is_public, per_manager=False),
+    # the dashboard (lwr.ui): public here, signed in by its session cookie in lwr.ui.web
+    *(
+        Route(method, f"/ui{path}", handler, public=True, per_manager=False)
+        for method, path, handler in (
+            ("GET", "", ui.home),
+            ("GET", "/sign-in", ui.sign_in_form),
+            ("POST", "/sign-in", ui.sign_in),
+            ("POST", "/sign-out", ui.sign_out),
+            ("GET", "/jobs", ui.job_list),
+            ("GET", "/jobs/{job_id}", ui.job_details),
+            ("GET", "/jobs/{job_id}/files", ui.download),
+            ("GET", "/submit", ui.submit_form),
+            ("POST", "/submit", ui.submit),
+            ("GET", "/profile", ui.profile),
+            ("POST", "/profile/plan", ui.change_plan),
+            ("POST", "/profile/notifications", ui.change_notifications),
+        )
+    ),
 )
 
 _SEGMENT = "[^/]+"

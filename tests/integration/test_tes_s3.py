@@ -8,60 +8,24 @@ boto3's standard ``AWS_ENDPOINT_URL_S3`` and credentials in the environment.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 import tes
 
+from tests.integration.moto_s3 import AWS, credentials, moto_s3
 from tests.integration.server import LwrServer, free_port, write_server_ini
 
 pytestmark = pytest.mark.integration
-
-AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's S3 server (an emulator) on a free port."""
-    port = free_port()
-    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            boto3.client("s3", endpoint_url=url, **_credentials()).list_buckets()
-            break
-        except Exception:
-            assert process.poll() is None and time.monotonic() < deadline, "moto did not start"
-            time.sleep(0.2)
-    yield url
-    process.terminate()
-    process.wait(10)
-    log.close()
-
-
-def _credentials() -> dict[str, Any]:
-    return {
-        "aws_access_key_id": AWS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": AWS["AWS_SECRET_ACCESS_KEY"],
-        "region_name": AWS["AWS_DEFAULT_REGION"],
-    }
+    with moto_s3(tmp_path_factory.mktemp("moto")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +40,7 @@ def server(s3_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def test_s3_inputs_and_outputs(server: LwrServer, s3_endpoint: str) -> None:
-    s3 = boto3.client("s3", endpoint_url=s3_endpoint, **_credentials())
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, **credentials())
     s3.create_bucket(Bucket="tes")
     s3.put_object(Bucket="tes", Key="in/one.txt", Body=b"one\n")
     s3.put_object(Bucket="tes", Key="tree/a.txt", Body=b"a")

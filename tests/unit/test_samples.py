@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER_SAMPLE = ROOT / "server.ini.sample"
 MANAGERS_SAMPLE = ROOT / "job_managers.ini.sample"
 
-_COMMENTED_OPTION = re.compile(r"^#(?P<key>[a-z_]+)\s*=\s?(?P<value>.*)$")
+_COMMENTED_OPTION = re.compile(r"^#(?P<key>[a-z0-9_]+)\s*=\s?(?P<value>.*)$")
 
 
 def app_section_lines() -> list[str]:

@@ -29,6 +29,7 @@ from lwr.managers import safe_path
 from lwr.managers.directory import OUTPUT_TYPES
 from lwr.service.plans import UploadBudget
 from lwr.service.quotas import serialised, upload_budget
+from lwr.service.retention.access import check_download
 from lwr.staging import digest, splice
 from lwr.web.request import Context
 
@@ -217,8 +218,10 @@ def path(ctx: Context) -> dict[str, Any]:
 
 def download(ctx: Context) -> Response:
     manager = ctx.manager
-    manager.record(ctx.job_id)
+    record = manager.record(ctx.job_id)
     name, file_type = ctx.required("name"), ctx.required("type")
+    # archived results answer 409 saying so (and how to get them back), not 404
+    check_download(ctx.app.retention.table, ctx.app.users, record, file_type, name)
     directory = manager.directory(ctx.job_id)
     directory.resolve(file_type, name, for_output=True)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from lwr import trace
 from lwr.errors import AuthorizationError, InvalidRequestError, UnknownJobError
 from lwr.managers import namespace
 from lwr.managers.directory import check_job_id
@@ -69,7 +70,7 @@ def status(ctx: Context) -> dict[str, Any]:
     """The status dictionary; an unknown job answers 200 ``lost`` so Galaxy stops retrying."""
     manager = ctx.manager
     try:
-        return manager.status(ctx.job_id)
+        answer = manager.status(ctx.job_id)
     except UnknownJobError as exc:
         log.info("status of unknown job %s/%s: answering lost", manager.name, ctx.job_id)
         return {
@@ -81,6 +82,9 @@ def status(ctx: Context) -> dict[str, Any]:
             "stderr": f"LWR: {exc.message}",
             "reason": exc.message,
         }
+    if answer.get("complete") == "true":
+        trace.mark(manager.name, ctx.job_id, "answered complete")
+    return answer
 
 
 def cancel(ctx: Context) -> dict[str, Any]:

@@ -21,4 +21,6 @@ def jobs(ctx: Context) -> dict[str, Any]:
         page_token=ctx.param("page_token"),
         owner=ctx.param("owner"),
     )
-    return listing.list_jobs(ctx.app.store, query, show_owner=ctx.caller.is_admin)
+    return listing.list_jobs(
+        ctx.app.store, query, show_owner=ctx.caller.is_admin, retention=ctx.app.retention.table
+    )

@@ -21,6 +21,7 @@ from tests.integration.amqp.support import (
     broker_up,
     delete_queues,
 )
+from tests.integration.balancer.site import BalancerSite
 from tests.integration.server import free_port, write_server_ini
 
 kombu = pytest.importorskip("kombu")
@@ -130,3 +131,13 @@ def ear(manager_name: str) -> Iterator[PoolEar]:
     ear = PoolEar(manager_name)
     yield ear
     ear.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path, manager_name: str) -> Iterator[BalancerSite]:
+    """A balancer site (worker template, balancer.ini) under the test's temp dir; whatever it
+    left running is killed and its queues deleted afterwards."""
+    site = BalancerSite(tmp_path / "site")
+    yield site
+    site.cleanup()
+    delete_queues(site.manager)

@@ -7,32 +7,23 @@ two poll intervals" is counted in decisions, from the balancer's decisions.jsonl
 
 from __future__ import annotations
 
-import collections
 import os
 import shutil
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.integration.amqp.support import Client, delete_queues
-from tests.integration.balancer.site import BalancerSite, wait_for
+from tests.integration.amqp.support import Client
+from tests.integration.balancer.site import BalancerSite, check_exactly_once, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq, pytest.mark.timeout(240)]
 
 BURST = 60
 ACCESS_KEY, SECRET_KEY = "AKIAFAKEKEYFORTEST01", "fake/secret+KEY/value0123456789"
 DOCS_PLOT = Path(__file__).resolve().parents[3] / "docs" / "elastic_burst.png"
-
-
-@pytest.fixture
-def site(tmp_path: Path, manager_name: str) -> Iterator[BalancerSite]:
-    site = BalancerSite(tmp_path / "site")
-    yield site
-    site.cleanup()
-    delete_queues(site.manager)
 
 
 def burst(client: Client, prefix: str, seconds: float) -> dict[str, str]:
@@ -42,18 +33,6 @@ def burst(client: Client, prefix: str, seconds: float) -> dict[str, str]:
         client.setup(job_id, f"sleep {seconds}; echo out {job_id}")
         expected[job_id] = f"out {job_id}\n"
     return expected
-
-
-def check_exactly_once(client: Client, expected: dict[str, str]) -> None:
-    for job_id, output in expected.items():
-        assert client.wait_status(job_id, "complete", timeout=180)["stdout"] == output
-    finals = collections.Counter(
-        u["job_id"]
-        for u in client.updates
-        if u.get("job_id") in expected
-        and u.get("status") in ("complete", "failed", "lost", "cancelled")
-    )
-    assert finals == dict.fromkeys(expected, 1)
 
 
 def back_to_idle_row(site: BalancerSite) -> None:

@@ -7,6 +7,7 @@ name is fresh per site so nothing collides with other tests.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from typing import Any
 import psutil
 
 from tests.integration.amqp.pool_support import start_worker
+from tests.integration.amqp.support import Client
 from tests.integration.server import free_port
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
@@ -30,13 +32,22 @@ TABLE = "0    1 1\n0.5  1 4\n3    2 4\n"
 
 
 class BalancerSite:
-    def __init__(self, directory: Path, poll_interval: float = 0.05, table: str = TABLE) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        poll_interval: float = 0.05,
+        table: str = TABLE,
+        slots: int = 2,
+        bin_dir: Path = BIN,
+    ) -> None:
         self.directory = directory
+        #: where ``lwr`` is; the local driver starts the ``lwr`` beside the balancer's Python
+        self.bin_dir = bin_dir
         self.manager = f"b{uuid.uuid4().hex[:10]}"
         self.name = f"t{uuid.uuid4().hex[:8]}"
         self.metrics_port = free_port()
         directory.mkdir(parents=True, exist_ok=True)
-        self._write_template()
+        self._write_template(slots)
         (directory / "balancer.ini").write_text(
             f"[balancer]\nmanager = {self.manager}\nmessage_queue_url = {AMQP_URL}\n"
             f"poll_interval = {poll_interval}\nname = {self.name}\ndrain_timeout = 60\n"
@@ -47,17 +58,17 @@ class BalancerSite:
         self.pidfile = directory / "balancer.pid"
         self.logfile = directory / "balancer.log"
 
-    def _write_template(self) -> None:
+    def _write_template(self, slots: int) -> None:
         """The worker template: exactly the pool tests' worker directory (webless, pool_worker,
-        two slots), written but not started."""
-        start_worker(self.directory, self.manager, "worker", start=False)
+        ``slots`` concurrent jobs), written but not started."""
+        start_worker(self.directory, self.manager, "worker", slots=slots, start=False)
         (self.directory / "worker" / "server.log").unlink(missing_ok=True)
 
     # -- the balancer process -----------------------------------------------------------------
 
     def command(self, *extra: str) -> list[str]:
         return [
-            str(BIN / "lwr"),
+            str(self.bin_dir / "lwr"),
             "balancer",
             "--conf",
             "balancer.ini",
@@ -155,6 +166,19 @@ class BalancerSite:
                     process.kill()
                 except psutil.NoSuchProcess:
                     pass
+
+
+def check_exactly_once(client: Client, expected: dict[str, str]) -> None:
+    """Every job completed with its output, and exactly one final status was sent for each."""
+    for job_id, output in expected.items():
+        assert client.wait_status(job_id, "complete", timeout=180)["stdout"] == output
+    finals = collections.Counter(
+        u["job_id"]
+        for u in client.updates
+        if u.get("job_id") in expected
+        and u.get("status") in ("complete", "failed", "lost", "cancelled")
+    )
+    assert finals == dict.fromkeys(expected, 1)
 
 
 def _running(pid: int) -> bool:

@@ -137,3 +137,18 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
     return parser
+
+
+def test_a_pid_file_in_a_directory_not_ours_is_left_for_kill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After ``--user`` the daemon cannot unlink a pid file in root's directory: no traceback."""
+    pidfile = tmp_path / "balancer.pid"
+    pidfile.write_text("1\n")
+
+    def refuse(self: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    cli._remove_pidfile(pidfile)
+    assert pidfile.exists()

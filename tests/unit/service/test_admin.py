@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lwr.cli import main as lwr_main
+from lwr.errors import InvalidRequestError
 from lwr.service import admin
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -57,3 +58,14 @@ def test_json_output_and_errors_through_lwr(
     assert "unknown plan" in capsys.readouterr().err
     missing = str(server_ini.parent / "nope.ini")
     assert lwr_main(["users", "--config", missing, "list"]) == 1
+
+
+def test_set_notify(server_ini: Path) -> None:
+    run(server_ini, "add", "carol")
+    shown = run(server_ini, "set-notify", "carol", "--webhook-url", "https://hook.example/in")
+    assert "webhook_url: https://hook.example/in" in shown and "webhook secret: " in shown
+    shown = run(server_ini, "set-notify", "carol", "--email", "carol@example.org")
+    assert "email: carol@example.org" in shown and "webhook secret: " not in shown
+    assert "webhook_url: None" in run(server_ini, "set-notify", "carol", "--webhook-url", "")
+    with pytest.raises(InvalidRequestError, match="not an email address"):
+        run(server_ini, "set-notify", "carol", "--email", "carol")

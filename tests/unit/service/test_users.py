@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from lwr.errors import AuthorizationError, InvalidRequestError, NotFoundError, UserExistsError
@@ -12,13 +9,6 @@ from lwr.persistence.store import JobStore
 from lwr.service.plans import Plan, Plans
 from lwr.service.store import token_digest
 from lwr.service.users import ADMIN, Users
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[JobStore]:
-    job_store = JobStore(tmp_path / "state")
-    yield job_store
-    job_store.close()
 
 
 @pytest.fixture

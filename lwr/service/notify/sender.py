@@ -1,0 +1,117 @@
+"""The sender thread: deliver the outbox's due rows, retry failures with back-off, record the end.
+
+One thread per server process. It wakes when a row is queued (:attr:`NotifyStore.wakeup`) and
+every ``notify_poll_interval`` (a retry coming due, a row queued by another process). Each row
+is claimed under a lease, sent, then marked sent at once: the only moment a crash can repeat a
+notification is between the receiver taking it and that mark (docs/service.md, "guarantee").
+A failed try is retried after ``notify_retry_delay`` doubling up to ``notify_retry_max_delay``;
+after ``notify_max_attempts`` tries the row is marked failed and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import threading
+import time
+from collections.abc import Callable
+
+from lwr.service.notify import smtp, webhook
+from lwr.service.notify.outbox import EMAIL, WEBHOOK, Notification, NotifyStore
+from lwr.service.notify.settings import NotifyConfig
+
+log = logging.getLogger(__name__)
+
+#: what a failed delivery raises (anything else is a bug, logged with its traceback)
+DELIVERY_ERRORS = (OSError, smtplib.SMTPException, webhook.WebhookError)
+
+
+class Sender:
+    """Delivers :class:`NotifyStore` rows; :meth:`run_once` is one pass (the tests call it)."""
+
+    def __init__(self, store: NotifyStore, config: NotifyConfig) -> None:
+        self.store = store
+        self.config = config
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._channels: dict[str, Callable[[Notification], None]] = {
+            EMAIL: lambda item: smtp.send(config.smtp, item),
+            WEBHOOK: lambda item: webhook.send(item, config.smtp.timeout),
+        }
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="lwr-notify", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        self.store.wakeup.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                while self.run_once() and not self._stopping.is_set():
+                    pass
+            except Exception:
+                log.exception("notify: sender pass failed; retrying")
+            self.store.wakeup.wait(self.config.poll_interval)
+            self.store.wakeup.clear()
+
+    def run_once(self) -> int:
+        """Deliver what is due now; how many rows were tried."""
+        tried = 0
+        for item in self.store.due(time.time()):
+            if self._stopping.is_set():
+                break
+            if not self.store.claim(item, self.config.lease):
+                continue
+            tried += 1
+            self._deliver(item)
+        return tried
+
+    def _deliver(self, item: Notification) -> None:
+        try:
+            self._channels[item.channel](item)
+        except DELIVERY_ERRORS as exc:
+            self._failed(item, f"{type(exc).__name__}: {exc}")
+            return
+        except Exception as exc:
+            log.exception("notify: %s %s raised", item.channel, item.id)
+            self._failed(item, f"{type(exc).__name__}: {exc}")
+            return
+        self.store.sent(item)
+        log.info(
+            "notify: %s %s for job %s (%s) sent to %s",
+            item.channel,
+            item.id,
+            item.body.get("id"),
+            item.body.get("state"),
+            item.owner,
+        )
+
+    def _failed(self, item: Notification, error: str) -> None:
+        attempts = item.attempts + 1
+        if attempts >= self.config.max_attempts:
+            self.store.failed(item, error)
+            log.error(
+                "notify: %s %s for job %s of %s failed after %d attempts, giving up: %s",
+                item.channel,
+                item.id,
+                item.body.get("id"),
+                item.owner,
+                attempts,
+                error,
+            )
+            return
+        delay = self.config.backoff(attempts)
+        self.store.retry_later(item, time.time() + delay, error)
+        log.warning(
+            "notify: %s %s attempt %d failed (%s); retrying in %.1fs",
+            item.channel,
+            item.id,
+            attempts,
+            error,
+            delay,
+        )

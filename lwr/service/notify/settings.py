@@ -1,0 +1,111 @@
+"""The notification options, typed: read once by :func:`lwr.config.load_app_config`.
+
+Kept beside the code that uses them (as :mod:`lwr.pool.settings` does); config.py merges
+:data:`NOTIFY_DEFAULTS` into its defaults and calls :func:`parse_notify` with the raw strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lwr.errors import ConfigurationError
+
+#: the options of this module with their defaults, merged into ``lwr.config.APP_DEFAULTS``
+NOTIFY_DEFAULTS: Mapping[str, str] = {
+    "smtp_host": "",
+    "smtp_port": "25",
+    "smtp_tls": "none",
+    "smtp_username": "",
+    "smtp_password": "",
+    "smtp_sender": "lwr@localhost",
+    "smtp_ca_file": "",
+    "smtp_timeout": "30",
+    "public_url": "",
+    "notify_max_attempts": "8",
+    "notify_retry_delay": "5",
+    "notify_retry_max_delay": "900",
+    "notify_poll_interval": "2",
+    "notify_lease": "120",
+}
+
+SMTP_TLS = ("none", "starttls", "ssl")
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """Where mail goes; ``host`` None: no email is sent (webhooks still are)."""
+
+    host: str | None = None
+    port: int = 25
+    tls: str = "none"
+    username: str | None = None
+    password: str | None = None
+    sender: str = "lwr@localhost"
+    #: a CA bundle to verify the SMTP server's certificate (a private CA); None: the system's
+    ca_file: Path | None = None
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    """Notifications: the SMTP relay, the dashboard's base URL and the retry policy."""
+
+    smtp: SmtpConfig = SmtpConfig()
+    #: the server as users reach it (``https://lwr.example.org``): the job link's base
+    public_url: str = ""
+    max_attempts: int = 8
+    retry_delay: float = 5.0
+    retry_max_delay: float = 900.0
+    poll_interval: float = 2.0
+    #: how long a claimed row is left alone before another pass (or process) sends it again
+    lease: float = 120.0
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds to wait after the ``attempts``-th failed try: doubling, capped."""
+        return float(min(self.retry_max_delay, self.retry_delay * 2 ** max(0, attempts - 1)))
+
+
+def parse_notify(values: Mapping[str, str], base: Path) -> NotifyConfig:
+    """The options as typed values; a bad one is a ConfigurationError naming it."""
+    tls = values["smtp_tls"].lower()
+    if tls not in SMTP_TLS:
+        raise ConfigurationError(f"smtp_tls must be one of {SMTP_TLS}, not {tls!r}")
+    ca_file = (base / values["smtp_ca_file"]).resolve() if values["smtp_ca_file"] else None
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigurationError(f"smtp_ca_file {str(ca_file)!r} does not exist")
+    smtp = SmtpConfig(
+        host=values["smtp_host"] or None,
+        port=int(_number(values, "smtp_port")),
+        tls=tls,
+        username=values["smtp_username"] or None,
+        password=values["smtp_password"] or None,
+        sender=values["smtp_sender"],
+        ca_file=ca_file,
+        timeout=_number(values, "smtp_timeout"),
+    )
+    config = NotifyConfig(
+        smtp=smtp,
+        public_url=values["public_url"].rstrip("/"),
+        max_attempts=int(_number(values, "notify_max_attempts")),
+        retry_delay=_number(values, "notify_retry_delay"),
+        retry_max_delay=_number(values, "notify_retry_max_delay"),
+        poll_interval=_number(values, "notify_poll_interval"),
+        lease=_number(values, "notify_lease"),
+    )
+    if config.max_attempts < 1 or config.poll_interval <= 0 or config.retry_delay < 0:
+        raise ConfigurationError(
+            "notify_max_attempts must be >= 1, notify_poll_interval > 0, notify_retry_delay >= 0"
+        )
+    return config
+
+
+def _number(values: Mapping[str, str], key: str) -> float:
+    try:
+        value = float(values[key])
+    except ValueError:
+        raise ConfigurationError(f"{key} must be a number, not {values[key]!r}") from None
+    if value < 0:
+        raise ConfigurationError(f"{key} must not be negative, not {value}")
+    return value
