@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from lwr.web.controllers import cache, files, jobs
+from lwr.web.controllers import cache, files, jobs, openapi
 
 Handler = Callable[..., Any]
 
@@ -42,6 +42,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/cache/status", cache.status),
     Route("PUT", "/cache", cache.required),
     Route("POST", "/cache", cache.insert),
+    # the description of every route here (lwr/web/openapi.yaml; a test keeps the two in step)
+    Route("GET", "/openapi.json", openapi.document, public=True, per_manager=False),
 )
 
 _SEGMENT = "[^/]+"

@@ -52,11 +52,14 @@ def test_a_trailing_slash_is_accepted(
     assert route is not None and route.handler is handler and found == args
 
 
-def test_healthz_is_public_and_only_at_the_root() -> None:
-    route, _, _ = match("GET", "/healthz")
-    assert route is not None and route.public
-    assert match("GET", "/managers/x/healthz")[0] is None
-    assert [r for r in ROUTES if r.public] == [route]
+def test_healthz_and_the_description_are_public_and_only_at_the_root() -> None:
+    public = []
+    for path in ("/healthz", "/openapi.json"):
+        route, _, _ = match("GET", path)
+        assert route is not None and route.public
+        assert match("GET", f"/managers/x{path}")[0] is None
+        public.append(route)
+    assert [r for r in ROUTES if r.public] == public
 
 
 def test_head_is_served_by_get() -> None:
