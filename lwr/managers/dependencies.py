@@ -27,13 +27,14 @@ def resolve(tool_dependency_dir: Path | None, description: Mapping[str, Any] | N
         return []
     if not isinstance(description, Mapping):
         raise InvalidRequestError("dependencies_description must be a JSON object")
-    requirements = description.get("requirements") or []
+    requirements = description.get("requirements")
+    if requirements is None:
+        return []
     if not isinstance(requirements, list):
         raise InvalidRequestError("dependencies_description.requirements must be a list")
     files = []
     for requirement in requirements:
-        if not isinstance(requirement, Mapping) or not requirement.get("name"):
-            raise InvalidRequestError(f"invalid requirement {requirement!r}")
+        _check_requirement(requirement)
         if requirement.get("type", "package") != "package":
             continue
         name = str(requirement["name"])
@@ -49,3 +50,23 @@ def resolve(tool_dependency_dir: Path | None, description: Mapping[str, Any] | N
         else:
             log.warning("requirement %s/%s not found at %s", name, version, env_file)
     return files
+
+
+def _check_requirement(requirement: Any) -> None:
+    """Refuse a requirement whose fields are not the JSON types Galaxy sends.
+
+    Galaxy's requirements carry a string ``name``, a string ``type`` and a string or null
+    ``version``; anything else (a number, a list, ``false`` for a list) is a malformed request,
+    refused rather than coerced with ``str()`` or read as "no requirements".
+    """
+    if not isinstance(requirement, Mapping):
+        raise InvalidRequestError(f"invalid requirement {requirement!r}")
+    name, kind, version = (requirement.get(key) for key in ("name", "type", "version"))
+    if not isinstance(name, str) or not name:
+        raise InvalidRequestError(f"requirement 'name' must be a non-empty string: {requirement!r}")
+    if "type" in requirement and not isinstance(kind, str):
+        raise InvalidRequestError(f"requirement 'type' must be a string: {requirement!r}")
+    if version is not None and not isinstance(version, str):
+        raise InvalidRequestError(
+            f"requirement 'version' must be a string or null: {requirement!r}"
+        )

@@ -89,8 +89,15 @@ def schemathesis(server: LwrServer, report: Path, *args: str) -> dict[str, Any]:
     ]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.integration.openapi_fuzz_hooks"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    # run where its crash cache (.schemathesis/) is thrown away: the seed is what reproduces
     done = subprocess.run(
-        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
+        command,
+        cwd=report.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     report.with_suffix(".txt").write_text(done.stdout + done.stderr)
     failures = done.stdout.find("= FAILURES =")
