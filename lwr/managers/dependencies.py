@@ -18,7 +18,7 @@ from lwr.errors import InvalidRequestError
 
 log = logging.getLogger(__name__)
 
-_SAFE = re.compile(r"^[A-Za-z0-9_.+\-]+$")
+_SAFE = re.compile(r"^[A-Za-z0-9_.+\-]+\Z")
 
 
 def resolve(tool_dependency_dir: Path | None, description: Mapping[str, Any] | None) -> list[Path]:

@@ -30,7 +30,7 @@ from lwr.managers.directory import (
     JobDirectory,
 )
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 TEMPLATE = Template(
     """#!/bin/bash
