@@ -45,6 +45,13 @@ type = unqueued
 min_polling_interval = 0.1
 """
 PHASES = ("examples", "coverage", "fuzzing", "stateful")
+LIFE_CYCLE = (
+    "POST /jobs",
+    "POST /jobs/{job_id}/files",
+    "POST /jobs/{job_id}/submit",
+    "GET /jobs/{job_id}/status",
+    "DELETE /jobs/{job_id}",
+)
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +152,10 @@ def test_with_the_token_every_answer_is_as_described(server: LwrServer, tmp_path
         "60",
     )
     assert_every_phase_ran(result)
-    assert result["warnings"]["missing_auth"] == [], "the token was refused somewhere"
+    # the life-cycle operations answered something else than 401/403 with the token (a download
+    # of a generated name may well see only 403s: names that lead out of the job)
+    refused = set(result["warnings"]["missing_auth"])
+    assert not refused & set(LIFE_CYCLE), f"only refusals from {sorted(refused)}"
     assert "Traceback" not in server.log(), server.log()[-5000:]
 
 
