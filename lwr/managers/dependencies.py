@@ -21,8 +21,11 @@ log = logging.getLogger(__name__)
 _SAFE = re.compile(r"^[A-Za-z0-9_.+\-]+\Z")
 
 
-def resolve(tool_dependency_dir: Path | None, description: Mapping[str, Any] | None) -> list[Path]:
-    """The ``env.sh`` files to source for a dependencies description (may be empty)."""
+def packages(description: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """The ``(name, version)`` of each package requirement, checked; 400 for a malformed one.
+
+    Pure (no file system), so a submit can be checked before anything else looks at its job.
+    """
     if not description:
         return []
     if not isinstance(description, Mapping):
@@ -32,7 +35,7 @@ def resolve(tool_dependency_dir: Path | None, description: Mapping[str, Any] | N
         return []
     if not isinstance(requirements, list):
         raise InvalidRequestError("dependencies_description.requirements must be a list")
-    files = []
+    found = []
     for requirement in requirements:
         _check_requirement(requirement)
         if requirement.get("type", "package") != "package":
@@ -41,6 +44,14 @@ def resolve(tool_dependency_dir: Path | None, description: Mapping[str, Any] | N
         version = str(requirement.get("version") or "default")
         if not (_SAFE.match(name) and _SAFE.match(version)) or ".." in (name, version):
             raise InvalidRequestError(f"invalid requirement name or version: {name!r} {version!r}")
+        found.append((name, version))
+    return found
+
+
+def resolve(tool_dependency_dir: Path | None, description: Mapping[str, Any] | None) -> list[Path]:
+    """The ``env.sh`` files to source for a dependencies description (may be empty)."""
+    files = []
+    for name, version in packages(description):
         if tool_dependency_dir is None:
             log.warning("requirement %s/%s ignored: no tool_dependency_dir", name, version)
             continue

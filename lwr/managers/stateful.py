@@ -173,6 +173,7 @@ class StatefulManager(ServerStaging, Monitor):
 
     def submit(self, job_id: str, launch: Mapping[str, Any]) -> JobRecord:
         """Queue the job with its command line; a repeated submit of one attempt is ignored."""
+        script.check_launch(launch)
         launch = self._check_user(job_id, launch)
         with self._lock:
             record = self.store.get(self.name, check_job_id(job_id))

@@ -8,8 +8,9 @@ upload → submit → status → download → clean) — with every check: no 5x
 codes and content types, bodies that match their schemas, invalid input refused, documented
 methods only (405 with ``Allow`` otherwise), and the token enforced.
 
-Runs: with the token (in the ``Authorization`` header), and without one, where every protected
-operation must refuse and the public ones still answer. Each run is bounded by
+Runs: with the token (as Galaxy sends it, ``private_token`` in the query, and in an
+``Authorization`` header), and without one, where every protected operation must refuse and the
+public ones still answer. Each run is bounded by
 ``--max-examples`` and ``--max-time``; the seed is fixed (``LWR_FUZZ_SEED`` picks another) so a
 failure in CI reproduces. Command lines the fuzzer submits are made harmless by
 ``openapi_fuzz_hooks`` (they run on this machine).
@@ -70,12 +71,24 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LwrServer]:
     lwr.stop()
 
 
-def schemathesis(server: LwrServer, report: Path, *args: str) -> dict[str, Any]:
+def config_file(directory: Path, query_token: str | None) -> Path:
+    """The shared configuration, plus the token for the ``private_token`` scheme if given."""
+    text = (REPO / "tests" / "integration" / "openapi_fuzz.toml").read_text()
+    if query_token is not None:
+        text += f'\n[auth.openapi.privateToken]\napi_key = "{query_token}"\n'
+    path = directory / "schemathesis.toml"
+    path.write_text(text)
+    return path
+
+
+def schemathesis(
+    server: LwrServer, report: Path, *args: str, query_token: str | None = None
+) -> dict[str, Any]:
     """Run ``schemathesis run`` on the server's description; its JSON report, checked to exist."""
     command = [
         str(BIN / "schemathesis"),
         "--config-file",
-        str(REPO / "tests" / "integration" / "openapi_fuzz.toml"),
+        str(config_file(report.parent, query_token)),
         "run",
         server.url + "openapi.json",
         "--checks",
@@ -140,16 +153,23 @@ def protected_operations() -> list[str]:
     )
 
 
-def test_with_the_token_every_answer_is_as_described(server: LwrServer, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("where", "budget"),
+    [("query", "45"), ("header", "20")],  # Galaxy sends private_token in the query
+)
+def test_with_the_token_every_answer_is_as_described(
+    server: LwrServer, tmp_path: Path, where: str, budget: str
+) -> None:
+    token = ["--header", f"Authorization: Bearer {TOKEN}"] if where == "header" else []
     result = schemathesis(
         server,
         tmp_path / "with-token.json",
-        "--header",
-        f"Authorization: Bearer {TOKEN}",
+        *token,
         "--max-examples",
         "25",
         "--max-time",
-        "60",
+        budget,
+        query_token=TOKEN if where == "query" else None,
     )
     assert_every_phase_ran(result)
     # the life-cycle operations answered something else than 401/403 with the token (a download
