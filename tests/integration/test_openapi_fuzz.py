@@ -140,7 +140,7 @@ def assert_every_phase_ran(result: dict[str, Any]) -> None:
     assert {name: phase["status"] for name, phase in result["phases"].items()} == dict.fromkeys(
         PHASES, "success"
     ), result["phases"]
-    assert result["test_cases"]["generated"] > 20 * described, result["test_cases"]
+    assert result["test_cases"]["generated"] >= 2 * described, result["test_cases"]
 
 
 def protected_operations() -> list[str]:
