@@ -20,6 +20,8 @@ from lwr.registry import MANAGERS, lookup
 from lwr.staging.movers import StagingSettings
 from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import RetryPolicy
+from lwr.tes.runtime import check_managers as check_container_runtimes
+from lwr.tes.staging import TesStaging
 from lwr.tools import ToolAuthorizer, ToolBox
 
 if TYPE_CHECKING:
@@ -44,7 +46,8 @@ class LwrApp:
             if config.file_cache_dir
             else None
         )
-        stager = RemoteStager(settings=staging_settings(config))
+        # a TES task's files are staged by lwr.tes, every other job's by the RemoteStager
+        stager = TesStaging(RemoteStager(settings=staging_settings(config)))
         user_auth = None
         if config.user_auth is not None:
             from lwr.auth.checker import UserAuth
@@ -95,6 +98,7 @@ class LwrApp:
             )
         if not self.managers:
             raise ConfigurationError("no job manager configured")
+        check_container_runtimes(self.managers)
         self.messaging: AmqpBinding | None = None
         if config.message_queue_url:
             from lwr.messaging import build_binding

@@ -22,8 +22,9 @@ from lwr.errors import ConfigurationError
 
 WakeCallback = Callable[[], None]
 
-#: options every manager section may hold, whatever its type
-COMMON_OPTIONS = frozenset({"staging_directory", "min_polling_interval"})
+#: options every manager section may hold, whatever its type (``container_runtime`` is read by the
+#: TES face, :mod:`lwr.tes.runtime`)
+COMMON_OPTIONS = frozenset({"staging_directory", "min_polling_interval", "container_runtime"})
 
 
 class JobState(str, enum.Enum):

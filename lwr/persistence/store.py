@@ -160,6 +160,21 @@ class JobStore:
         )
         return [_record(row) for row in rows]
 
+    def page(self, manager: str, before_seq: int | None, limit: int) -> list[JobRecord]:
+        """Up to ``limit`` records of ``manager``, newest submit first, older than ``before_seq``.
+
+        For listings that page through a manager's jobs (the TES ``GET /tasks``).
+        """
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT * FROM jobs WHERE manager=? AND seq<? ORDER BY seq DESC LIMIT ?",
+                (manager, before_seq if before_seq is not None else 2**62, limit),
+            )
+            .fetchall()
+        )
+        return [_record(row) for row in rows]
+
     def finished_before(self, manager: str, cutoff: float, limit: int = 100) -> list[JobRecord]:
         """Finished records of ``manager`` last changed before ``cutoff`` (for retention)."""
         finals = ("complete", "failed", "cancelled", "lost")

@@ -121,6 +121,10 @@ class CopyMover(Mover):
         destination.parent.mkdir(parents=True, exist_ok=True)
         copy_atomically(str(source), destination)
 
+    def check(self, path: str, why: str) -> str:
+        """The real path of ``path`` if it may be ``why`` (read/write), else a StagingError."""
+        return self._allowed(path, why)
+
     def _allowed(self, path: str, why: str) -> str:
         """``path`` if ``remote_copy`` may ``why`` (read/write) it, else a StagingError."""
         if not os.path.isabs(path):

@@ -28,6 +28,7 @@ from lwr.errors import (
     NotFoundError,
     UserAuthError,
 )
+from lwr.tes import routes as tes_routes
 from lwr.web import routes
 from lwr.web.request import Context
 
@@ -58,6 +59,14 @@ class LwrWsgiApp:
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:
+        response = self._handle(request)
+        if response.status_int >= 400 and tes_routes.PREFIX in request.environ.get("PATH_INFO", ""):
+            response.json_body = tes_routes.error_body(
+                response.status_int, response.json_body.get("error", "")
+            )  # TES clients read message/code; LWR's "error" is kept
+        return response
+
+    def _handle(self, request: Request) -> Response:
         try:
             request.path_info, request.GET  # noqa: B018 - decode both once, here
         except UnicodeDecodeError:
@@ -105,14 +114,20 @@ class LwrWsgiApp:
         expected = self.app.config.private_token
         if not expected:
             return
-        supplied = request.GET.get("private_token")
-        if supplied is None:
-            header = request.headers.get("Authorization", "")
-            scheme, _, value = header.partition(" ")
-            if scheme.lower() in ("bearer", "token") and value:
-                supplied = value.strip()
+        supplied = supplied_token(request)
         if supplied is None or not hmac.compare_digest(supplied.encode(), expected.encode()):
             raise AuthorizationError("missing or wrong private_token")
+
+
+def supplied_token(request: Request) -> str | None:
+    """The token a request carries: ``private_token`` in the query, else a Bearer header."""
+    supplied = request.GET.get("private_token")
+    if supplied is None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() in ("bearer", "token") and value:
+            supplied = value.strip()
+    return supplied
 
 
 def json_response(body: Any, status: int = 200) -> Response:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from lwr.tes import routes as tes
 from lwr.web.controllers import cache, files, jobs, openapi
 
 Handler = Callable[..., Any]
@@ -42,6 +43,12 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/cache/status", cache.status),
     Route("PUT", "/cache", cache.required),
     Route("POST", "/cache", cache.insert),
+    # GA4GH TES 1.1 (lwr.tes): the same jobs, another face
+    Route("GET", f"{tes.PREFIX}/service-info", tes.service_info, public=True),
+    Route("POST", f"{tes.PREFIX}/tasks", tes.create_task),
+    Route("GET", f"{tes.PREFIX}/tasks", tes.list_tasks),
+    Route("GET", f"{tes.PREFIX}/tasks/{{task_id}}", tes.get_task),
+    Route("POST", f"{tes.PREFIX}/tasks/{{task_id}}:cancel", tes.cancel_task),
     # the description of every route here (lwr/web/openapi.yaml; a test keeps the two in step)
     Route("GET", "/openapi.json", openapi.document, public=True, per_manager=False),
 )

@@ -52,14 +52,22 @@ def test_a_trailing_slash_is_accepted(
     assert route is not None and route.handler is handler and found == args
 
 
-def test_healthz_and_the_description_are_public_and_only_at_the_root() -> None:
+def test_public_routes_healthz_the_description_and_tes_service_info() -> None:
     public = []
     for path in ("/healthz", "/openapi.json"):
         route, _, _ = match("GET", path)
         assert route is not None and route.public
         assert match("GET", f"/managers/x{path}")[0] is None
         public.append(route)
-    assert [r for r in ROUTES if r.public] == public
+    service_info = match("GET", "/ga4gh/tes/v1/service-info")[0]  # GA4GH discovery: public
+    assert {r for r in ROUTES if r.public} == {*public, service_info}
+
+
+def test_tes_cancel_route_with_its_colon() -> None:
+    route, found, _ = match("POST", "/managers/m/ga4gh/tes/v1/tasks/abc:cancel")
+    assert route is not None and found == {"manager": "m", "task_id": "abc"}
+    assert route.pattern.endswith(":cancel")
+    assert match("POST", "/ga4gh/tes/v1/tasks/abc")[2] == ["GET"]
 
 
 def test_head_is_served_by_get() -> None:

@@ -1,0 +1,1 @@
+"""The worker side of the elastic pool: several LWR processes sharing one manager's queues."""

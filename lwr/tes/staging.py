@@ -1,0 +1,320 @@
+"""Server-side staging of TES inputs and outputs, through LWR's own movers.
+
+:class:`TesStaging` is the app's one stager (the ``Stager`` of :mod:`lwr.managers.server_staging`):
+a job that carries a TES task is staged here, any other job by the wrapped
+:class:`~lwr.staging.remote.RemoteStager` as before. The manager's life cycle is the same for
+both: inputs are fetched while the job is ``preprocessing`` (TES ``INITIALIZING``), outputs sent
+while it is ``postprocessing``, a failure ends the job ``failed`` (``SYSTEM_ERROR``) with the
+reason. Bytes move through the registered movers (HTTP GET, the allowed-paths copy) and
+:func:`lwr.staging.transfer.push` (HTTP ``PUT``); every path written or read in the job goes
+through the job directory's checks, so a task's names never leave its task directory.
+
+Storage schemes: ``content`` literals, ``http(s)://`` (GET in, PUT out), ``file://`` and bare
+absolute paths inside ``remote_copy_allowed_paths`` (directories too), and ``s3://`` (files and
+prefixes as directories) when boto3 is installed (:mod:`lwr.tes.s3`).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from lwr.errors import LwrError, NotFoundError, StagingError
+from lwr.managers import safe_path
+from lwr.managers.directory import JobDirectory
+from lwr.staging.movers import ClientFile, CopyMover
+from lwr.staging.remote import RemoteStager
+from lwr.staging.transfer import push
+from lwr.tes import paths, s3
+from lwr.tes.models import DIRECTORY, Input, Output, Task, task_from_document
+
+log = logging.getLogger(__name__)
+
+#: the control file (job directory) where stage-out records what it sent, for the task's logs
+OUTPUTS_LOG = "tes_outputs.json"
+#: the launch key that marks a job as a TES task
+LAUNCH_KEY = "tes"
+SCHEMES = ("file", "http", "https")
+
+
+def schemes() -> tuple[str, ...]:
+    """The storage schemes this server stages: ``s3`` too when boto3 is installed."""
+    return (*SCHEMES, "s3") if s3.available() else SCHEMES
+
+
+class TesStaging:
+    """Stages TES tasks; hands every other job to ``remote`` (see the module docstring)."""
+
+    def __init__(self, remote: RemoteStager) -> None:
+        self.remote = remote
+        self.s3 = s3.S3Storage()
+
+    # -- the Stager protocol ----------------------------------------------------------------
+
+    def needs_stage_in(self, launch: Mapping[str, Any]) -> bool:
+        task = _task(launch)
+        return bool(task.inputs) if task else self.remote.needs_stage_in(launch)
+
+    def stage_in(self, launch: Mapping[str, Any], directory: JobDirectory) -> None:
+        task = _task(launch)
+        if task is None:
+            return self.remote.stage_in(launch, directory)
+        rewrite = _script_rewriter(launch, task, directory)
+        for index, item in enumerate(task.inputs):
+            try:
+                self._fetch(rewrite(item), directory)
+            except LwrError as exc:
+                raise StagingError(f"input {index} ({item.path}): {exc.message}") from None
+        log.info("TES: staged %d input(s) into %s", len(task.inputs), directory.root)
+        return None
+
+    def needs_stage_out(self, launch: Mapping[str, Any]) -> bool:
+        task = _task(launch)
+        return bool(task.outputs) if task else self.remote.needs_stage_out(launch)
+
+    def stage_out(
+        self, launch: Mapping[str, Any], directory: JobDirectory, status: Mapping[str, Any]
+    ) -> None:
+        task = _task(launch)
+        if task is None:
+            return self.remote.stage_out(launch, directory, status)
+        sent: list[dict[str, str]] = []
+        if status.get("returncode") == 0:  # an executor error uploads nothing
+            for index, output in enumerate(task.outputs):
+                try:
+                    sent.extend(self._send(output, directory))
+                except LwrError as exc:
+                    _write_log(directory, sent)
+                    raise StagingError(f"output {index} ({output.path}): {exc.message}") from None
+        _write_log(directory, sent)
+        log.info("TES: sent %d output file(s) from %s", len(sent), directory.root)
+        return None
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def _fetch(self, item: Input, directory: JobDirectory) -> None:
+        relative = paths.relative(item.path)
+        if item.content is not None:
+            _write_content(directory, relative, item.content.encode("utf-8"))
+            return
+        url = item.url or ""
+        scheme, local = _scheme(url)
+        if item.type == DIRECTORY and scheme == "s3":
+            for name, object_url in self.s3.keys_below(url):
+                self.s3.fetch(object_url, _target(directory, f"{relative}/{name}"))
+            return
+        if item.type == DIRECTORY:
+            self._fetch_directory(local, directory, relative)
+            return
+        target = _target(directory, relative)
+        if scheme == "s3":
+            self.s3.fetch(url, target)
+        elif scheme == "file":
+            self._copier().fetch(ClientFile(local, "input"), target)
+        else:
+            self.remote.mover("remote_transfer").fetch(
+                ClientFile(url, "input", {"url": url}), target
+            )
+
+    def _fetch_directory(self, local: str, directory: JobDirectory, relative: str) -> None:
+        copier = self._copier()
+        source = copier.check(local, "read")
+        if not os.path.isdir(source):
+            raise StagingError(f"{local} is not a directory")
+        base = directory.resolve(paths.ROOT_TYPE, relative)
+        base.mkdir(parents=True, exist_ok=True)
+        for folder, _dirs, files in os.walk(source):
+            inner = os.path.relpath(folder, source)
+            for name in files:
+                rel = name if inner == "." else f"{inner}/{name}"
+                target = directory.resolve(paths.ROOT_TYPE, f"{relative}/{rel}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                copier.fetch(ClientFile(os.path.join(folder, name), "input"), target)
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    def _send(self, output: Output, directory: JobDirectory) -> list[dict[str, str]]:
+        sent = []
+        for container_path, url in _matches(output, directory):
+            with _opened(directory, container_path) as (source, size):
+                self._put(source, url)
+            sent.append({"url": url, "path": container_path, "size_bytes": str(size)})
+        return sent
+
+    def _put(self, source: Path, url: str) -> None:
+        scheme, local = _scheme(url)
+        if scheme == "file":
+            self._copier().send(source, ClientFile(local, "output"))
+        elif scheme == "s3":
+            self.s3.send(source, url)
+        else:
+            push(url, source, self.remote.policy, method="PUT")
+
+    def _copier(self) -> CopyMover:
+        mover = self.remote.mover("remote_copy")
+        assert isinstance(mover, CopyMover)
+        return mover
+
+
+@contextmanager
+def _opened(directory: JobDirectory, container_path: str) -> Iterator[tuple[Path, int]]:
+    """An output opened through the job's link-safe opens, as a path to read it by, and its size.
+
+    The task's processes may outlive it and swap a name for a link after any check by path; so
+    the file is opened by descriptor (links kept inside the job, never a device or FIFO) and read
+    through ``/proc/self/fd`` where there is one, which reaches the opened file, not the name.
+    """
+    relative = paths.relative(container_path)
+    try:
+        source = directory.resolve("output_workdir", relative, for_output=True)
+        with directory.locate("output_workdir", relative, for_output=True) as found:
+            fd = safe_path.open_regular(found)
+    except NotFoundError:
+        raise StagingError(f"{container_path} was not produced") from None
+    try:
+        by_descriptor = Path(f"/proc/self/fd/{fd}")
+        yield (by_descriptor if by_descriptor.exists() else source), os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+
+
+def _matches(output: Output, directory: JobDirectory) -> list[tuple[str, str]]:
+    """(container path, destination URL) of every file an output names (globs, directories)."""
+    root = directory.sub(paths.ROOT_SUBDIR)
+    if output.is_glob:
+        prefix = (output.path_prefix or "/").rstrip("/")
+        found = sorted(glob.glob(paths.relative(output.path), root_dir=root))
+        pairs = []
+        for rel in found:
+            for container_path in _files_below(root, "/" + rel):
+                pruned = container_path[len(prefix) :].lstrip("/")
+                pairs.append((container_path, f"{output.url.rstrip('/')}/{pruned}"))
+        return pairs
+    if output.type == DIRECTORY:
+        return [
+            (path, f"{output.url.rstrip('/')}/{path[len(output.path.rstrip('/')) :].lstrip('/')}")
+            for path in _files_below(root, output.path.rstrip("/"))
+        ]
+    return [(output.path, output.url)]
+
+
+def _files_below(root: Path, container_path: str) -> list[str]:
+    """The container paths of the regular files at or below ``container_path`` (no links)."""
+    host = paths.host_path(root, container_path)
+    if host.is_symlink():
+        return []
+    if host.is_file():
+        return [container_path]
+    found = []
+    for folder, _dirs, files in os.walk(host):
+        inner = os.path.relpath(folder, host)
+        for name in sorted(files):
+            rel = name if inner == "." else f"{inner}/{name}"
+            if not os.path.islink(os.path.join(folder, name)):
+                found.append(f"{container_path.rstrip('/')}/{rel}")
+    return found
+
+
+def _scheme(url: str) -> tuple[str, str]:
+    """(scheme, local path for ``file``) of a storage URL; bare absolute paths are ``file``."""
+    if url.startswith("/"):
+        return "file", url
+    parts = urlsplit(url)
+    if parts.scheme not in schemes():
+        raise StagingError(f"unsupported storage scheme {parts.scheme or url!r}")
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise StagingError(f"file URL {url!r} names another host")
+        return "file", unquote(parts.path)
+    return parts.scheme, url
+
+
+def check_url(url: str, where: str) -> None:
+    """Refuse, at task creation, a URL whose scheme no stager here can handle."""
+    from lwr.errors import InvalidRequestError
+
+    try:
+        _scheme(url)
+    except StagingError as exc:
+        raise InvalidRequestError(f"{where}: {exc.message}") from None
+
+
+def _script_rewriter(
+    launch: Mapping[str, Any], task: Task, directory: JobDirectory
+) -> Callable[[Input], Input]:
+    """With runtime ``none``: content inputs an executor runs (a script named in its command)
+    get the declared container paths rewritten, as the command itself does (lwr.tes.paths)."""
+    if launch[LAUNCH_KEY].get("runtime", "none") != "none":
+        return lambda item: item
+    scripts = {arg for executor in task.executors for arg in executor.command}
+    rewrite = paths.rewriter(directory.sub(paths.ROOT_SUBDIR), paths.declared_paths(task))
+
+    def apply(item: Input) -> Input:
+        if item.content is None or item.path not in scripts:
+            return item
+        return replace(item, content=rewrite(item.content))
+
+    return apply
+
+
+def _target(directory: JobDirectory, relative: str) -> Path:
+    """A checked place for a fetched file in the task root, its directory made."""
+    target = directory.resolve(paths.ROOT_TYPE, relative)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _task(launch: Mapping[str, Any]) -> Task | None:
+    tes = launch.get(LAUNCH_KEY)
+    if not isinstance(tes, Mapping):
+        return None
+    return task_from_document(tes.get("task") or {})
+
+
+def _write_content(directory: JobDirectory, relative: str, data: bytes) -> None:
+    """Write a content literal into the task root (see :func:`_write_safely`)."""
+    _write_safely(directory, paths.ROOT_TYPE, relative, data)
+
+
+def _write_safely(directory: JobDirectory, file_type: str, name: str, data: bytes) -> None:
+    """Write a file in the job through its link-safe opens: a temporary file made with
+    ``O_EXCL|O_NOFOLLOW`` and renamed over the name, so a link the job planted is replaced,
+    never followed out of the job."""
+    with directory.locate(file_type, name, create=True) as found:
+        fd, tmp_name = safe_path.open_temporary(found.dir_fd, ".tes-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            safe_path.put_in_place(found, tmp_name)
+        except BaseException:
+            safe_path.discard(found, tmp_name)
+            raise
+
+
+def _write_log(directory: JobDirectory, sent: list[dict[str, str]]) -> None:
+    _write_safely(directory, "jobdir", OUTPUTS_LOG, json.dumps(sent).encode("utf-8"))
+
+
+def read_outputs_log(directory: JobDirectory) -> list[dict[str, str]]:
+    """What stage-out recorded (read without following links; malformed reads as nothing)."""
+    text = directory.read_text(OUTPUTS_LOG, 4 * 1024 * 1024)
+    try:
+        found = json.loads(text) if text else []
+    except ValueError:
+        return []
+    if not isinstance(found, list):
+        return []
+    keys = ("url", "path", "size_bytes")
+    return [
+        {k: str(e[k]) for k in keys}
+        for e in found
+        if isinstance(e, dict) and all(k in e for k in keys)
+    ]

@@ -1,0 +1,78 @@
+"""Listing and finding tasks: owners, filters and pages, over a real job store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lwr.errors import NotFoundError
+from lwr.managers.base import JobState
+from lwr.managers.directory import JobDirectory
+from lwr.persistence.store import JobRecord, JobStore
+from lwr.tes import service
+
+
+class FakeManager:
+    """The two things the face asks a manager for when reading: a record and a directory."""
+
+    name = "m"
+
+    def __init__(self, store: JobStore, root: Path) -> None:
+        self.store, self.root = store, root
+
+    def find(self, job_id: str) -> JobRecord | None:
+        return self.store.get(self.name, job_id)
+
+    def directory(self, job_id: str) -> JobDirectory:
+        return JobDirectory(self.root / job_id)
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> Any:
+    store = JobStore(tmp_path / "db")
+    fake = FakeManager(store, tmp_path)
+    for index in range(6):
+        owner = "alice" if index % 3 else "bob"
+        task = {"name": f"t{index}", "tags": {"i": str(index)}, "executors": []}
+        launch = {"tes": {"task": task, "owner": owner}}
+        store.put(
+            JobRecord("m", f"job{index}", state=JobState.COMPLETE, return_code=0, launch=launch)
+        )
+    store.put(JobRecord("m", "galaxy-job", launch={"command_line": "x"}))  # not a task
+    yield fake
+    store.close()
+
+
+def ids(answer: dict[str, Any]) -> list[str]:
+    return [task["id"] for task in answer["tasks"]]
+
+
+def test_a_caller_sees_only_their_tasks(manager: Any) -> None:
+    everything = service.Filters()
+    alice = service.list_tasks(manager.store, manager, "alice", everything, "MINIMAL", 10, None)
+    assert ids(alice) == ["job5", "job4", "job2", "job1"]
+    assert service.find(manager, "job1", "alice").job_id == "job1"
+    for task_id in ("job0", "galaxy-job", "nope", "../x"):
+        with pytest.raises(NotFoundError):
+            service.find(manager, task_id, "alice")
+
+
+def test_pages_and_filters(manager: Any) -> None:
+    first = service.list_tasks(
+        manager.store, manager, "alice", service.Filters(), "MINIMAL", 3, None
+    )
+    assert ids(first) == ["job5", "job4", "job2"] and first["next_page_token"]
+    rest = service.list_tasks(
+        manager.store, manager, "alice", service.Filters(), "MINIMAL", 3, first["next_page_token"]
+    )
+    assert ids(rest) == ["job1"] and "next_page_token" not in rest
+    wanted = service.filters("t4", None, [], [])
+    assert ids(service.list_tasks(manager.store, manager, "alice", wanted, "MINIMAL", 9, None)) == [
+        "job4"
+    ]
+    tagged = service.filters(None, "COMPLETE", ["i"], ["2"])
+    assert ids(service.list_tasks(manager.store, manager, "alice", tagged, "MINIMAL", 9, None)) == [
+        "job2"
+    ]
