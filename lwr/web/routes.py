@@ -53,7 +53,9 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/openapi.json", openapi.document, public=True, per_manager=False),
 )
 
-_SEGMENT = "[^/]+"
+#: a placeholder's value: one path segment without ':', so ``/tasks/{task_id}`` does not also
+#: claim ``/tasks/ID:cancel`` (no job, task or manager name has one)
+_SEGMENT = "[^/:]+"
 
 
 @dataclass(frozen=True)

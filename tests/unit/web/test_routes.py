@@ -68,6 +68,10 @@ def test_tes_cancel_route_with_its_colon() -> None:
     assert route is not None and found == {"manager": "m", "task_id": "abc"}
     assert route.pattern.endswith(":cancel")
     assert match("POST", "/ga4gh/tes/v1/tasks/abc")[2] == ["GET"]
+    # found by fuzzing: GET /tasks/{task_id} also matched "abc:cancel", so a wrong method there
+    # was answered 405 with "Allow: GET, POST"
+    assert match("GET", "/ga4gh/tes/v1/tasks/abc:cancel") == (None, {}, ["POST"])
+    assert match("OPTIONS", "/managers/m/ga4gh/tes/v1/tasks/abc:cancel")[2] == ["POST"]
 
 
 def test_head_is_served_by_get() -> None:
