@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lwr.tes import routes as tes
-from lwr.web.controllers import cache, files, jobs, listing, metrics, users
+from lwr.web.controllers import cache, files, jobs, listing, metrics, openapi, users
 
 Handler = Callable[..., Any]
 
@@ -60,9 +60,13 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"{tes.PREFIX}/tasks/{{task_id}}", tes.get_task),
     Route("POST", f"{tes.PREFIX}/tasks/{{task_id}}:cancel", tes.cancel_task),
     Route("GET", "/metrics", metrics.export, public=metrics.is_public, per_manager=False),
+    # the description of every route here (lwr/web/openapi.yaml; a test keeps the two in step)
+    Route("GET", "/openapi.json", openapi.document, public=True, per_manager=False),
 )
 
-_SEGMENT = "[^/]+"
+#: a placeholder's value: one path segment without ':', so ``/tasks/{task_id}`` does not also
+#: claim ``/tasks/ID:cancel`` (no job, task or manager name has one)
+_SEGMENT = "[^/:]+"
 
 
 @dataclass(frozen=True)
