@@ -220,3 +220,12 @@ class UserExistsError(LwrError):
     """A service user of that name exists already (names are never reused, even revoked)."""
 
     status = 409
+
+
+class UserRevokedError(LwrError):
+    """The user is revoked already: the request is well formed, the user's state forbids it.
+
+    409 rather than 400, so a client (and a fuzzer) can tell a repeated revoke from a bad name.
+    """
+
+    status = 409

@@ -8,10 +8,17 @@ checks — NUL bytes, the retired jobs-directory token, length — apply as they
 still runs, finishes and is downloaded and cleaned like any other; only what the shell does is
 pinned. Empty values stay empty, so a refusal the fuzzer expects still happens. A TES task's
 executors likewise get ``echo`` in front of their command.
+
+In the run that sends the token in the ``Authorization`` header (``LWR_FUZZ_TOKEN_IN=header``),
+schemathesis still fills the other scheme, ``private_token`` in the query, with a generated value;
+the server takes the query's token first and refuses it, so most requests never got past the
+token. That generated query token is dropped, so the run tests the header as its name says (a
+request without any token is still refused: the header is the only one).
 """
 
 from __future__ import annotations
 
+import os
 import shlex
 from typing import Any
 
@@ -40,6 +47,8 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
     """Wrap the command line of a submit (root or per manager) in a quoted ``echo``, and put
     ``echo`` in front of every TES executor's command."""
     query = case.query
+    if os.environ.get("LWR_FUZZ_TOKEN_IN") == "header" and isinstance(query, dict):
+        query.pop("private_token", None)
     if case.path.endswith("/submit") and isinstance(query, dict) and "command_line" in query:
         query["command_line"] = _harmless(query["command_line"])
     if case.path.endswith("/ga4gh/tes/v1/tasks") and case.method.upper() == "POST":

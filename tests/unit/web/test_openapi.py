@@ -58,11 +58,24 @@ def differences(spec: dict[str, Any], routes: tuple[Route, ...] = ROUTES) -> lis
         for method, path in sorted(set(described) - set(table))
     ]
     for key in sorted(set(table) & set(described)):
-        public, open_ = table[key].public, described[key].get("security") == []
-        if public != open_:
-            should = "security: [] (public)" if public else "no `security: []` (token needed)"
+        should = _security_problem(table[key], described[key].get("security"))
+        if should:
             problems.append(f"{key[0]} {key[1]}: the description should have {should}")
     return problems
+
+
+def _security_problem(route: Route, security: list[dict[str, Any]] | None) -> str | None:
+    """What the operation's ``security`` should be for the route, if it is not that.
+
+    A route public by configuration (``public`` a function of the config, like ``/metrics``)
+    is described with the token optional: ``{}`` beside the schemes.
+    """
+    if callable(route.public):
+        ok = bool(security) and {} in security and len(security) > 1  # type: ignore[operator]
+        return None if ok else "optional security ({} beside the token schemes)"
+    if route.public != (security == []):
+        return "security: [] (public)" if route.public else "no `security: []` (token needed)"
+    return None
 
 
 def test_the_description_is_valid_openapi_3_1() -> None:
@@ -97,6 +110,14 @@ def test_a_route_missing_from_either_side_is_named() -> None:
         "POST /managers/{manager}/jobs: the description should have security: [] (public)",
         "POST /managers/{manager}/jobs/{job_id}/submit: the description should have "
         "security: [] (public)",
+    ]
+    by_config = tuple(
+        Route(r.method, r.pattern, r.handler, public=lambda config: True, per_manager=False)
+        for r in ROUTES
+        if r.pattern == "/healthz"
+    )
+    assert differences(spec, (*by_config, *ROUTES[1:])) == [
+        "GET /healthz: the description should have optional security ({} beside the token schemes)"
     ]
 
 
