@@ -252,3 +252,12 @@ class ResultsArchivedError(LwrError):
             "plan": self.plan,
             "upgrade_to": self.upgrade_to,
         }
+
+
+class UserRevokedError(LwrError):
+    """The user is revoked already: the request is well formed, the user's state forbids it.
+
+    409 rather than 400, so a client (and a fuzzer) can tell a repeated revoke from a bad name.
+    """
+
+    status = 409

@@ -39,6 +39,8 @@ TIME_BUCKETS = (1, 5, 15, 30, 60, 300, 900, 1800, 3600, 7200, 21600, 86400)
 STAGED_IN = ("inputs", "unstructured", "configs", "tool_files")
 STAGED_OUT = ("outputs",)
 INSTALL_HINT = "pip install 'lwr[prometheus]'"
+#: the content type of GET /metrics: the classic text exposition format (see AppMetrics.exposition)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def available() -> bool:
@@ -117,10 +119,16 @@ class AppMetrics:
         self.requests.labels(route, method, str(status)).inc()
 
     def exposition(self) -> tuple[bytes, str]:
-        """The text format and its content type."""
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        """The text format and its content type.
 
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        ``generate_latest`` writes the classic text format (names escaped to underscores), which
+        is version 0.0.4; prometheus-client's ``CONTENT_TYPE_LATEST`` says ``version=1.0.0``
+        since 0.22, a label for UTF-8 names this body does not use. Labelled 0.0.4 as the
+        library's own HTTP server labels the same body, every Prometheus version parses it.
+        """
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry), CONTENT_TYPE
 
 
 class _StoreCollector:

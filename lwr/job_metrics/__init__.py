@@ -30,7 +30,7 @@ from lwr.errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 #: plugin commands interpolate paths unquoted, so the metadata path must be shell-inert
-_SAFE_PATH = re.compile(r"^[A-Za-z0-9_.,+=@%/:-]+$")
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9_.,+=@%/:-]+\Z")
 
 #: GALAXY_SLOTS (and GALAXY_MEMORY_MB) as Pulsar's job script sets them, so that ``core``
 #: records what the job was given: the client's value, else the batch system's allocation, else 1

@@ -64,7 +64,7 @@ SETUP_KEYS = {
 
 #: the longest path (in bytes, with its NUL) the system's calls take; 4096 on Linux
 PATH_MAX = getattr(os, "pathconf", lambda _path, _name: 4096)("/", "PC_PATH_MAX")
-JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+JOB_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}\Z")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
 # control files the job script and the managers write in the job directory

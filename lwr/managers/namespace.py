@@ -22,7 +22,8 @@ SEPARATOR = "~"
 #: the directory under a manager's root holding one directory per user
 USERS_DIRECTORY = ".users"
 #: a service user's name: short, lower case, safe in paths, URLs and log lines
-USER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+#: (``\Z``, not ``$``, which also matches before a final newline: ``"alice\n"`` is no name)
+USER_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}\Z")
 
 
 def check_user_name(name: str) -> str:

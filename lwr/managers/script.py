@@ -22,6 +22,7 @@ from string import Template
 from typing import Any
 
 from lwr.errors import InvalidRequestError
+from lwr.managers import dependencies
 from lwr.managers.directory import (
     RETURN_CODE_NAME,
     SCRIPT_NAME,
@@ -30,7 +31,7 @@ from lwr.managers.directory import (
     JobDirectory,
 )
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 TEMPLATE = Template(
     """#!/bin/bash
@@ -154,12 +155,29 @@ def with_job_directory(command_line: str, directory: JobDirectory) -> str:
     :data:`JOBS_DIRECTORY_TOKEN` is refused with a message saying what to do instead, rather
     than reaching the shell literally.
     """
+    check_command_line(command_line)
+    return command_line.replace(JOB_DIRECTORY_TOKEN, os.path.abspath(directory.root))
+
+
+def check_command_line(command_line: str) -> None:
+    """Refuse the retired :data:`JOBS_DIRECTORY_TOKEN`, saying what to do instead."""
     if JOBS_DIRECTORY_TOKEN in command_line:
         raise InvalidRequestError(
             f"the command line contains {JOBS_DIRECTORY_TOKEN}, which is no longer substituted: "
             "set the destination's jobs_directory to this server's staging directory instead"
         )
-    return command_line.replace(JOB_DIRECTORY_TOKEN, os.path.abspath(directory.root))
+
+
+def check_launch(launch: Mapping[str, Any]) -> None:
+    """Refuse a malformed submit (command line, ``env``, requirements) before its job is looked at.
+
+    The checks also run when the script is written, but a repeated submit of a job already queued
+    is ignored before that point: without this, the same malformed request would be refused or
+    accepted depending on the job's state.
+    """
+    check_command_line(str(launch.get("command_line") or ""))
+    environment_lines(launch.get("env"))
+    dependencies.packages(launch.get("dependencies_description"))
 
 
 def write(directory: JobDirectory, text: str) -> Path:

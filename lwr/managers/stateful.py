@@ -176,6 +176,7 @@ class StatefulManager(ServerStaging, Monitor):
 
     def submit(self, job_id: str, launch: Mapping[str, Any]) -> JobRecord:
         """Queue the job with its command line; a repeated submit of one attempt is ignored."""
+        script.check_launch(launch)
         launch = self._check_user(job_id, launch)
         with self._lock:
             record = self.store.get(self.name, namespace.checked(job_id))

@@ -32,7 +32,7 @@ _SETUP_FIELDS: Mapping[str, type | tuple[type, ...]] = {
     "touch_outputs": list,
 }
 
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+_QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}\Z")
 
 
 def body_dict(body: object) -> dict[str, Any]:

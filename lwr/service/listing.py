@@ -120,7 +120,8 @@ def _decode(token: str | None) -> int | None:
     try:
         text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
         kind, _, number = text.partition(":")
-        if kind == "seq" and number.isdigit():
+        # ASCII digits that fit the databases' 64-bit integer (a bigger one overflowed: a 500)
+        if kind == "seq" and number.isascii() and number.isdigit() and len(number) <= 18:
             return int(number)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lwr.errors import AuthorizationError, InvalidRequestError, NotFoundError
+from lwr.errors import AuthorizationError, InvalidRequestError, NotFoundError, UserRevokedError
 from lwr.managers import namespace
 from lwr.persistence.store import JobStore
 from lwr.service.plans import Plan, Plans
@@ -122,7 +122,7 @@ class Users:
         """Refuse the user's token from now on; their jobs and files stay, the name stays taken."""
         user = self.get(name)
         if not user.active:
-            raise InvalidRequestError(f"user {name!r} is revoked already")
+            raise UserRevokedError(f"user {name!r} is revoked already")
         revoked = self.rows.update(user.name, revoked=time.time())
         log.info("service: user %s revoked", name)
         return revoked

@@ -11,6 +11,7 @@ polled, recovered after a restart by the same manager and store.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -156,13 +157,16 @@ def list_tasks(
     return answer
 
 
+#: what a page size or token may be: ASCII digits only (``int()`` also takes "1_0", " 5", "٣")
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def page_size(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_PAGE_SIZE
-    try:
-        size = int(raw)
-    except ValueError:
-        raise InvalidRequestError(f"page_size must be an integer, not {raw!r}") from None
+    if not _DIGITS.fullmatch(raw):
+        raise InvalidRequestError(f"page_size must be an integer, not {raw!r}")
+    size = int(raw)
     if size < 1:
         raise InvalidRequestError("page_size must be at least 1")
     return min(size, MAX_PAGE_SIZE)
@@ -171,7 +175,7 @@ def page_size(raw: str | None) -> int:
 def _token(raw: str | None) -> int | None:
     if not raw:
         return None
-    if not raw.isdigit():
+    if not _DIGITS.fullmatch(raw):  # str.isdigit() passes "²", which int() refuses (a 500)
         raise InvalidRequestError(f"invalid page_token {raw!r}")
     return int(raw)
 

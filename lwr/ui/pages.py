@@ -23,7 +23,16 @@ from lwr.managers.base import JobState
 from lwr.service.listing import describe, list_jobs, query_for
 from lwr.ui import submit as submitting
 from lwr.ui import views
-from lwr.ui.web import PREFIX, View, form_text, redirect, sign_in, sign_out, signed_out
+from lwr.ui.web import (
+    PREFIX,
+    View,
+    form_text,
+    posted,
+    redirect,
+    sign_in,
+    sign_out,
+    signed_out,
+)
 from lwr.web.controllers import notify
 from lwr.web.controllers.files import CHUNK
 
@@ -133,7 +142,7 @@ submit_precheck = submitting.precheck
 
 
 def submit_post(view: View) -> Response:
-    upload: Any = view.request.POST.get("file")
+    upload: Any = posted(view.request).get("file")
     if isinstance(upload, str) or upload is None or not upload.filename:
         raise InvalidRequestError("choose a file to upload")
     name = os.path.basename(upload.filename.replace("\\", "/"))
@@ -163,7 +172,7 @@ def change_notifications(view: View) -> Response:
     fields = {
         name: form_text(view.request, name).strip()
         for name in ("email", "webhook_url")
-        if name in view.request.POST
+        if name in posted(view.request)
     }
     request = Request.blank(f"/profile/notifications?{urlencode(fields)}", method="PUT")
     answer = notify.update(replace(view.ctx, request=request))

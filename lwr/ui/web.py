@@ -25,7 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from webob import Request, Response
 
 from lwr.app import LwrApp
-from lwr.errors import AuthorizationError, LwrError, NotFoundError
+from lwr.errors import AuthorizationError, InvalidRequestError, LwrError, NotFoundError
 from lwr.service.users import ADMIN, Caller
 from lwr.ui.sessions import Session, SessionStore, clear_cookie, set_cookie
 from lwr.web.request import Context
@@ -146,8 +146,17 @@ def check_csrf(request: Request, session: Session) -> None:
 
 def form_text(request: Request, name: str) -> str:
     """A text field of the posted form ("" when missing, or when a file was sent in its place)."""
-    value = request.POST.get(name)
+    value = posted(request).get(name)
     return value if isinstance(value, str) else ""
+
+
+def posted(request: Request) -> Any:
+    """The posted form; a body WebOb cannot parse (a multipart type without a boundary, a
+    broken multipart body) is the client's mistake, a 400 page, not a 500 one."""
+    try:
+        return request.POST
+    except ValueError as exc:
+        raise InvalidRequestError(f"the form cannot be read: {exc}") from None
 
 
 def _caller(app: LwrApp, session: Session) -> Caller | None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from lwr.tes import routes as tes
 from lwr.ui import routes as ui
-from lwr.web.controllers import cache, files, jobs, listing, metrics, notify, users
+from lwr.web.controllers import cache, files, jobs, listing, metrics, notify, openapi, users
 
 Handler = Callable[..., Any]
 
@@ -81,9 +81,13 @@ ROUTES: tuple[Route, ...] = (
             ("POST", "/profile/notifications", ui.change_notifications),
         )
     ),
+    # the description of every route here (lwr/web/openapi.yaml; a test keeps the two in step)
+    Route("GET", "/openapi.json", openapi.document, public=True, per_manager=False),
 )
 
-_SEGMENT = "[^/]+"
+#: a placeholder's value: one path segment without ':', so ``/tasks/{task_id}`` does not also
+#: claim ``/tasks/ID:cancel`` (no job, task or manager name has one)
+_SEGMENT = "[^/:]+"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ class FakeManager:
 
 def _samples(metrics: AppMetrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     body, content_type = metrics.exposition()
-    assert content_type.startswith("text/plain")
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in text_string_to_metric_families(body.decode())

@@ -121,3 +121,26 @@ def test_dots_inside_a_version_are_fine(deps: Path) -> None:
 def test_malformed_descriptions_are_refused(deps: Path, description: object) -> None:
     with pytest.raises(InvalidRequestError):
         resolve(deps, description)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        {"requirements": False},
+        {"requirements": 0},
+        {"requirements": [{"name": 5}]},
+        {"requirements": [{"name": ["samtools"]}]},
+        {"requirements": [{"name": "samtools", "version": 1.9}]},
+        {"requirements": [{"name": "samtools", "type": None}]},
+        {"requirements": [{"name": "x", "type": "set_environment", "version": 7}]},
+    ],
+)
+def test_fields_of_other_json_types_are_refused(deps: Path, description: dict) -> None:
+    """Found by fuzzing: these were coerced with str() or read as "none" and accepted."""
+    with pytest.raises(InvalidRequestError):
+        resolve(deps, description)
+
+
+def test_null_requirements_and_other_types_are_accepted(deps: Path) -> None:
+    assert resolve(deps, {"requirements": None}) == []
+    assert resolve(deps, requirements({"name": "env", "type": "set_environment"})) == []

@@ -32,7 +32,7 @@ def test_a_client_cannot_name_another_namespace(job_id: str) -> None:
         namespace.scoped(None, job_id)
 
 
-@pytest.mark.parametrize("name", ["Alice", "a b", "a~b", "../x", "", "1abc", "a" * 33])
+@pytest.mark.parametrize("name", ["Alice", "a b", "a~b", "../x", "", "1abc", "a" * 33, "alice\n"])
 def test_bad_user_names(name: str) -> None:
     with pytest.raises(InvalidRequestError):
         namespace.check_user_name(name)

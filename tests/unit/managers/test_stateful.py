@@ -246,6 +246,29 @@ def test_duplicate_submit_runs_the_job_once(harness: Harness, wait_for: WaitFor)
     assert manager.record("1").attempt == 1
 
 
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"env": [{"name": "A B", "value": "x"}]},
+        {"env": [{"name": "A", "value": "x", "raw": "false"}]},
+        {"dependencies_description": {"requirements": [{"name": "x", "version": ".."}]}},
+        {"command_line": "cd __PULSAR_JOBS_DIRECTORY__"},
+    ],
+)
+def test_a_repeated_submit_is_checked_like_the_first(
+    harness: Harness, wait_for: WaitFor, bad: dict[str, object]
+) -> None:
+    """Found by fuzzing: a malformed submit of a job already queued answered 200 (the repeat
+    was ignored before anything was checked); the same request is refused in any state."""
+    manager = harness.manager()
+    run_job(manager, "1", "true")
+    with pytest.raises(InvalidRequestError):
+        manager.submit("1", {"command_line": "true", **bad})
+    final(manager, "1", wait_for)
+    with pytest.raises(InvalidRequestError):
+        manager.submit("1", {"command_line": "true", **bad})
+
+
 def test_setup_while_queued_or_running_changes_nothing(harness: Harness, wait_for: WaitFor) -> None:
     manager = harness.manager()
     run_job(manager, "a", harness.gate("a"))

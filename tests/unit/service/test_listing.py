@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,6 +78,8 @@ def test_state_filter_and_pages(store: JobStore) -> None:
         {"states": "done"},
         {"page_token": "!!"},
         {"page_token": "c2VxOng"},
+        {"page_token": base64.urlsafe_b64encode(b"seq:" + b"9" * 30).decode()},  # overflow
+        {"page_token": base64.urlsafe_b64encode("seq:²".encode()).decode()},
         {"owner": "bob"},
     ],
 )

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from lwr.errors import AuthorizationError, InvalidRequestError, NotFoundError, UserExistsError
+from lwr.errors import (
+    AuthorizationError,
+    InvalidRequestError,
+    NotFoundError,
+    UserExistsError,
+    UserRevokedError,
+)
 from lwr.persistence.store import JobStore
 from lwr.service.plans import Plan, Plans
 from lwr.service.store import token_digest
@@ -61,7 +67,7 @@ def test_revoke_refuses_the_token_from_then_on(users: Users) -> None:
     assert users.authenticate(token) is None
     with pytest.raises(AuthorizationError):
         users.identify(token)
-    with pytest.raises(InvalidRequestError, match="already"):
+    with pytest.raises(UserRevokedError, match="already"):
         users.revoke("alice")
     with pytest.raises(NotFoundError):
         users.revoke("nobody")

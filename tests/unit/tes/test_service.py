@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from lwr.errors import NotFoundError
+from lwr.errors import InvalidRequestError, NotFoundError
 from lwr.managers.base import JobState
 from lwr.managers.directory import JobDirectory
 from lwr.persistence.store import JobRecord, JobStore
@@ -76,3 +76,14 @@ def test_pages_and_filters(manager: Any) -> None:
     assert ids(service.list_tasks(manager.store, manager, "alice", tagged, "MINIMAL", 9, None)) == [
         "job2"
     ]
+
+
+@pytest.mark.parametrize("raw", ["²", "٣", "1_0", " 5", "+5", "5\n"])
+def test_page_size_and_token_are_ascii_digits(raw: str) -> None:
+    """Found by fuzzing: page_token "²" passed str.isdigit() and int() then raised (a 500);
+    int() also took "1_0", " 5" and Arabic-Indic digits as page sizes."""
+    with pytest.raises(InvalidRequestError):
+        service.page_size(raw)
+    with pytest.raises(InvalidRequestError):
+        service._token(raw)
+    assert service.page_size("5") == 5 and service._token("12") == 12

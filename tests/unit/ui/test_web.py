@@ -99,6 +99,18 @@ def test_posts_without_the_csrf_token_are_refused(wsgi: LwrWsgiApp) -> None:
     assert wsgi.app.users.get("alice").plan == "premium"
 
 
+def test_an_unreadable_form_is_a_400_page(wsgi: LwrWsgiApp) -> None:
+    """A multipart type without a boundary (found by schemathesis) is the client's mistake."""
+    browser = Browser(wsgi)
+    browser.sign_in(_user(wsgi))
+    for path in ("/ui/sign-in", "/ui/sign-out", "/ui/profile/plan", "/ui/profile/notifications"):
+        request = Request.blank(path, method="POST", body=b"csrf_token=&token=")
+        request.content_type = "multipart/form-data"  # no boundary
+        response = browser._send(request)  # signed in: every page reaches its form
+        assert response.status_int == 400, (path, response.status)
+        assert "form cannot be read" in response.text and response.content_type == "text/html"
+
+
 def test_a_revoked_user_is_signed_out(wsgi: LwrWsgiApp) -> None:
     browser = Browser(wsgi)
     browser.sign_in(_user(wsgi))

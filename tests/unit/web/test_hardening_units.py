@@ -45,3 +45,21 @@ def test_framing_problems() -> None:
     assert framing_problem({length: b"5"}, [b"5", b"5"]) is None
     assert framing_problem({length: b"5", encoding: b"chunked"}, [b"5"]) is not None
     assert framing_problem({encoding: b"chunked"}, []) is None
+
+
+def test_a_trailing_newline_does_not_pass_a_name_check() -> None:
+    """Found by fuzzing: ``$`` also matches before a final newline, so ``re.match(r"^...$")``
+    let ``"id\\n"`` through. As an env name that wrote ``id`` on a line of its own into the job
+    script (a command the tool whitelist never saw); as a job id, a directory named with a
+    newline. Every check now anchors with ``\\Z``."""
+    from lwr.managers.dependencies import resolve
+    from lwr.managers.directory import check_job_id
+
+    with pytest.raises(InvalidRequestError, match="environment variable"):
+        environment_lines([{"name": "id\n", "value": "x"}])
+    with pytest.raises(InvalidRequestError, match="invalid job id"):
+        check_job_id("job-1\n")
+    with pytest.raises(InvalidRequestError, match="name or version"):
+        resolve(None, {"requirements": [{"name": "samtools\n"}]})
+    assert environment_lines([{"name": "ID", "value": "x"}]) == ["ID=x; export ID"]
+    assert check_job_id("job-1") == "job-1"

@@ -54,15 +54,18 @@ def test_a_trailing_slash_is_accepted(
     assert route is not None and route.handler is handler and found == args
 
 
-def test_healthz_is_public_and_only_at_the_root() -> None:
-    route, _, _ = match("GET", "/healthz")
-    assert route is not None and route.public
-    assert match("GET", "/managers/x/healthz")[0] is None
+def test_public_routes_healthz_the_description_and_tes_service_info() -> None:
+    public = []
+    for path in ("/healthz", "/openapi.json"):
+        route, _, _ = match("GET", path)
+        assert route is not None and route.public
+        assert match("GET", f"/managers/x{path}")[0] is None
+        public.append(route)
     service_info = match("GET", "/ga4gh/tes/v1/service-info")[0]  # GA4GH discovery: public
-    public = [r for r in ROUTES if r.public is True]
+    listed = [r for r in ROUTES if r.public is True]
     # the dashboard's pages are public here and signed in by their session cookie (lwr.ui.web)
-    assert [r for r in public if not r.pattern.startswith("/ui")] == [route, service_info]
-    assert all(r.handler.__module__ == "lwr.ui.routes" for r in public if r.pattern[:3] == "/ui")
+    assert {r for r in listed if not r.pattern.startswith("/ui")} == {*public, service_info}
+    assert all(r.handler.__module__ == "lwr.ui.routes" for r in listed if r.pattern[:3] == "/ui")
 
 
 def test_tes_cancel_route_with_its_colon() -> None:
@@ -70,6 +73,10 @@ def test_tes_cancel_route_with_its_colon() -> None:
     assert route is not None and found == {"manager": "m", "task_id": "abc"}
     assert route.pattern.endswith(":cancel")
     assert match("POST", "/ga4gh/tes/v1/tasks/abc")[2] == ["GET"]
+    # found by fuzzing: GET /tasks/{task_id} also matched "abc:cancel", so a wrong method there
+    # was answered 405 with "Allow: GET, POST"
+    assert match("GET", "/ga4gh/tes/v1/tasks/abc:cancel") == (None, {}, ["POST"])
+    assert match("OPTIONS", "/managers/m/ga4gh/tes/v1/tasks/abc:cancel")[2] == ["POST"]
 
 
 def test_metrics_is_public_unless_the_config_asks_for_the_token() -> None:

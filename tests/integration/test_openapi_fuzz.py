@@ -1,0 +1,212 @@
+"""schemathesis against a running server, driven by the server's own ``/openapi.json``.
+
+One LWR server (started as a user starts it, ``paster serve``) with a private token, a file cache,
+an upload limit and two managers. schemathesis (its command line, as CI would run it by hand)
+reads the description from the server and runs every phase — examples, coverage (boundary and
+invalid values), fuzzing, and stateful sequences that follow the description's links (setup →
+upload → submit → status → download → clean) — with every check: no 5xx, only documented status
+codes and content types, bodies that match their schemas, invalid input refused, documented
+methods only (405 with ``Allow`` otherwise), and the token enforced.
+
+Runs: with the token (as Galaxy sends it, ``private_token`` in the query, and in an
+``Authorization`` header), and without one, where every protected operation must refuse and the
+public ones still answer. Each run is bounded by
+``--max-examples`` and ``--max-time``; the seed is fixed (``LWR_FUZZ_SEED`` picks another) so a
+failure in CI reproduces. Command lines the fuzzer submits are made harmless by
+``openapi_fuzz_hooks`` (they run on this machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lwr.web.controllers import openapi
+from lwr.web.routes import ROUTES
+from tests.integration.server import BIN, REPO, LwrServer, free_port, write_server_ini
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "fuzz-token-13"
+SEED = os.environ.get("LWR_FUZZ_SEED", "13")
+MANAGERS_INI = """
+[manager:_default_]
+type = queued_python
+max_concurrent_jobs = 2
+min_polling_interval = 0.1
+
+[manager:other]
+type = unqueued
+min_polling_interval = 0.1
+"""
+CSRF_ONLY_FORMS = ("POST /ui/sign-in", "POST /ui/sign-out")
+PHASES = ("examples", "coverage", "fuzzing", "stateful")
+LIFE_CYCLE = (
+    "POST /jobs",
+    "POST /jobs/{job_id}/files",
+    "POST /jobs/{job_id}/submit",
+    "GET /jobs/{job_id}/status",
+    "DELETE /jobs/{job_id}",
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LwrServer]:
+    directory = tmp_path_factory.mktemp("openapi-fuzz")
+    port = free_port()
+    options = {
+        "private_token": TOKEN,
+        "file_cache_dir": str(directory / "cache"),
+        "max_upload_size": str(1024 * 1024),
+    }
+    write_server_ini(directory, port, options)
+    (directory / "job_managers.ini").write_text(MANAGERS_INI)
+    lwr = LwrServer(directory, port).start()
+    yield lwr
+    lwr.stop()
+
+
+def config_file(directory: Path, query_token: str | None) -> Path:
+    """The shared configuration, plus the token for the ``private_token`` scheme if given."""
+    text = (REPO / "tests" / "integration" / "openapi_fuzz.toml").read_text()
+    if query_token is not None:
+        text += f'\n[auth.openapi.privateToken]\napi_key = "{query_token}"\n'
+    path = directory / "schemathesis.toml"
+    path.write_text(text)
+    return path
+
+
+def schemathesis(
+    server: LwrServer,
+    report: Path,
+    *args: str,
+    query_token: str | None = None,
+    header_token: bool = False,
+) -> dict[str, Any]:
+    """Run ``schemathesis run`` on the server's description; its JSON report, checked to exist.
+
+    Every check is on by default; naming them with ``--checks`` would also override the
+    per-operation settings of ``openapi_fuzz.toml``.
+    """
+    command = [
+        str(BIN / "schemathesis"),
+        "--config-file",
+        str(config_file(report.parent, query_token)),
+        "run",
+        server.url + "openapi.json",
+        "--seed",
+        SEED,
+        "--workers",
+        "1",
+        "--request-timeout",
+        "30",
+        "--report",
+        "json",
+        "--report-json-path",
+        str(report),
+        *args,
+    ]
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.integration.openapi_fuzz_hooks"}
+    env["LWR_FUZZ_TOKEN_IN"] = "header" if header_token else ""  # see openapi_fuzz_hooks
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    # run where its crash cache (.schemathesis/) is thrown away: the seed is what reproduces
+    done = subprocess.run(
+        command,
+        cwd=report.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    report.with_suffix(".txt").write_text(done.stdout + done.stderr)
+    failures = done.stdout.find("= FAILURES =")
+    output = done.stdout[max(failures, 0) :][:20000] + done.stderr[-5000:]
+    assert report.exists(), f"schemathesis wrote no report (exit {done.returncode}):\n{output}"
+    result: dict[str, Any] = json.loads(report.read_text())
+    assert done.returncode == 0 and result["exit_code"] == 0, (
+        f"schemathesis found problems (seed {SEED}):\n{output}"
+    )
+    assert not result["failures"] and not result["errors"], output
+    return result
+
+
+def assert_every_phase_ran(result: dict[str, Any], phases: tuple[str, ...] = PHASES) -> None:
+    operations = result["operations"]
+    # every route in both variants (the unit test holds the description to the same list), less
+    # GET /openapi.json, which schemathesis leaves out since it is the description it reads
+    described = sum(2 if route.per_manager else 1 for route in ROUTES) - 1
+    assert operations["tested"] == operations["total"] == described, operations
+    ran = {name: phase["status"] for name, phase in result["phases"].items() if name in phases}
+    assert ran == dict.fromkeys(phases, "success"), result["phases"]
+    assert result["test_cases"]["generated"] >= 2 * described, result["test_cases"]
+
+
+def protected_operations() -> list[str]:
+    spec = openapi.description()
+    return sorted(
+        f"{method.upper()} {path}"
+        for path, item in spec["paths"].items()  # type: ignore[attr-defined]
+        for method, operation in item.items()
+        if method in ("get", "put", "post", "delete")
+        and operation.get("security") != []
+        and {} not in operation.get("security", [])  # optional (GET /metrics): public here
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "budget", "phases"),
+    [
+        ("query", "45", PHASES),  # as Galaxy sends it: the full run, stateful sequences included
+        ("header", "20", ("coverage", "fuzzing")),  # the other way to send the token
+    ],
+)
+def test_with_the_token_every_answer_is_as_described(
+    server: LwrServer, tmp_path: Path, where: str, budget: str, phases: tuple[str, ...]
+) -> None:
+    token = ["--header", f"Authorization: Bearer {TOKEN}"] if where == "header" else []
+    result = schemathesis(
+        server,
+        tmp_path / "with-token.json",
+        *token,
+        "--phases",
+        ",".join(phases),
+        "--max-examples",
+        "25",
+        "--max-time",
+        budget,
+        query_token=TOKEN if where == "query" else None,
+        header_token=where == "header",
+    )
+    assert_every_phase_ran(result, phases)
+    # the life-cycle operations answered something else than 401/403 with the token (a download
+    # of a generated name may well see only 403s: names that lead out of the job)
+    refused = set(result["warnings"]["missing_auth"])
+    assert not refused & set(LIFE_CYCLE), f"only refusals from {sorted(refused)}"
+    assert "Traceback" not in server.log(), server.log()[-5000:]
+
+
+def test_without_a_token_every_protected_route_refuses(server: LwrServer, tmp_path: Path) -> None:
+    result = schemathesis(
+        server,
+        tmp_path / "no-token.json",
+        "--phases",
+        ",".join(PHASES),
+        "--max-examples",
+        "5",
+        "--max-time",
+        "20",
+    )
+    assert_every_phase_ran(result)
+    # schemathesis' own observation: only 401/403 from each of these operations, and from the
+    # dashboard's forms that need no sign-in: public, but the fuzzer has no session, so their
+    # CSRF check refuses (403) every post (the other /ui/ posts redirect to sign-in first)
+    refused = sorted([*protected_operations(), *CSRF_ONLY_FORMS])
+    assert sorted(result["warnings"]["missing_auth"]) == refused
+    assert "Traceback" not in server.log(), server.log()[-5000:]
