@@ -27,6 +27,7 @@ from typing import Any
 
 import psutil
 
+from bench.locust_ui import TOOL, TOOL_TEMPLATE
 from bench.servers import LwrBench
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -35,11 +36,13 @@ LOCUSTFILE = BENCH_DIR / "locustfile.py"
 
 
 class LoadServer(LwrBench):
-    """LWR from the sample with an admin token and ``threads`` worker threads."""
+    """LWR from the sample with an admin token, ``threads`` worker threads and the dashboard's
+    tool the browser users run (``ui_tools``)."""
 
     def __init__(self, directory: Path, concurrency: int, threads: int) -> None:
         self.admin_token = secrets.token_urlsafe(24)
-        super().__init__(directory, concurrency, {"private_token": self.admin_token})
+        options = {"private_token": self.admin_token, "ui_tools": f"\n    {TOOL} = {TOOL_TEMPLATE}"}
+        super().__init__(directory, concurrency, options)
         self.threads = threads
 
     def configure(self) -> None:
@@ -115,6 +118,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--concurrency", type=int, default=4, help="the manager's max_concurrent_jobs (default 4)"
     )
     parser.add_argument(
+        "--ui-share",
+        type=float,
+        default=1 / 3,
+        help="share of users on the web dashboard rather than the API, 0 to 0.99 (default 1/3)",
+    )
+    parser.add_argument(
         "--sample-every", type=float, default=10.0, help="seconds between RSS samples (default 10)"
     )
     parser.add_argument("--out", type=Path, help="JSON result (default bench/results/load-U.json)")
@@ -125,7 +134,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_locust(server: LoadServer, args: argparse.Namespace, tokens: Path, work: Path) -> int:
     """Locust headless against the server; its output goes to ``work/locust.log``."""
     env = dict(
-        os.environ, LWR_LOAD_TOKENS_FILE=str(tokens), LWR_LOAD_JOBS_OUT=str(work / "jobs.json")
+        os.environ,
+        LWR_LOAD_TOKENS_FILE=str(tokens),
+        LWR_LOAD_JOBS_OUT=str(work / "jobs.json"),
+        LWR_LOAD_UI_SHARE=str(args.ui_share),
+        # the locustfile imports bench.locust_ui, wherever Locust is started from
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(BENCH_DIR.parent), os.environ.get("PYTHONPATH")])
+        ),
     )
     env.pop("LWR_LOAD_ADMIN_TOKEN", None)
     argv = [
@@ -257,7 +273,8 @@ def report(result: dict[str, Any]) -> str:
     mib = 1024 * 1024
     lines = [
         f"users {result['settings']['users']}, {result['settings']['time']} s, "
-        f"server threads {result['settings']['threads']}, load average "
+        f"server threads {result['settings']['threads']}, "
+        f"dashboard share {result['settings'].get('ui_share', 0):.2f}, load average "
         f"{result['loadavg_start'][0]} -> {result['loadavg_end'][0]} ({result['cpus']} CPUs)",
         "Locust warned that its own CPU was saturated" if result["locust_cpu_warning"] else "",
         f"server RSS {result['rss_start'] / mib:.1f} MiB at start, "

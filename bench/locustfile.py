@@ -14,6 +14,11 @@ Tokens, in order of preference:
 - ``LWR_LOAD_ADMIN_TOKEN``: the server's ``private_token``; each Locust user then creates a
   service user of its own in ``on_start`` through the admin route ``POST /users``.
 
+``LWR_LOAD_UI_SHARE`` (0..1, default 1/3) is the share of Locust users who use the web
+dashboard instead, as a person in a browser (:mod:`bench.locust_ui`): they sign in with their
+token through the form, list, submit a small file with the ``shout`` tool, reload the job's page
+until it is done, download the result and check it, and sign out now and then.
+
 ``LWR_LOAD_POLL`` (seconds between status polls, default 0.5) and ``LWR_LOAD_JOB_TIMEOUT``
 (seconds a job may take, default 120) tune the job task; ``LWR_LOAD_WAIT_MIN``/``_MAX`` the
 think time (default 1-3 s).
@@ -40,6 +45,8 @@ import gevent
 from locust import FastHttpUser, between, events, task
 from locust.exception import StopUser
 
+from bench.locust_ui import DashboardUser
+
 _POLL = float(os.environ.get("LWR_LOAD_POLL", "0.5"))
 _JOB_TIMEOUT = float(os.environ.get("LWR_LOAD_JOB_TIMEOUT", "120"))
 _WAIT = (
@@ -63,12 +70,35 @@ def _tokens() -> list[str]:
 
 
 _TOKENS = _tokens()
+#: the share of users on the dashboard, as Locust weights out of 100
+_UI_WEIGHT = min(99, max(0, round(100 * float(os.environ.get("LWR_LOAD_UI_SHARE", "0.3333")))))
+
+
+def _take_token(client: Any) -> str:
+    """The next token of the file, or a new service user's made with the admin token."""
+    if _TOKENS:
+        return _TOKENS[next(_next_token) % len(_TOKENS)]
+    admin = os.environ.get("LWR_LOAD_ADMIN_TOKEN")
+    if not admin:
+        raise StopUser("set LWR_LOAD_TOKENS_FILE or LWR_LOAD_ADMIN_TOKEN")
+    name = f"load-{uuid.uuid4().hex[:12]}"
+    with client.post(
+        f"/users?name={name}",
+        headers={"Authorization": f"Bearer {admin}"},
+        name="/users (admin)",
+        catch_response=True,
+    ) as resp:
+        if resp.status_code != 200:
+            resp.failure(f"user {name}: HTTP {resp.status_code} {resp.text[:200]}")
+            raise StopUser()
+        return str(resp.json()["token"])
 
 
 class ServiceUser(FastHttpUser):
     """One person (or one Galaxy) using the shared service with a token of their own."""
 
     wait_time = between(*_WAIT)
+    weight = 100 - _UI_WEIGHT
     #: a job is set up, uploaded and downloaded in under a second; a slow server shows as
     #: latency rather than as a Locust timeout, up to this
     network_timeout = 60.0
@@ -82,28 +112,8 @@ class ServiceUser(FastHttpUser):
 
     def on_start(self) -> None:
         self.kept = []
-        if _TOKENS:
-            self.token = _TOKENS[next(_next_token) % len(_TOKENS)]
-        else:
-            self.token = self._new_user()
+        self.token = _take_token(self.client)
         self.auth = {"Authorization": f"Bearer {self.token}"}
-
-    def _new_user(self) -> str:
-        """Create a service user through the admin route; no token at all stops this user."""
-        admin = os.environ.get("LWR_LOAD_ADMIN_TOKEN")
-        if not admin:
-            raise StopUser("set LWR_LOAD_TOKENS_FILE or LWR_LOAD_ADMIN_TOKEN")
-        name = f"load-{uuid.uuid4().hex[:12]}"
-        with self.client.post(
-            f"/users?name={name}",
-            headers={"Authorization": f"Bearer {admin}"},
-            name="/users (admin)",
-            catch_response=True,
-        ) as resp:
-            if resp.status_code != 200:
-                resp.failure(f"user {name}: HTTP {resp.status_code} {resp.text[:200]}")
-                raise StopUser()
-            return str(resp.json()["token"])
 
     @task(4)
     def list_jobs(self) -> None:
@@ -221,6 +231,20 @@ class ServiceUser(FastHttpUser):
                 resp.failure(f"HTTP {resp.status_code} {resp.text[:200]}")
                 return None
             return dict(resp.json())
+
+
+if _UI_WEIGHT:  # a weight of 0 is not allowed: no class at all then
+
+    class BrowserUser(DashboardUser):
+        """A person on the dashboard, with a token handed out as to the API users."""
+
+        wait_time = between(*_WAIT)
+        weight = _UI_WEIGHT
+        poll = _POLL
+        job_timeout = _JOB_TIMEOUT
+
+        def take_token(self) -> str:
+            return _take_token(self.client)
 
 
 @events.quitting.add_listener

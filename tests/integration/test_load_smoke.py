@@ -1,8 +1,11 @@
 """The shared-service load test, headless and short: ``python -m bench.load`` as CI runs it.
 
-A real LWR (started by the runner as users start it), ten Locust users each with a service
-user's own token, 25 seconds of listing, setting up, uploading, submitting, polling, downloading
-(bytes checked) and cleaning. Asserts that nothing failed and that every kind of request was
+A real LWR (started by the runner as users start it, with the dashboard's ``shout`` tool), ten
+Locust users each with a service user's own token, 25 seconds: seven on the API (listing,
+setting up, uploading, submitting, polling, downloading with bytes checked, cleaning) and three
+in the dashboard as a browser (sign-in form and its CSRF token, session cookie, job list, the
+submit form's multipart upload, the job's page reloaded until done, the result downloaded and
+checked, sign-out now and then). Asserts that nothing failed and that every kind of request was
 made; never a timing (the machine is shared).
 """
 
@@ -28,6 +31,13 @@ EXPECTED = {
     "/jobs/{id}/status",
     "/jobs/{id}/files (download)",
     "/jobs/{id} (clean)",
+    "UI /ui/sign-in (form)",
+    "UI /ui/sign-in (post)",
+    "UI /ui/jobs",
+    "UI /ui/submit (form)",
+    "UI /ui/submit (post)",
+    "UI /ui/jobs/{id}",
+    "UI /ui/jobs/{id}/files (download)",
 }
 
 
@@ -43,6 +53,8 @@ def test_load_smoke(tmp_path: Path) -> None:
         "5",
         "--time",
         "25",
+        "--ui-share",
+        "0.3",
         "--sample-every",
         "5",
         "--out",
