@@ -21,6 +21,7 @@ from lwr.errors import AuthorizationError, InvalidRequestError, NotFoundError
 from lwr.managers import namespace, safe_path
 from lwr.managers.base import JobState
 from lwr.service.listing import describe, list_jobs, query_for
+from lwr.service.retention.access import check_download
 from lwr.ui import submit as submitting
 from lwr.ui import views
 from lwr.ui.web import (
@@ -112,6 +113,8 @@ def download(view: View) -> Response:
     name = view.request.GET.get("name", "")
     if file_type not in ("input", "output") or not name:
         raise InvalidRequestError("type must be input or output, and name is required")
+    # archived results: the API's 409, rendered with the plan that restores them
+    check_download(view.ctx.app.retention.table, view.ctx.app.users, record, file_type, name)
     directory = manager.directory(record.job_id)
     for_output = file_type == "output"
     directory.resolve(file_type, name, for_output=for_output)

@@ -228,6 +228,8 @@ def error_page(
     """An error as a page: its status, its message (escaped) and, for a plan limit, an upgrade."""
     allowed_by = getattr(error, "allowed_by", None) if error is not None else None
     quota = getattr(error, "limit", None) is not None
+    upgrade_to = getattr(error, "upgrade_to", None)  # archived results (ResultsArchivedError)
+    restore_by = upgrade_to[0] if upgrade_to else None
     try:
         caller = _caller(ctx.app, session)
     except Exception:  # the page that says something failed must not fail too
@@ -242,4 +244,6 @@ def error_page(
         message=message,
         quota=quota,
         allowed_by=allowed_by,
+        archived=upgrade_to is not None,
+        restore_by=restore_by,
     )

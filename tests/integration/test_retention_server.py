@@ -12,10 +12,15 @@ keeps results 0.02 minutes here, and the worker scans every 0.3 s.
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -77,6 +82,24 @@ class Service:
     def download(self, who: str, job_id: str) -> tuple[int, Any]:
         return self.call(who, "GET", f"jobs/{job_id}/files", name="out.txt", type="output")
 
+    def dashboard_download(self, who: str, job_id: str) -> tuple[int, str]:
+        """Sign in to /ui/ as ``who`` (CSRF token from the form) and download the job's output."""
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        base = self.server.url.rstrip("/")
+        with opener.open(f"{base}/ui/sign-in", timeout=30) as page:
+            found = re.search(r'name="csrf_token" value="([^"]+)"', page.read().decode())
+        assert found is not None
+        form = urllib.parse.urlencode({"csrf_token": found.group(1), "token": self.tokens[who]})
+        opener.open(f"{base}/ui/sign-in", data=form.encode(), timeout=30).close()
+        query = urllib.parse.urlencode({"type": "output", "name": "out.txt"})
+        try:
+            with opener.open(f"{base}/ui/jobs/{job_id}/files?{query}", timeout=30) as answer:
+                return answer.status, answer.read().decode(errors="replace")
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace")
+
     def archives(self, job_id: str) -> list[Path]:
         root = self.directory / "files" / "persisted_data" / "archive"
         return sorted(root.rglob(f"{job_id}.*")) if root.exists() else []
@@ -131,6 +154,8 @@ def test_archive_refuse_upgrade_restore_downgrade(service: Service) -> None:
     assert status == 409, body
     assert body["archived"] and body["plan"] == "free" and body["upgrade_to"] == ["premium"]
     assert "upgrading to plan 'premium' restores them" in body["error"]
+    status, page = service.dashboard_download("alice", "a1")  # the dashboard says it too
+    assert status == 409 and 'id="restore-link"' in page and "premium" in page, page
     status, full = service.call("alice", "GET", "jobs/a1/status")
     assert status == 200 and "logged" in full["stdout"]  # the log stays
     assert len(service.archives("a1")) == 1
