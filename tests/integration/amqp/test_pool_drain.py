@@ -1,8 +1,6 @@
-"""Draining pool workers on the real RabbitMQ, driven by Galaxy's own MQ client (pulsar.client).
-
-Workers are real LWR processes started as users start them (``paster serve server.ini``), each in
-a directory of its own, all bound to one fresh manager name (so one fresh set of queues). What is
-counted is what Galaxy would see: the status updates the client receives.
+"""Scale-in: a pool worker told to stop (SIGTERM, a drain command) takes no new job, finishes or
+hands back what it holds, says goodbye in its last load report and exits 0. Same setting as
+test_pool.py: real workers, the real broker, Galaxy's client.
 """
 
 from __future__ import annotations
@@ -13,22 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.amqp.pool_support import (
-    PoolEar,
-    finals,
-    ran_on,
-    settle,
-)
+from tests.integration.amqp.pool_support import PoolEar, finals, ran_on, settle
 from tests.integration.amqp.support import AMQP_URL, Client, WeblessServer, alive
 from tests.integration.conftest import ServerFactory
 from tests.integration.files_endpoint import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
-
-CRASH_ENV = "LWR_POOL_TEST_CRASH_AT"
-
-
-# -- drain -----------------------------------------------------------------------------------------
 
 
 def test_sigterm_drains_finishes_what_is_held_and_exits_0(
