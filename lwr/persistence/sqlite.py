@@ -15,6 +15,13 @@ from pathlib import Path
 
 from lwr.errors import ConfigurationError
 
+#: Process-wide ceiling on SQLite's own heap (page caches of the writer and of every thread's
+#: reader connection, statements). Without it the caches fill towards their per-connection
+#: ``cache_size`` as the job store grows, one per request thread, which showed as a steady RSS
+#: climb in the shared-service soak (docs/benchmarks.md); past this limit SQLite recycles cached
+#: pages instead of allocating more. A soft limit: a query that needs more still gets it.
+HEAP_LIMIT = 8 * 1024 * 1024
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """A connection usable from any thread, in autocommit mode with LWR's pragmas."""
@@ -22,6 +29,7 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA busy_timeout=10000")
+    db.execute(f"PRAGMA soft_heap_limit={HEAP_LIMIT}")
     return db
 
 

@@ -9,7 +9,7 @@ import atexit
 import logging
 from typing import Any
 
-from lwr import config_yaml
+from lwr import config_yaml, memtrace
 from lwr.app import LwrApp
 from lwr.web.dispatch import LwrWsgiApp
 
@@ -23,6 +23,7 @@ def app_factory(global_conf: dict[str, Any], **local_conf: Any) -> LwrWsgiApp:
     relative paths in the configuration are resolved. A Pulsar-style ``app_config`` (or an app.yml
     beside server.ini) is read too, see :mod:`lwr.config_yaml`.
     """
+    memtrace.start_from_environment()
     here = global_conf.get("here")
     options = {
         k: v for k, v in local_conf.items() if global_conf.get(k) != v or k not in global_conf
