@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from lwr.errors import InvalidRequestError
 
@@ -102,12 +102,7 @@ class LoadReport:
         """Validate a received report; a malformed one is an InvalidRequestError."""
         if not isinstance(body, dict):
             raise InvalidRequestError("a load report must be a JSON object")
-        if body.get("version") != PROTOCOL_VERSION:
-            raise InvalidRequestError(f"unsupported load report version {body.get('version')!r}")
-        try:
-            report = cls(**body)
-        except TypeError as exc:
-            raise InvalidRequestError(f"malformed load report: {exc}") from None
+        report = _build(cls, body, "load report")
         report._check()
         return report
 
@@ -145,12 +140,7 @@ class DrainCommand:
     def from_body(cls, body: Any) -> DrainCommand:
         if not isinstance(body, dict) or body.get("command") != "drain":
             raise InvalidRequestError("unknown pool command")
-        if body.get("version") != PROTOCOL_VERSION:
-            raise InvalidRequestError(f"unsupported command version {body.get('version')!r}")
-        try:
-            command = cls(**body)
-        except TypeError as exc:
-            raise InvalidRequestError(f"malformed drain command: {exc}") from None
+        command = _build(cls, body, "drain command")
         check_worker_id(command.worker_id)
         timeout = command.timeout
         if timeout is not None and (
@@ -182,17 +172,30 @@ class JobRequest:
 
     @classmethod
     def from_body(cls, body: Any) -> JobRequest:
-        if not isinstance(body, dict) or body.get("version") != PROTOCOL_VERSION:
-            raise InvalidRequestError("unsupported job request")
-        try:
-            request = cls(**body)
-        except TypeError as exc:
-            raise InvalidRequestError(f"malformed job request: {exc}") from None
+        if not isinstance(body, dict):
+            raise InvalidRequestError("a job request must be a JSON object")
+        request = _build(cls, body, "job request")
         if request.action not in JOB_ACTIONS:
             raise InvalidRequestError(f"unknown job action {request.action!r}")
         if not isinstance(request.job_id, str) or not isinstance(request.origin, str):
             raise InvalidRequestError("job request job_id and origin must be strings")
         return request
+
+
+_Message = TypeVar("_Message")
+
+
+def _build(cls: type[_Message], body: dict[str, Any], what: str) -> _Message:
+    """``cls(**body)`` for a body of this protocol version; anything else an InvalidRequestError.
+
+    One place for the step every message shares, so the version rule cannot drift between them.
+    """
+    if body.get("version") != PROTOCOL_VERSION:
+        raise InvalidRequestError(f"unsupported {what} version {body.get('version')!r}")
+    try:
+        return cls(**body)
+    except TypeError as exc:
+        raise InvalidRequestError(f"malformed {what}: {exc}") from None
 
 
 def _count(value: Any) -> bool:
