@@ -298,6 +298,8 @@ def test_a_plans_running_limit_queues_tasks(site: Site) -> None:
     hold.touch()
     assert site.wait("alice", second).state == "COMPLETE"
     assert site.client("alice").get_task(first).state == "COMPLETE"
+    page = _dashboard(site, "pat", f"/ui/jobs/{passing}")[0]  # premium: results kept
+    assert f"/ga4gh/tes/v1/tasks/{passing}?view=FULL" in page
 
 
 def test_content_over_the_plan_is_refused_up_front(site: Site) -> None:
