@@ -60,7 +60,7 @@ class LwrApp:
             else None
         )
         # a TES task's files are staged by lwr.tes, every other job's by the RemoteStager
-        stager = TesStaging(RemoteStager(settings=staging_settings(config)))
+        stager = TesStaging(RemoteStager(settings=staging_settings(config)), self.users)
         user_auth = None
         if config.user_auth is not None:
             from lwr.auth.checker import UserAuth

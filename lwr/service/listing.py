@@ -79,6 +79,7 @@ def describe(
     item: dict[str, Any] = {
         "id": record.client_job_id,
         "manager": record.manager,
+        "kind": kind_of(record),
         "state": record.state.value,
         "submitted": _iso(record.created),
         "finished": _iso(record.finished) if record.finished is not None else None,
@@ -91,6 +92,16 @@ def describe(
     if show_owner:
         item["owner"] = record.owner
     return item
+
+
+#: the launch key of a job created through the GA4GH TES face (lwr.tes.staging.LAUNCH_KEY)
+_TES_KEY = "tes"
+
+
+def kind_of(record: JobRecord) -> str:
+    """How the job came in: ``tes`` (a GA4GH TES task) or ``pulsar`` (Galaxy's protocol: Galaxy,
+    ``lwr submit``, the dashboard); a TES task's ``id`` is its TES task id."""
+    return "tes" if isinstance((record.launch or {}).get(_TES_KEY), dict) else "pulsar"
 
 
 def _iso(timestamp: float) -> str:

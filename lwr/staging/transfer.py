@@ -81,10 +81,23 @@ def fetch(
     target: Path,
     policy: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], None] = time.sleep,
+    progress: Callable[[], bodies.Progress] | None = None,
 ) -> int:
-    """Download ``url`` into ``target`` atomically; return the number of bytes written."""
+    """Download ``url`` into ``target`` atomically; return the number of bytes written.
+
+    ``progress``, when given, makes each attempt's progress callback (an attempt starts the file
+    again); the callback may raise to stop the download, which then is not retried (a TES task's
+    inputs passing their owner's plan: lwr.tes.policy).
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    return with_retries("GET", url, target, policy, sleep, lambda: _get_once(url, target, policy))
+    return with_retries(
+        "GET",
+        url,
+        target,
+        policy,
+        sleep,
+        lambda: _get_once(url, target, policy, progress() if progress else bodies.no_progress),
+    )
 
 
 def push(
@@ -185,7 +198,9 @@ def check_status(response: http.client.HTTPResponse) -> None:
     raise Refused(detail)
 
 
-def _get_once(url: str, target: Path, policy: RetryPolicy) -> int:
+def _get_once(
+    url: str, target: Path, policy: RetryPolicy, progress: bodies.Progress = bodies.no_progress
+) -> int:
     conn, path = connect(url, policy.timeout)
     try:
         conn.request("GET", path, headers={"Accept-Encoding": "identity"})
@@ -196,6 +211,7 @@ def _get_once(url: str, target: Path, policy: RetryPolicy) -> int:
             target,
             max(policy.chunk_size, 64 * 1024),
             policy.timeout,
+            progress,
             splice_ok=not isinstance(conn, http.client.HTTPSConnection),
         )
     finally:

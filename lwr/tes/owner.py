@@ -1,10 +1,10 @@
 """Who a TES caller is, and which tasks they may see: the face's one ownership rule.
 
 Every task records its owner when it is created; listing, reading and cancelling answer only
-the caller's own tasks (another's task is a 404, so ids are not probed). The caller is named by
-the token that authorised the request — the same tokens as the rest of LWR (``private_token`` in
-the query, or a Bearer header) — by a digest, never the token itself. Both functions are the
-seam for per-user tokens: when a token maps to a user name, :func:`caller` returns that name.
+the caller's own tasks (another's task is a 404, so ids are not probed). The admin token is
+named by a digest, never the token itself; a service user by name (``user:<name>``), and their
+tasks live in their job namespace (lwr.managers.namespace) like their other jobs, so the same
+lookups, limits, listings, retention and notifications apply to both.
 """
 
 from __future__ import annotations
@@ -26,11 +26,19 @@ def caller(request: Request, configured_token: str | None, user: str | None = No
     from lwr.web.dispatch import supplied_token
 
     if user is not None:
-        return f"user:{user}"
+        return f"{USER_PREFIX}{user}"
     if not configured_token:
         return ANONYMOUS
     token = supplied_token(request) or ""
     return "token:" + hashlib.sha256(token.encode("utf-8")).hexdigest()[:16]
+
+
+USER_PREFIX = "user:"
+
+
+def user_of(owner: str) -> str | None:
+    """The service user an owner label names (their job namespace), None for the admin token."""
+    return owner[len(USER_PREFIX) :] if owner.startswith(USER_PREFIX) else None
 
 
 def may_see(owner: object, who: str) -> bool:

@@ -11,7 +11,7 @@ from typing import Any
 
 from lwr import jsondepth
 from lwr.errors import PayloadTooLargeError
-from lwr.tes import resources, runtime, service
+from lwr.tes import policy, resources, runtime, service
 from lwr.tes.owner import caller
 from lwr.tes.staging import schemes
 from lwr.tes.views import check_view
@@ -66,7 +66,16 @@ def _backends(ctx: Context) -> str:
 
 
 def create_task(ctx: Context) -> dict[str, Any]:
-    return service.create(ctx.manager, _json_body(ctx), _caller(ctx))
+    return service.create(ctx.manager, _json_body(ctx), _caller(ctx), _quota(ctx))
+
+
+def _quota(ctx: Context) -> policy.Quota | None:
+    """The service user's plan their task is held to (None for the admin token)."""
+    user = ctx.caller.user
+    if user is None:
+        return None
+    users = ctx.app.users
+    return policy.Quota(user.name, users.plan_of(user), users.plans)
 
 
 def list_tasks(ctx: Context) -> dict[str, Any]:

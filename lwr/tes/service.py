@@ -6,6 +6,12 @@ Creating a task is translating it at the edge: the checked task becomes one comm
 with the task document in the job's launch record, where staging (:mod:`lwr.tes.staging`) and the
 views (:mod:`lwr.tes.views`) find it. After that the job is like any other: queued, launched,
 polled, recovered after a restart by the same manager and store.
+
+A service user's task is stored in their job namespace (``alice~<id>``, its directory under
+``.users/alice/``: lwr.managers.namespace), exactly as their Galaxy-protocol jobs are, so their
+plan's running limit, the job listing, retention and notifications treat it as one of their jobs;
+the client only ever sees the id without the namespace. What the plan and the server's admission
+settings allow is decided in :mod:`lwr.tes.policy` before anything is created.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from lwr.errors import InvalidRequestError, LwrError, NotFoundError
+from lwr.managers import namespace
 from lwr.managers.stateful import StatefulManager
 from lwr.persistence.store import JobRecord, JobStore, PageQuery
-from lwr.tes import command, paths, resources, runtime
+from lwr.tes import command, paths, policy, resources, runtime
 from lwr.tes.models import DIRECTORY, Task, parse_task
-from lwr.tes.owner import may_see
+from lwr.tes.owner import may_see, user_of
 from lwr.tes.staging import LAUNCH_KEY, check_url
 from lwr.tes.states import TES_STATES
 from lwr.tes.views import state_of, task_view, tes_info
@@ -66,10 +73,18 @@ def filters(
     return Filters(name_prefix or None, state or None, tags)
 
 
-def create(manager: StatefulManager, body: Any, owner: str) -> dict[str, str]:
-    """Check and submit a task; answers ``{"id": ...}``."""
+def create(
+    manager: StatefulManager, body: Any, owner: str, quota: policy.Quota | None = None
+) -> dict[str, str]:
+    """Check and submit a task; answers ``{"id": ...}``.
+
+    ``quota`` is the service user's plan (None for the admin token): their task lives in their
+    namespace and is held to their plan (lwr.tes.policy).
+    """
     task = parse_task(body)
     _check_storage(task)
+    policy.check_storage(task, quota)
+    policy.check_content(task, quota)
     kind = resources.family(manager.backend.type_name, manager.backend.options.get("job_plugin"))
     default_native = (
         manager.backend.options.get("native_specification", "") if kind == "sge" else ""
@@ -83,7 +98,8 @@ def create(manager: StatefulManager, body: Any, owner: str) -> dict[str, str]:
             **document["resources"],
             "backend_parameters": mapped.kept_parameters,
         }
-    job_id = uuid.uuid4().hex
+    task_id = uuid.uuid4().hex
+    job_id = namespace.scoped(user_of(owner), task_id)
     directory = manager.directory(job_id)
     root = directory.sub(paths.ROOT_SUBDIR)
     logs = directory.sub("metadata") / command.LOG_SUBDIR
@@ -98,15 +114,25 @@ def create(manager: StatefulManager, body: Any, owner: str) -> dict[str, str]:
             "warnings": list(mapped.warnings),
         },
     }
+    policy.admit(manager, job_id, launch)
     manager.submit(job_id, launch)
     log.info("TES task %s/%s created for %s", manager.name, job_id, owner)
-    return {"id": job_id}
+    return {"id": task_id}
 
 
 def find(manager: StatefulManager, task_id: str, owner: str) -> JobRecord:
-    """The caller's task ``task_id``, or a 404 (unknown, not a task, or another's)."""
+    """The caller's task ``task_id``, or a 404 (unknown, not a task, or another's).
+
+    The id is looked up in the caller's namespace only, so another user's task is not there;
+    a service user's task created before tasks had namespaces (kept in the admin's, marked with
+    its owner) is still found, by that mark.
+    """
+    user = user_of(owner)
+    record = None
     try:
-        record = manager.find(task_id)
+        record = manager.find(namespace.scoped(user, task_id))
+        if record is None and user is not None:
+            record = manager.find(task_id)
     except LwrError:
         record = None  # an id no job could have
     if record is None or not tes_info(record) or not may_see(tes_info(record).get("owner"), owner):
@@ -136,11 +162,22 @@ def list_tasks(
     page_size: int,
     page_token: str | None,
 ) -> dict[str, Any]:
-    """One page of the caller's tasks, newest first; the token is where the next page starts."""
+    """One page of the caller's tasks, newest first; the token is where the next page starts.
+
+    Only the caller's namespace is read (the store's ``(owner, seq)`` index), then their tasks'
+    owner mark is checked as before.
+    """
     before = _token(page_token)
     found: list[JobRecord] = []
     while len(found) <= page_size:
-        batch = store.page(PageQuery(manager=manager.name, before=before, limit=max(64, page_size)))
+        batch = store.page(
+            PageQuery(
+                owner=user_of(owner) or "",
+                manager=manager.name,
+                before=before,
+                limit=max(64, page_size),
+            )
+        )
         if not batch:
             break
         for record in batch:

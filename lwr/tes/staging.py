@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from lwr import jsondepth
@@ -33,9 +33,13 @@ from lwr.managers import safe_path
 from lwr.managers.directory import JobDirectory
 from lwr.staging.movers import ClientFile, CopyMover
 from lwr.staging.remote import RemoteStager
-from lwr.staging.transfer import push
-from lwr.tes import paths, s3
+from lwr.staging.transfer import fetch, push
+from lwr.tes import paths, policy, s3
 from lwr.tes.models import DIRECTORY, Input, Output, Task, task_from_document
+from lwr.tes.owner import user_of
+
+if TYPE_CHECKING:
+    from lwr.service.users import Users
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +58,11 @@ def schemes() -> tuple[str, ...]:
 class TesStaging:
     """Stages TES tasks; hands every other job to ``remote`` (see the module docstring)."""
 
-    def __init__(self, remote: RemoteStager) -> None:
+    def __init__(self, remote: RemoteStager, users: Users | None = None) -> None:
         self.remote = remote
         self.s3 = s3.S3Storage()
+        #: service users' plans: their tasks' inputs are counted against them (lwr.tes.policy)
+        self.users = users
 
     # -- the Stager protocol ----------------------------------------------------------------
 
@@ -69,9 +75,12 @@ class TesStaging:
         if task is None:
             return self.remote.stage_in(launch, directory)
         rewrite = _script_rewriter(launch, task, directory)
+        budget = self._budget(launch)
         for index, item in enumerate(task.inputs):
             try:
-                self._fetch(rewrite(item), directory)
+                self._fetch(rewrite(item), directory, budget, f"input {index} ({item.path})")
+            except policy.InputQuotaError:
+                raise
             except LwrError as exc:
                 raise StagingError(f"input {index} ({item.path}): {exc.message}") from None
         log.info("TES: staged %d input(s) into %s", len(task.inputs), directory.root)
@@ -101,13 +110,42 @@ class TesStaging:
 
     # -- inputs -----------------------------------------------------------------------------
 
-    def _fetch(self, item: Input, directory: JobDirectory) -> None:
+    def _budget(self, launch: Mapping[str, Any]) -> policy.InputBudget | None:
+        """What a service user's task may stage in under their plan now (None: no limit)."""
+        user = user_of(str(launch[LAUNCH_KEY].get("owner") or ""))
+        if user is None or self.users is None:
+            return None
+        try:
+            plan = self.users.plan_of(self.users.get(user))
+        except NotFoundError:
+            return None
+        if plan.max_input_size is None and plan.max_total_input is None:
+            return None
+        return policy.InputBudget(policy.Quota(user, plan, self.users.plans))
+
+    def _fetch(
+        self,
+        item: Input,
+        directory: JobDirectory,
+        budget: policy.InputBudget | None = None,
+        where: str = "",
+    ) -> None:
         relative = paths.relative(item.path)
+        if budget is not None:
+            budget.start(where)
         if item.content is not None:
-            _write_content(directory, relative, item.content.encode("utf-8"))
+            data = item.content.encode("utf-8")
+            if budget is not None:
+                budget.attempt()(len(data))
+            _write_content(directory, relative, data)
             return
         url = item.url or ""
         scheme, local = _scheme(url)
+        if budget is not None and scheme in policy.USER_SCHEMES:
+            fetch(url, _target(directory, relative), self.remote.policy, progress=budget.attempt)
+            return
+        if budget is not None:  # a task made before its owner's storage was checked
+            raise StagingError(f"{scheme} storage is for the admin token")
         if item.type == DIRECTORY and scheme == "s3":
             for name, object_url in self.s3.keys_below(url):
                 self.s3.fetch(object_url, _target(directory, f"{relative}/{name}"))

@@ -48,7 +48,7 @@ def state_of(record: JobRecord) -> str:
 
 def task_view(record: JobRecord, directory: JobDirectory, view: str) -> dict[str, Any]:
     """The task as ``GET /tasks/{id}`` answers it in ``view``."""
-    answer: dict[str, Any] = {"id": record.job_id, "state": state_of(record)}
+    answer: dict[str, Any] = {"id": record.client_job_id, "state": state_of(record)}
     if view == "MINIMAL":
         return answer
     info = tes_info(record)
@@ -59,7 +59,7 @@ def task_view(record: JobRecord, directory: JobDirectory, view: str) -> dict[str
             for item in document.get("inputs") or []
         ]
     answer.update(document)
-    answer["id"], answer["state"] = record.job_id, state_of(record)
+    answer["id"], answer["state"] = record.client_job_id, state_of(record)
     answer["creation_time"] = rfc3339(record.created)
     answer["logs"] = [task_log(record, directory, info, full=view == "FULL")]
     return answer

@@ -64,9 +64,11 @@ class LwrWsgiApp:
     def handle(self, request: Request) -> Response:
         response = self._handle(request)
         if response.status_int >= 400 and tes_routes.PREFIX in request.environ.get("PATH_INFO", ""):
-            response.json_body = tes_routes.error_body(
-                response.status_int, response.json_body.get("error", "")
-            )  # TES clients read message/code; LWR's "error" is kept
+            body = response.json_body  # its details (a 413's limit and plan...) are kept
+            response.json_body = {
+                **body,
+                **tes_routes.error_body(response.status_int, body.get("error", "")),
+            }  # TES clients read message/code; LWR's "error" is kept
         return response
 
     def _handle(self, request: Request) -> Response:

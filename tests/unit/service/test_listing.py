@@ -99,3 +99,15 @@ def test_the_listing_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert document["jobs"] == 12000 and document["database"] == "sqlite"
     assert all(case["jobs"] == 50 for case in document["pages"].values())
     assert all("INDEX" in " ".join(steps) for steps in document["sqlite_plans"].values())
+
+
+def test_a_tes_task_is_listed_with_its_kind(store: JobStore) -> None:
+    from lwr.tes.staging import LAUNCH_KEY
+
+    launch = {LAUNCH_KEY: {"task": {"executors": []}, "owner": "user:alice"}}
+    store.put(JobRecord("_default_", "alice~3f2a", state=JobState.QUEUED, launch=launch))
+    store.put(JobRecord("_default_", "alice~7", launch={"setup": {"tool_id": "cat1"}}))
+    query = listing.query_for(ALICE, None)
+    jobs = listing.list_jobs(store, query, show_owner=False)["jobs"]
+    kinds = {job["id"]: (job["kind"], job["tool_id"]) for job in jobs}
+    assert kinds["3f2a"] == ("tes", None) and kinds["7"] == ("pulsar", "cat1")

@@ -87,3 +87,30 @@ def test_page_size_and_token_are_ascii_digits(raw: str) -> None:
     with pytest.raises(InvalidRequestError):
         service._token(raw)
     assert service.page_size("5") == 5 and service._token("12") == 12
+
+
+def test_a_users_tasks_are_found_in_their_namespace_only(manager: Any) -> None:
+    """alice's task is ``alice~t1``: found by her by its client id, by nobody else; a task of
+    hers from before namespaces (the admin's namespace, marked ``user:alice``) is still hers."""
+    task = {"name": "mine", "executors": [{"image": "x", "command": ["true"]}]}
+    for stored, owner in (("alice~t1", "user:alice"), ("old1", "user:alice")):
+        launch = {"tes": {"task": task, "owner": owner}}
+        manager.store.put(JobRecord("m", stored, state=JobState.COMPLETE, launch=launch))
+    assert service.find(manager, "t1", "user:alice").job_id == "alice~t1"
+    assert service.find(manager, "old1", "user:alice").job_id == "old1"
+    for who, task_id in (("user:bob", "t1"), ("user:bob", "old1"), ("alice", "t1"),
+                         ("user:alice", "alice~t1")):  # fmt: skip
+        with pytest.raises(NotFoundError):
+            service.find(manager, task_id, who)
+    mine = service.list_tasks(
+        manager.store, manager, "user:alice", service.Filters(), "BASIC", 9, None
+    )
+    assert ids(mine) == ["t1"] and mine["tasks"][0]["name"] == "mine"
+    assert (
+        ids(
+            service.list_tasks(
+                manager.store, manager, "user:bob", service.Filters(), "MINIMAL", 9, None
+            )
+        )
+        == []
+    )
