@@ -89,10 +89,14 @@ class WebhookReceiver:
     """An HTTP endpoint ``/hook/<user>`` verifying each POST with ``secrets[user]``.
 
     ``fail_first`` answers the first N tries 500 (to prove retries); ``tries`` has every try,
-    ``accepted`` those answered 200.
+    ``accepted`` those answered 200, each with the ``Host`` header it came with. ``host`` is the
+    address it listens on (any of 127.0.0.0/8 works on Linux, so tests can tell receivers apart
+    by address).
     """
 
-    def __init__(self, secrets: dict[str, str], fail_first: int = 0) -> None:
+    def __init__(
+        self, secrets: dict[str, str], fail_first: int = 0, host: str = "127.0.0.1"
+    ) -> None:
         self.secrets = secrets
         self.fail_first = fail_first
         self.tries: list[dict[str, Any]] = []
@@ -101,15 +105,21 @@ class WebhookReceiver:
         self.blocked = threading.Event()
         self.release = threading.Event()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.host = host
+        self._server = ThreadingHTTPServer((host, 0), self._handler())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def attempts(self) -> int:
         return len(self.tries)
 
-    def url(self, user: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hook/{user}"
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def url(self, user: str, host: str | None = None) -> str:
+        """The hook of ``user``, reached by ``host`` (a name or an address; ours by default)."""
+        return f"http://{host or self.host}:{self.port}/hook/{user}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
@@ -142,6 +152,7 @@ class WebhookReceiver:
         delivery = {
             "user": user,
             "delivery": headers.get(webhook.DELIVERY_HEADER),
+            "host": headers.get("Host"),
             "body": json.loads(body),
         }
         with self._lock:

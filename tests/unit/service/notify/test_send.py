@@ -16,10 +16,15 @@ from lwr.managers import namespace
 from lwr.managers.base import JobState
 from lwr.persistence.store import JobRecord, JobStore
 from lwr.service.notify import smtp, webhook
+from lwr.service.notify.egress import EgressPolicy, parse_networks
 from lwr.service.notify.outbox import FAILED, PENDING, SENT, Notification, NotifyStore
 from lwr.service.notify.sender import Sender
 from lwr.service.notify.settings import NotifyConfig, SmtpConfig
 from tests.notify_servers import MailServer, WebhookReceiver
+
+#: the tests' receivers listen on loopback, which webhooks may only reach when it is allowed
+LOOPBACK = parse_networks("127.0.0.0/8")
+LOCAL = EgressPolicy(LOOPBACK)
 
 
 def _item(target: str = "alice@example.org", secret: str | None = None) -> Notification:
@@ -105,17 +110,17 @@ def test_a_redirected_webhook_is_not_delivered() -> None:
     """urllib would follow a redirect (a 303 even as a GET without the body): refuse them all."""
     with WebhookReceiver({"alice": "k3y"}) as receiver:
         with pytest.raises(webhook.WebhookError, match="HTTP 303"):
-            webhook.send(_item(receiver.url("moved"), "k3y"), timeout=10)
+            webhook.send(_item(receiver.url("moved"), "k3y"), 10, LOCAL)
         assert receiver.accepted == []
 
 
 def test_webhook_signature_verifies_and_tampering_does_not() -> None:
     with WebhookReceiver({"alice": "k3y"}) as receiver:
-        webhook.send(_item(receiver.url("alice"), "k3y"), timeout=10)
+        webhook.send(_item(receiver.url("alice"), "k3y"), 10, LOCAL)
         (delivery,) = receiver.accepted
         assert delivery["body"]["state"] == "failed" and delivery["delivery"] == "d1"
         with pytest.raises(webhook.WebhookError, match="HTTP 401"):
-            webhook.send(_item(receiver.url("alice"), "wrong"), timeout=10)
+            webhook.send(_item(receiver.url("alice"), "wrong"), 10, LOCAL)
     now = str(int(time.time()))
     good = webhook.signature("k", now, b"{}")
     assert webhook.verify("k", now, b"{}", good)
@@ -131,7 +136,7 @@ def test_webhook_signature_verifies_and_tampering_does_not() -> None:
 @pytest.fixture
 def outbox(tmp_path: Path) -> Iterator[tuple[JobStore, NotifyStore]]:
     store = JobStore(tmp_path / "state")
-    notify = NotifyStore(store.db)
+    notify = NotifyStore(store.db, egress=LOCAL)
     store.final_hooks.append(notify.enqueue)
     yield store, notify
     store.close()
@@ -147,7 +152,8 @@ def test_webhook_failures_back_off_then_succeed_once(outbox: tuple[JobStore, Not
         _, secret = notify.set_channels("alice", {"webhook_url": receiver.url("alice")})
         receiver.secrets["alice"] = secret or ""
         _finish(store, "1")
-        sender = Sender(notify, NotifyConfig(retry_delay=0.0, max_attempts=5))
+        config = NotifyConfig(retry_delay=0.0, max_attempts=5, webhook_allowed_networks=LOOPBACK)
+        sender = Sender(notify, config)
         for _ in range(3):
             assert sender.run_once() == 1
         assert sender.run_once() == 0
@@ -161,7 +167,7 @@ def test_backoff_doubles_and_the_last_failure_is_recorded(
     outbox: tuple[JobStore, NotifyStore], caplog: Any
 ) -> None:
     store, notify = outbox
-    config = NotifyConfig(retry_delay=0.0, max_attempts=3)
+    config = NotifyConfig(retry_delay=0.0, max_attempts=3, webhook_allowed_networks=LOOPBACK)
     assert [
         NotifyConfig(retry_delay=2, retry_max_delay=10).backoff(n) for n in (1, 2, 3, 4, 5)
     ] == [2, 4, 8, 10, 10]
