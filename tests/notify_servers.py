@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import subprocess
 import threading
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -20,6 +22,22 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from lwr.service.notify import webhook
 from tests.integration.server import free_port
+
+
+def self_signed(directory: Path, names: str) -> Path:
+    """``directory/cert.pem``, self-signed for ``names`` (``IP:127.0.0.1,DNS:localhost``),
+    its key in ``directory/key.pem``; made by the openssl command."""
+    pem = directory / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=lwr-test", "-addext", f"subjectAltName={names}"),
+            *("-keyout", str(directory / "key.pem"), "-out", str(pem)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return pem
 
 
 class MailServer:
@@ -91,11 +109,17 @@ class WebhookReceiver:
     ``fail_first`` answers the first N tries 500 (to prove retries); ``tries`` has every try,
     ``accepted`` those answered 200, each with the ``Host`` header it came with. ``host`` is the
     address it listens on (any of 127.0.0.0/8 works on Linux, so tests can tell receivers apart
-    by address).
+    by address) and ``port`` its port (0: a free one). With ``tls`` it speaks HTTPS, and
+    ``server_names`` has the TLS server name (SNI) of each connection.
     """
 
     def __init__(
-        self, secrets: dict[str, str], fail_first: int = 0, host: str = "127.0.0.1"
+        self,
+        secrets: dict[str, str],
+        fail_first: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.secrets = secrets
         self.fail_first = fail_first
@@ -106,7 +130,12 @@ class WebhookReceiver:
         self.release = threading.Event()
         self._lock = threading.Lock()
         self.host = host
-        self._server = ThreadingHTTPServer((host, 0), self._handler())
+        self.server_names: list[str | None] = []
+        self._tls = tls is not None
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        if tls is not None:
+            tls.sni_callback = lambda sock, name, context: self.server_names.append(name)
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -119,7 +148,8 @@ class WebhookReceiver:
 
     def url(self, user: str, host: str | None = None) -> str:
         """The hook of ``user``, reached by ``host`` (a name or an address; ours by default)."""
-        return f"http://{host or self.host}:{self.port}/hook/{user}"
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{host or self.host}:{self.port}/hook/{user}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self

@@ -67,7 +67,7 @@ def _embedded_ipv4(address: Address) -> list[ipaddress.IPv4Address]:
     """The IPv4 addresses an IPv6 address carries, which is where a packet to it may go."""
     if not isinstance(address, ipaddress.IPv6Address):
         return []
-    found = [address.ipv4_mapped, address.sixtofour]
+    found = [address.sixtofour]
     if address.teredo is not None:
         found.extend(address.teredo)
     if any(address in prefix for prefix in _NAT64):
@@ -82,8 +82,8 @@ def _category(address: Address) -> str | None:
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
-        ("private", address.is_private),
         ("reserved", address.is_reserved),
+        ("private", address.is_private),
         ("site-local", isinstance(address, ipaddress.IPv6Address) and address.is_site_local),
         ("not globally routable", not address.is_global),
     )
@@ -99,18 +99,22 @@ class EgressPolicy:
 
     def refusal(self, address: Address) -> str | None:
         """Why a webhook may not connect to ``address``; None when it may."""
-        if isinstance(address, ipaddress.IPv6Address) and address.scope_id:
-            address = ipaddress.IPv6Address(address.compressed.split("%", 1)[0])
-        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-        if any(candidate in network for candidate in (address, mapped) for network in self.allowed):
+        mapped = None
+        if isinstance(address, ipaddress.IPv6Address):
+            if address.scope_id:
+                address = ipaddress.IPv6Address(address.compressed.split("%", 1)[0])
+            mapped = address.ipv4_mapped  # ::ffff:a.b.c.d is a.b.c.d, allowed or not
+        candidates = [address] if mapped is None else [address, mapped]
+        if any(one in network for one in candidates for network in self.allowed):
             return None
-        reason = _category(address)
-        if reason is None:
-            for inner in _embedded_ipv4(address):
-                inner_reason = _category(inner)
-                if inner_reason is not None:
-                    return f"{inner_reason} (it carries the IPv4 address {inner})"
-        return reason
+        if mapped is not None:
+            reason = _category(mapped)
+            return None if reason is None else f"{reason} (it carries the IPv4 address {mapped})"
+        for inner in _embedded_ipv4(address):  # 6to4, Teredo, NAT64 lead to their IPv4 address
+            inner_reason = _category(inner)
+            if inner_reason is not None:
+                return f"{inner_reason} (it carries the IPv4 address {inner})"
+        return _category(address)
 
     def targets(self, host: str, port: int) -> list[Target]:
         """Resolve ``host`` once; every answer must be allowed. What to connect to, in order.
@@ -150,24 +154,16 @@ class EgressPolicy:
 def _explain(host: str, address: Address, reason: str) -> str:
     """The refusal's message: a literal is named, a name's internal answer is not (no DNS
     oracle into the server's network beyond the refusal itself)."""
-    literal = _literal(host)
-    if literal is None:
-        return f"{host!r} resolves to an internal address ({reason})"
-    if literal != str(address):
-        return f"{host} is {address}, an internal address ({reason})"
-    return f"{host} is an internal address ({reason})"
-
-
-def _literal(host: str) -> str | None:
-    """``host`` as an address when it is one in any spelling the resolver takes, else None."""
     try:
-        return str(ipaddress.ip_address(host))
+        ipaddress.ip_address(host)
+        return f"{host} is an internal address ({reason})"
     except ValueError:
         pass
     try:
-        return socket.inet_ntoa(socket.inet_aton(host))  # 2130706433, 0177.0.0.1, 0x7f.1, 127.1
+        socket.inet_aton(host)  # an IPv4 address spelt oddly: 2130706433, 0177.0.0.1, 0x7f.1
+        return f"{host} is {address}, an internal address ({reason})"
     except OSError:
-        return None
+        return f"{host!r} resolves to an internal address ({reason})"
 
 
 def describe(networks: Iterable[Network]) -> str:

@@ -44,10 +44,10 @@ class Sender:
         self.config = config
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        egress = config.egress()
+        # the store's egress policy: the one that judged the URL when it was set
         self._channels: dict[str, Callable[[Notification], None]] = {
             EMAIL: lambda item: smtp.send(config.smtp, item),
-            WEBHOOK: lambda item: webhook.send(item, config.smtp.timeout, egress),
+            WEBHOOK: lambda item: webhook.send(item, config.smtp.timeout, store.egress),
         }
         self._next_prune = 0.0
 
