@@ -353,12 +353,14 @@ def _check_email(address: str | None) -> None:
 def _check_url(url: str | None) -> None:
     if url is None:
         return
-    parts = urlsplit(url)
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        raise InvalidRequestError("webhook_url must not hold spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is asked for
+    except ValueError as exc:
+        raise InvalidRequestError(f"webhook_url is not a URL ({exc}): {url!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
         raise InvalidRequestError(f"webhook_url must be an http(s) URL with a host, not {url!r}")
-    try:
-        parts.port  # noqa: B018 - urlsplit checks the port only when it is asked for
-    except ValueError:
-        raise InvalidRequestError(f"webhook_url has a bad port: {url!r}") from None
     if "@" in parts.netloc:  # the signature authenticates; user:password@ only confuses hosts
         raise InvalidRequestError("webhook_url must not hold credentials (user:password@)")

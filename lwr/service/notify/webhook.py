@@ -119,11 +119,14 @@ def send(
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     error: Exception | None = None
     for target in targets:  # the first address that takes the connection gets the POST
-        connection = (
-            _PinnedTls(host, port, target, timeout, context or ssl.create_default_context())
-            if https
-            else _Pinned(host, port, target, timeout)
-        )
+        try:
+            connection = (
+                _PinnedTls(host, port, target, timeout, context or ssl.create_default_context())
+                if https
+                else _Pinned(host, port, target, timeout)
+            )
+        except http.client.InvalidURL as exc:  # a host http.client will not put in Host
+            raise WebhookError(f"{item.target}: {exc}") from None
         try:
             connection.connect()
         except OSError as exc:
