@@ -48,7 +48,12 @@ class LwrApp:
         #: service users and their plans (lwr.service), in the job store's database
         self.users = Users(self.store, config.plans, config.private_token)
         #: completion notifications: rows queued with each final state, sent by a thread
-        self.notify = NotifyStore(self.store.db, config.notify.public_url)
+        self.notify = NotifyStore(
+            self.store.db,
+            config.notify.public_url,
+            egress=config.notify.egress(),
+            keep_seconds=config.notify.keep_seconds,
+        )
         self.store.final_hooks.append(self.notify.enqueue)
         self.notify_sender = Sender(self.notify, config.notify)
         self.managers: dict[str, StatefulManager] = {}

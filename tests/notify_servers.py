@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
+import subprocess
 import threading
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -20,6 +22,22 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from lwr.service.notify import webhook
 from tests.integration.server import free_port
+
+
+def self_signed(directory: Path, names: str) -> Path:
+    """``directory/cert.pem``, self-signed for ``names`` (``IP:127.0.0.1,DNS:localhost``),
+    its key in ``directory/key.pem``; made by the openssl command."""
+    pem = directory / "cert.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=lwr-test", "-addext", f"subjectAltName={names}"),
+            *("-keyout", str(directory / "key.pem"), "-out", str(pem)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return pem
 
 
 class MailServer:
@@ -89,10 +107,20 @@ class WebhookReceiver:
     """An HTTP endpoint ``/hook/<user>`` verifying each POST with ``secrets[user]``.
 
     ``fail_first`` answers the first N tries 500 (to prove retries); ``tries`` has every try,
-    ``accepted`` those answered 200.
+    ``accepted`` those answered 200, each with the ``Host`` header it came with. ``host`` is the
+    address it listens on (any of 127.0.0.0/8 works on Linux, so tests can tell receivers apart
+    by address) and ``port`` its port (0: a free one). With ``tls`` it speaks HTTPS, and
+    ``server_names`` has the TLS server name (SNI) of each connection.
     """
 
-    def __init__(self, secrets: dict[str, str], fail_first: int = 0) -> None:
+    def __init__(
+        self,
+        secrets: dict[str, str],
+        fail_first: int = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.secrets = secrets
         self.fail_first = fail_first
         self.tries: list[dict[str, Any]] = []
@@ -101,15 +129,27 @@ class WebhookReceiver:
         self.blocked = threading.Event()
         self.release = threading.Event()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.host = host
+        self.server_names: list[str | None] = []
+        self._tls = tls is not None
+        self._server = ThreadingHTTPServer((host, port), self._handler())
+        if tls is not None:
+            tls.sni_callback = lambda sock, name, context: self.server_names.append(name)
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def attempts(self) -> int:
         return len(self.tries)
 
-    def url(self, user: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/hook/{user}"
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def url(self, user: str, host: str | None = None) -> str:
+        """The hook of ``user``, reached by ``host`` (a name or an address; ours by default)."""
+        scheme = "https" if self._tls else "http"
+        return f"{scheme}://{host or self.host}:{self.port}/hook/{user}"
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
@@ -142,6 +182,7 @@ class WebhookReceiver:
         delivery = {
             "user": user,
             "delivery": headers.get(webhook.DELIVERY_HEADER),
+            "host": headers.get("Host"),
             "body": json.loads(body),
         }
         with self._lock:

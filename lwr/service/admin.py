@@ -14,6 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from lwr.service.notify.outbox import NotifyStore
+from lwr.service.notify.settings import NotifyConfig
+from lwr.service.notify.show import channels_report, print_channels
 from lwr.service.store import User
 from lwr.service.users import Users
 
@@ -29,7 +32,7 @@ def register(commands: Any) -> None:
     add.add_argument("--plan", help="the user's plan (default: default_plan)")
     actions.add_parser("list", help="every user with their plan")
     for action, what in (
-        ("show", "a user and their plan's limits"),
+        ("show", "a user, their plan's limits and their notification channels"),
         ("revoke", "refuse the user's token from now on"),
     ):
         actions.add_parser(action, help=what).add_argument("name")
@@ -48,8 +51,8 @@ def _register_notify(actions: Any) -> None:
         notify.add_argument(option, help="'' turns it off; left out: unchanged")
 
 
-def open_users(config_path: str) -> Users:
-    """The users of the server configured by ``config_path``."""
+def open_users(config_path: str) -> tuple[Users, NotifyConfig]:
+    """The users of the server configured by ``config_path``, and its notification options."""
     from lwr import serve
     from lwr.persistence.store import JobStore
     from lwr.service.retention.planning import Planner
@@ -60,14 +63,14 @@ def open_users(config_path: str) -> Users:
     users = Users(store, config.plans, config.private_token)
     # an upgrade queues its restores in the database; the server's retention worker runs them
     users.plan_listeners.append(Planner(RetentionTable(store.db), users).plan_changed)
-    return users
+    return users, config.notify
 
 
 def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout  # looked up now, not at import (a test may have replaced it)
-    users = open_users(args.config)
+    users, notify = open_users(args.config)
     try:
-        answer = _run(users, args)
+        answer = _run(users, notify, args)
     finally:
         users.rows.db.close()
     if args.json:
@@ -77,7 +80,7 @@ def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 0
 
 
-def _run(users: Users, args: argparse.Namespace) -> dict[str, Any]:
+def _run(users: Users, notify: NotifyConfig, args: argparse.Namespace) -> dict[str, Any]:
     if args.action == "add":
         user, token = users.add(args.name, args.plan)
         return {"user": user.as_dict(), "token": token}
@@ -85,17 +88,25 @@ def _run(users: Users, args: argparse.Namespace) -> dict[str, Any]:
         return {"users": [user.as_dict() for user in users.all()]}
     if args.action == "show":
         user = users.get(args.name)
-        return {"user": user.as_dict(), "limits": users.plan_of(user).as_dict()}
+        return {
+            "user": user.as_dict(),
+            "limits": users.plan_of(user).as_dict(),
+            "channels": channels_report(_notify_store(users, notify), notify, user.name),
+        }
     if args.action == "set-plan":
         return {"user": users.set_plan(args.name, args.plan).as_dict()}
     if args.action == "set-notify":
-        return _set_notify(users, args)
+        return _set_notify(users, notify, args)
     return {"user": users.revoke(args.name).as_dict()}
 
 
-def _set_notify(users: Users, args: argparse.Namespace) -> dict[str, Any]:
-    from lwr.service.notify.outbox import NotifyStore
+def _notify_store(users: Users, notify: NotifyConfig) -> NotifyStore:
+    """The server's notification tables, with its egress policy (a URL it would refuse is
+    refused here too: the sender would never deliver to it)."""
+    return NotifyStore(users.rows.db, notify.public_url, egress=notify.egress())
 
+
+def _set_notify(users: Users, notify: NotifyConfig, args: argparse.Namespace) -> dict[str, Any]:
     user = users.get(args.name)
     settings = {
         "email": args.email,
@@ -103,7 +114,7 @@ def _set_notify(users: Users, args: argparse.Namespace) -> dict[str, Any]:
         "webhook_secret": args.webhook_secret,
     }
     changes = {key: value for key, value in settings.items() if value is not None}
-    channels, generated = NotifyStore(users.rows.db).set_channels(user.name, changes)
+    channels, generated = _notify_store(users, notify).set_channels(user.name, changes)
     answer: dict[str, Any] = {"user": user.as_dict(), "notifications": channels.as_dict()}
     if generated is not None:
         answer["webhook_secret"] = generated
@@ -123,6 +134,8 @@ def _print(answer: dict[str, Any], out: TextIO) -> None:
             print(f"  {key}: {unset if value is None else value}", file=out)
     for key, value in answer.get("notifications", {}).items():
         print(f"  {key}: {value}", file=out)
+    if "channels" in answer:
+        print_channels(answer["channels"], out)
     if "webhook_secret" in answer:
         print(f"webhook secret: {answer['webhook_secret']}", file=out)
     if "token" in answer:

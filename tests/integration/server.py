@@ -62,8 +62,11 @@ class LwrServer:
         port: int | None = None,
         scheme: str = "http",
         env: dict[str, str] | None = None,
+        wrapper: list[str] | None = None,
     ) -> None:
         self.env = env
+        #: argv the server command is appended to (e.g. ``unshare ...``: a namespace of its own)
+        self.wrapper = wrapper or []
         self.directory = directory
         self.port = port or free_port()
         self.scheme = scheme
@@ -77,7 +80,7 @@ class LwrServer:
     def start(self, timeout: float = 30.0) -> LwrServer:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [str(BIN / "paster"), "serve", "server.ini"],
+            [*self.wrapper, str(BIN / "paster"), "serve", "server.ini"],
             cwd=self.directory,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -12,6 +12,11 @@ A row is *claimed* before it is sent by moving its ``next_try`` past the send (a
 ``notify_lease``), compare-and-set on the value read, so two processes on one PostgreSQL
 database never both send it; a sender killed mid-send leaves the claim to expire and the row is
 sent again after the lease: that retry is the at-least-once window docs/service.md describes.
+
+Sent and failed rows are deleted ``notify_keep_days`` after they ended (:meth:`NotifyStore.prune`,
+run by the sender, in batches). A final state written again for a job whose rows may have been
+deleted (it finished longer ago than that) queues nothing, so pruning never lets a job be told
+twice.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from urllib.parse import quote, urlsplit
 from lwr.errors import InvalidRequestError
 from lwr.persistence.database import Database, Writer
 from lwr.persistence.store import JobRecord
+from lwr.service.notify.egress import EgressPolicy
 
-SCHEMA_VERSION = 1
+#: 2: the index on ``done`` that pruning reads (added in place to a version 1 table)
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS notify_channels (
@@ -56,7 +63,8 @@ CREATE TABLE IF NOT EXISTS notifications (
     last_error TEXT,
     UNIQUE (job_key, channel)
 );
-CREATE INDEX IF NOT EXISTS notifications_due ON notifications (status, next_try)
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications (status, next_try);
+CREATE INDEX IF NOT EXISTS notifications_done ON notifications (done)
 """
 
 #: row statuses: waiting (or being sent under a lease), delivered, given up after the last try
@@ -121,9 +129,20 @@ def job_status(record: JobRecord, public_url: str) -> dict[str, Any]:
 class NotifyStore:
     """The two tables; the sender (:mod:`~lwr.service.notify.sender`) and the web layer use it."""
 
-    def __init__(self, db: Database, public_url: str = "") -> None:
+    def __init__(
+        self,
+        db: Database,
+        public_url: str = "",
+        *,
+        egress: EgressPolicy | None = None,
+        keep_seconds: float | None = None,
+    ) -> None:
         self.db = db
         self.public_url = public_url.rstrip("/")
+        #: where a webhook may point (checked when one is set; the sender checks every try)
+        self.egress = egress or EgressPolicy()
+        #: how long finished rows are kept (None: forever); see :meth:`prune`
+        self.keep_seconds = keep_seconds
         #: set when a row is queued, so the sender need not wait for its next poll
         self.wakeup = threading.Event()
         db.migrate("notify", _SCHEMA, SCHEMA_VERSION)
@@ -152,6 +171,8 @@ class NotifyStore:
         merged = {**current.__dict__, **{k: (v or None) for k, v in changes.items()}}
         _check_email(merged["email"])
         _check_url(merged["webhook_url"])
+        if changes.get("webhook_url"):  # a URL set earlier is judged again at every send
+            self.egress.check_url(str(merged["webhook_url"]))
         generated = None
         if merged["webhook_url"] and not merged["webhook_secret"]:
             generated = merged["webhook_secret"] = secrets.token_urlsafe(32)
@@ -180,7 +201,7 @@ class NotifyStore:
         notify no one.
         """
         owner = record.owner
-        if owner is None:
+        if owner is None or self._told_long_ago(record):
             return
         row = tx.execute(
             "SELECT email, webhook_url, webhook_secret FROM notify_channels WHERE owner=?",
@@ -215,6 +236,44 @@ class NotifyStore:
                     ),
                 )
                 self.wakeup.set()
+
+    def _told_long_ago(self, record: JobRecord) -> bool:
+        """A final state written again after its rows may have been pruned: not news."""
+        if self.keep_seconds is None or record.finished is None:
+            return False
+        return record.finished < time.time() - self.keep_seconds
+
+    def prune(self, older_than: float, batch: int = 500) -> int:
+        """Delete up to ``batch`` sent or failed rows that ended before ``older_than``.
+
+        One short transaction per batch, so a large backlog never holds the store's writer
+        for long; the caller repeats while a full batch was deleted. Pending rows are never
+        deleted, however old.
+        """
+        with self.db.transaction() as tx:
+            cursor = tx.execute(
+                "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications "
+                "WHERE done < ? AND status IN (?, ?) ORDER BY done LIMIT ?)",
+                (older_than, SENT, FAILED, batch),
+            )
+            return int(getattr(cursor, "rowcount", 0))
+
+    def counts(self, owner: str) -> dict[str, int]:
+        """How many of ``owner``'s rows are in each status (what ``lwr users show`` prints)."""
+        rows = self.db.fetchall(
+            "SELECT status, COUNT(*) FROM notifications WHERE owner=? GROUP BY status", (owner,)
+        )
+        found = {str(status): int(n) for status, n in rows}
+        return {status: found.get(status, 0) for status in (PENDING, SENT, FAILED)}
+
+    def last_failure(self, owner: str) -> tuple[Notification, float] | None:
+        """``owner``'s latest row given up on, with when, or None."""
+        row = self.db.fetchone(
+            f"SELECT {_COLUMNS}, done FROM notifications WHERE owner=? AND status=? "
+            "ORDER BY done DESC LIMIT 1",
+            (owner, FAILED),
+        )
+        return (_notification(row[:-1]), float(row[-1])) if row else None
 
     def due(self, now: float, limit: int = 20) -> list[Notification]:
         """Pending rows whose time has come, oldest first."""
@@ -294,6 +353,14 @@ def _check_email(address: str | None) -> None:
 def _check_url(url: str | None) -> None:
     if url is None:
         return
-    parts = urlsplit(url)
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in url):
+        raise InvalidRequestError("webhook_url must not hold spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is asked for
+    except ValueError as exc:
+        raise InvalidRequestError(f"webhook_url is not a URL ({exc}): {url!r}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2000:
         raise InvalidRequestError(f"webhook_url must be an http(s) URL with a host, not {url!r}")
+    if "@" in parts.netloc:  # the signature authenticates; user:password@ only confuses hosts
+        raise InvalidRequestError("webhook_url must not hold credentials (user:password@)")

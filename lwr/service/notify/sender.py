@@ -5,7 +5,12 @@ every ``notify_poll_interval`` (a retry coming due, a row queued by another proc
 is claimed under a lease, sent, then marked sent at once: the only moment a crash can repeat a
 notification is between the receiver taking it and that mark (docs/service.md, "guarantee").
 A failed try is retried after ``notify_retry_delay`` doubling up to ``notify_retry_max_delay``;
-after ``notify_max_attempts`` tries the row is marked failed and logged.
+after ``notify_max_attempts`` tries the row is marked failed and logged. A webhook whose host
+now resolves to an address the egress policy refuses (lwr.service.notify.egress) is marked failed
+at once, its reason kept: retrying would only knock on the same closed door.
+
+The same loop deletes sent and failed rows older than ``notify_keep_days`` (at start, then every
+hour, or every ``notify_keep_days`` when that is shorter), in batches (:meth:`Sender.prune`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 from collections.abc import Callable
 
 from lwr.service.notify import smtp, webhook
+from lwr.service.notify.egress import EgressRefused
 from lwr.service.notify.outbox import EMAIL, WEBHOOK, Notification, NotifyStore
 from lwr.service.notify.settings import NotifyConfig
 
@@ -24,6 +30,10 @@ log = logging.getLogger(__name__)
 
 #: what a failed delivery raises (anything else is a bug, logged with its traceback)
 DELIVERY_ERRORS = (OSError, smtplib.SMTPException, webhook.WebhookError)
+#: rows deleted per transaction when pruning
+PRUNE_BATCH = 500
+#: the longest time between two prunes
+PRUNE_INTERVAL = 3600.0
 
 
 class Sender:
@@ -34,10 +44,12 @@ class Sender:
         self.config = config
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # the store's egress policy: the one that judged the URL when it was set
         self._channels: dict[str, Callable[[Notification], None]] = {
             EMAIL: lambda item: smtp.send(config.smtp, item),
-            WEBHOOK: lambda item: webhook.send(item, config.smtp.timeout),
+            WEBHOOK: lambda item: webhook.send(item, config.smtp.timeout, store.egress),
         }
+        self._next_prune = 0.0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="lwr-notify", daemon=True)
@@ -54,6 +66,7 @@ class Sender:
             try:
                 while self.run_once() and not self._stopping.is_set():
                     pass
+                self._prune_when_due()
             except Exception:
                 log.exception("notify: sender pass failed; retrying")
             self.store.wakeup.wait(self.config.poll_interval)
@@ -71,9 +84,43 @@ class Sender:
             self._deliver(item)
         return tried
 
+    def prune(self, now: float | None = None, batch: int = PRUNE_BATCH) -> int:
+        """Delete every sent or failed row older than ``notify_keep_days``; how many went."""
+        keep = self.config.keep_seconds
+        if keep is None:
+            return 0
+        cutoff = (time.time() if now is None else now) - keep
+        pruned = 0
+        while not self._stopping.is_set():
+            deleted = self.store.prune(cutoff, batch)
+            pruned += deleted
+            if deleted < batch:
+                break
+        if pruned:
+            log.info("notify: pruned %d sent or failed notifications", pruned)
+        return pruned
+
+    def _prune_when_due(self) -> None:
+        keep = self.config.keep_seconds
+        if keep is None or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + min(PRUNE_INTERVAL, keep)
+        self.prune()
+
     def _deliver(self, item: Notification) -> None:
         try:
             self._channels[item.channel](item)
+        except EgressRefused as exc:
+            self.store.failed(item, f"refused: {exc}")
+            log.error(
+                "notify: %s %s for job %s of %s refused, not sent: %s",
+                item.channel,
+                item.id,
+                item.body.get("id"),
+                item.owner,
+                exc,
+            )
+            return
         except DELIVERY_ERRORS as exc:
             self._failed(item, f"{type(exc).__name__}: {exc}")
             return

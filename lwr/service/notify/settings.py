@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lwr.errors import ConfigurationError
+from lwr.service.notify.egress import EgressPolicy, Network, parse_networks
 
 #: the options of this module with their defaults, merged into ``lwr.config.APP_DEFAULTS``
 NOTIFY_DEFAULTS: Mapping[str, str] = {
@@ -28,6 +29,8 @@ NOTIFY_DEFAULTS: Mapping[str, str] = {
     "notify_retry_max_delay": "900",
     "notify_poll_interval": "2",
     "notify_lease": "120",
+    "notify_keep_days": "30",
+    "notify_webhook_allowed_networks": "",
 }
 
 SMTP_TLS = ("none", "starttls", "ssl")
@@ -61,6 +64,19 @@ class NotifyConfig:
     poll_interval: float = 2.0
     #: how long a claimed row is left alone before another pass (or process) sends it again
     lease: float = 120.0
+    #: days a sent or failed notification is kept before the sender deletes it (0: forever)
+    keep_days: float = 30.0
+    #: internal networks webhooks may reach all the same (an operator's own receivers)
+    webhook_allowed_networks: tuple[Network, ...] = ()
+
+    @property
+    def keep_seconds(self) -> float | None:
+        """The retention of finished rows in seconds; None: they are never pruned."""
+        return self.keep_days * 86400.0 if self.keep_days > 0 else None
+
+    def egress(self) -> EgressPolicy:
+        """Where webhooks may go (lwr.service.notify.egress)."""
+        return EgressPolicy(self.webhook_allowed_networks)
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failed try: doubling, capped."""
@@ -93,12 +109,23 @@ def parse_notify(values: Mapping[str, str], base: Path) -> NotifyConfig:
         retry_max_delay=_number(values, "notify_retry_max_delay"),
         poll_interval=_number(values, "notify_poll_interval"),
         lease=_number(values, "notify_lease"),
+        keep_days=_number(values, "notify_keep_days"),
+        webhook_allowed_networks=_networks(values["notify_webhook_allowed_networks"]),
     )
     if config.max_attempts < 1 or config.poll_interval <= 0 or config.retry_delay < 0:
         raise ConfigurationError(
             "notify_max_attempts must be >= 1, notify_poll_interval > 0, notify_retry_delay >= 0"
         )
     return config
+
+
+def _networks(text: str) -> tuple[Network, ...]:
+    try:
+        return parse_networks(text)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"notify_webhook_allowed_networks: {exc} (give networks such as 10.1.0.0/16, fd00::/8)"
+        ) from None
 
 
 def _number(values: Mapping[str, str], key: str) -> float:

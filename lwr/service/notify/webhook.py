@@ -4,36 +4,34 @@ The signature covers ``<timestamp>.<body>`` with the user's webhook secret and t
 ``X-LWR-Signature: sha256=<hex>`` beside ``X-LWR-Timestamp`` (Unix seconds): a receiver
 recomputes it over the exact bytes it received and refuses an old timestamp, so a captured
 request cannot be replayed later. ``X-LWR-Delivery`` is the same on every retry of one
-notification: the receiver's key to drop a repeat. Python's :mod:`urllib.request` is enough for
-one POST; no HTTP client library is added for it.
+notification: the receiver's key to drop a repeat.
+
+The POST goes through :mod:`http.client` on a socket this module connects itself, to an address
+:class:`~lwr.service.notify.egress.EgressPolicy` has just judged: the host is resolved once, every
+answer checked, and the connection made to one of those answers, with the URL's host in the
+``Host`` header and, for https, as the TLS server name whose certificate is verified. A client
+that resolved the name again (urllib does) could be sent elsewhere by a DNS answer changed
+between the check and the connection. Redirects are never followed (a 3xx is a failed try), and
+no proxy from the environment is used: the address judged is the address connected to.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
+import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
-from typing import Any
+from urllib.parse import urlsplit
 
+from lwr.service.notify.egress import EgressPolicy, Target, UnresolvedHost
 from lwr.service.notify.outbox import Notification
 
 SIGNATURE_HEADER = "X-LWR-Signature"
 TIMESTAMP_HEADER = "X-LWR-Timestamp"
 DELIVERY_HEADER = "X-LWR-Delivery"
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a delivery: urllib would follow 301-303 as a GET without
-    the body (and the signature), so every 3xx is a failed try instead."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class WebhookError(Exception):
@@ -55,22 +53,94 @@ def verify(secret: str, timestamp: str, body: bytes, supplied: str, max_age: flo
     return fresh and hmac.compare_digest(signature(secret, timestamp, body), supplied)
 
 
-def send(item: Notification, timeout: float) -> None:
-    """POST ``item``'s body to its URL; raises WebhookError unless the answer is 2xx."""
+class _Pinned(http.client.HTTPConnection):
+    """An HTTP connection to ``target`` (an address already judged), speaking for ``host``."""
+
+    def __init__(self, host: str, port: int, target: Target, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._target = target
+
+    def _open(self) -> socket.socket:
+        family, sockaddr = self._target
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(sockaddr)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def connect(self) -> None:
+        self.sock = self._open()
+
+
+class _PinnedTls(_Pinned):
+    """The same over TLS: the certificate must be the URL host's (SNI and check by name)."""
+
+    def __init__(
+        self, host: str, port: int, target: Target, timeout: float, context: ssl.SSLContext
+    ) -> None:
+        super().__init__(host, port, target, timeout)
+        self._context = context
+
+    def connect(self) -> None:
+        self.sock = self._context.wrap_socket(self._open(), server_hostname=self.host)
+
+
+def send(
+    item: Notification,
+    timeout: float,
+    policy: EgressPolicy,
+    context: ssl.SSLContext | None = None,
+) -> None:
+    """POST ``item``'s body to its URL; raises WebhookError unless the answer is 2xx.
+
+    :class:`~lwr.service.notify.egress.EgressRefused` (a permanent failure) when the host now
+    resolves to an address ``policy`` refuses; ``context`` verifies https receivers (the
+    system's CAs when None).
+    """
+    parts = urlsplit(item.target)
+    https = parts.scheme == "https"
+    try:
+        host, port = parts.hostname or "", parts.port or (443 if https else 80)
+        targets = policy.targets(host, port)
+    except (UnresolvedHost, ValueError) as exc:
+        raise WebhookError(f"{item.target}: {exc}") from None
     body = json.dumps(item.body, sort_keys=True).encode()
     timestamp = str(int(time.time()))
-    request = urllib.request.Request(item.target, data=body, method="POST")
-    request.add_header("Content-Type", "application/json")
-    request.add_header("User-Agent", "LWR-notify")
-    request.add_header(TIMESTAMP_HEADER, timestamp)
-    request.add_header(SIGNATURE_HEADER, signature(item.secret or "", timestamp, body))
-    request.add_header(DELIVERY_HEADER, item.id)
-    try:
-        with _OPENER.open(request, timeout=timeout) as answer:
-            status = answer.status
-    except urllib.error.HTTPError as exc:
-        raise WebhookError(f"HTTP {exc.code} from {item.target}") from None
-    except (OSError, ValueError) as exc:
-        raise WebhookError(f"{item.target}: {exc}") from None
-    if not 200 <= status < 300:
-        raise WebhookError(f"HTTP {status} from {item.target}")
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "LWR-notify",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: signature(item.secret or "", timestamp, body),
+        DELIVERY_HEADER: item.id,
+    }
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    error: Exception | None = None
+    for target in targets:  # the first address that takes the connection gets the POST
+        try:
+            connection = (
+                _PinnedTls(host, port, target, timeout, context or ssl.create_default_context())
+                if https
+                else _Pinned(host, port, target, timeout)
+            )
+        except http.client.InvalidURL as exc:  # a host http.client will not put in Host
+            raise WebhookError(f"{item.target}: {exc}") from None
+        try:
+            connection.connect()
+        except OSError as exc:
+            connection.close()
+            error = exc
+            continue
+        try:
+            connection.request("POST", path, body, headers)
+            status = connection.getresponse().status
+        except (OSError, http.client.HTTPException) as exc:
+            raise WebhookError(f"{item.target}: {type(exc).__name__}: {exc}") from None
+        finally:
+            connection.close()
+        if not 200 <= status < 300:  # a redirect too: it is an answer, not a delivery
+            raise WebhookError(f"HTTP {status} from {item.target}")
+        return
+    raise WebhookError(f"{item.target}: {type(error).__name__}: {error}")

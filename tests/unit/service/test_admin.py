@@ -69,3 +69,50 @@ def test_set_notify(server_ini: Path) -> None:
     assert "webhook_url: None" in run(server_ini, "set-notify", "carol", "--webhook-url", "")
     with pytest.raises(InvalidRequestError, match="not an email address"):
         run(server_ini, "set-notify", "carol", "--email", "carol")
+
+
+def _allow(server_ini: Path, networks: str) -> None:
+    """Set ``notify_webhook_allowed_networks`` in the server's ``[app:main]``."""
+    text = server_ini.read_text()
+    kept = [line for line in text.splitlines() if not line.startswith("notify_webhook_allowed")]
+    text = "\n".join(kept)
+    extra = f"notify_webhook_allowed_networks = {networks}\n" if networks else ""
+    server_ini.write_text(text.replace("use = egg:lwr\n", "use = egg:lwr\n" + extra) + "\n")
+
+
+def test_show_lists_the_channels_masked_and_whether_they_are_enabled(server_ini: Path) -> None:
+    run(server_ini, "add", "dave")
+    shown = run(server_ini, "show", "dave")
+    assert "  email: - (disabled: not set)\n  webhook: - (disabled: not set)\n" in shown
+    assert "  deliveries: 0 pending, 0 sent, 0 failed\n" in shown
+    _allow(server_ini, "127.0.0.0/8")
+    answer = json.loads(
+        run(
+            server_ini,
+            "--json",
+            "set-notify",
+            "dave",
+            "--email",
+            "d@example.org",
+            "--webhook-url",
+            "http://127.0.0.1:9/hook",
+        )
+    )
+    secret = answer["webhook_secret"]
+    shown = run(server_ini, "show", "dave")
+    assert "  email: d@example.org (disabled: this server has no smtp_host)\n" in shown
+    assert f"  webhook: http://127.0.0.1:9/hook (enabled, secret ****{secret[-4:]})\n" in shown
+    assert secret not in shown
+    _allow(server_ini, "")  # the operator closes the network: the URL would now be refused
+    report = json.loads(run(server_ini, "--json", "show", "dave"))["channels"]
+    assert report["webhook"] == {
+        "url": "http://127.0.0.1:9/hook",
+        "secret": f"****{secret[-4:]}",
+        "enabled": False,
+        "note": report["webhook"]["note"],
+    }
+    assert "127.0.0.1 is an internal address (loopback)" in report["webhook"]["note"]
+    with pytest.raises(InvalidRequestError, match="loopback"):
+        run(server_ini, "set-notify", "dave", "--webhook-url", "http://localhost:9/hook")
+    run(server_ini, "set-notify", "dave", "--webhook-secret", "short")
+    assert "secret ****)" in run(server_ini, "show", "dave")  # a short secret: stars only

@@ -86,6 +86,11 @@ def test_channels_are_validated_and_a_secret_generated(notify: NotifyStore) -> N
         {"email": "a@b.c\r\nBcc: x@y.z"},
         {"webhook_url": "file:///etc/passwd"},
         {"webhook_url": "http://"},
+        {"webhook_url": "http://hook.example:99999/in"},
+        {"webhook_url": "http://\u2100/in"},
+        {"webhook_url": "http://hook.example/in\r\nX-Evil: 1"},
+        {"webhook_url": "http://user:pw@hook.example/in"},
+        {"webhook_url": "http://127.0.0.1/in"},
         {"colour": "red"},
     ):
         with pytest.raises(InvalidRequestError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import subprocess
 import time
 from collections.abc import Iterator
 from email import message_from_bytes
@@ -16,10 +15,15 @@ from lwr.managers import namespace
 from lwr.managers.base import JobState
 from lwr.persistence.store import JobRecord, JobStore
 from lwr.service.notify import smtp, webhook
+from lwr.service.notify.egress import EgressPolicy, parse_networks
 from lwr.service.notify.outbox import FAILED, PENDING, SENT, Notification, NotifyStore
 from lwr.service.notify.sender import Sender
 from lwr.service.notify.settings import NotifyConfig, SmtpConfig
-from tests.notify_servers import MailServer, WebhookReceiver
+from tests.notify_servers import MailServer, WebhookReceiver, self_signed
+
+#: the tests' receivers listen on loopback, which webhooks may only reach when it is allowed
+LOOPBACK = parse_networks("127.0.0.0/8")
+LOCAL = EgressPolicy(LOOPBACK)
 
 
 def _item(target: str = "alice@example.org", secret: str | None = None) -> Notification:
@@ -36,31 +40,8 @@ def _item(target: str = "alice@example.org", secret: str | None = None) -> Notif
 
 @pytest.fixture
 def certificate(tmp_path: Path) -> Path:
-    """A self-signed certificate (and key) for 127.0.0.1, made by the openssl command."""
-    pem = tmp_path / "cert.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(tmp_path / "key.pem"),
-            "-out",
-            str(pem),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return pem
+    """A self-signed certificate for 127.0.0.1 and localhost (its key beside it, key.pem)."""
+    return self_signed(tmp_path, "IP:127.0.0.1,DNS:localhost")
 
 
 def test_mail_has_the_job_its_state_the_link_and_the_delivery_id() -> None:
@@ -105,17 +86,17 @@ def test_a_redirected_webhook_is_not_delivered() -> None:
     """urllib would follow a redirect (a 303 even as a GET without the body): refuse them all."""
     with WebhookReceiver({"alice": "k3y"}) as receiver:
         with pytest.raises(webhook.WebhookError, match="HTTP 303"):
-            webhook.send(_item(receiver.url("moved"), "k3y"), timeout=10)
+            webhook.send(_item(receiver.url("moved"), "k3y"), 10, LOCAL)
         assert receiver.accepted == []
 
 
 def test_webhook_signature_verifies_and_tampering_does_not() -> None:
     with WebhookReceiver({"alice": "k3y"}) as receiver:
-        webhook.send(_item(receiver.url("alice"), "k3y"), timeout=10)
+        webhook.send(_item(receiver.url("alice"), "k3y"), 10, LOCAL)
         (delivery,) = receiver.accepted
         assert delivery["body"]["state"] == "failed" and delivery["delivery"] == "d1"
         with pytest.raises(webhook.WebhookError, match="HTTP 401"):
-            webhook.send(_item(receiver.url("alice"), "wrong"), timeout=10)
+            webhook.send(_item(receiver.url("alice"), "wrong"), 10, LOCAL)
     now = str(int(time.time()))
     good = webhook.signature("k", now, b"{}")
     assert webhook.verify("k", now, b"{}", good)
@@ -131,7 +112,7 @@ def test_webhook_signature_verifies_and_tampering_does_not() -> None:
 @pytest.fixture
 def outbox(tmp_path: Path) -> Iterator[tuple[JobStore, NotifyStore]]:
     store = JobStore(tmp_path / "state")
-    notify = NotifyStore(store.db)
+    notify = NotifyStore(store.db, egress=LOCAL)
     store.final_hooks.append(notify.enqueue)
     yield store, notify
     store.close()

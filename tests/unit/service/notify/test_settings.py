@@ -32,6 +32,15 @@ def test_values_are_typed(tmp_path: Path) -> None:
     assert notify.public_url == "https://lwr.example"
 
 
+def test_pruning_and_the_egress_policy(tmp_path: Path) -> None:
+    default = load_app_config({}, here=tmp_path).notify
+    assert default.keep_seconds == 30 * 86400 and default.egress().allowed == ()
+    options = {"notify_keep_days": "0.5", "notify_webhook_allowed_networks": "10.9.0.0/16, ::1"}
+    notify = load_app_config(options, here=tmp_path).notify
+    assert notify.keep_seconds == 43200
+    assert [str(net) for net in notify.egress().allowed] == ["10.9.0.0/16", "::1/128"]
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -41,6 +50,10 @@ def test_values_are_typed(tmp_path: Path) -> None:
         ("notify_max_attempts", "0"),
         ("smtp_ca_file", "missing.pem"),
         ("notify_poll_interval", "0"),
+        ("notify_keep_days", "-1"),
+        ("notify_keep_days", "soon"),
+        ("notify_webhook_allowed_networks", "10.0.0.1/8"),
+        ("notify_webhook_allowed_networks", "intranet.example"),
     ],
 )
 def test_bad_values_are_named(tmp_path: Path, key: str, value: str) -> None:
