@@ -43,7 +43,7 @@ import kombu
 
 from lwr.errors import ConfigurationError
 from lwr.messaging.exchange import redact_url
-from lwr.pool import protocol
+from lwr.pool import protocol, tether
 from lwr.pool.abandon import GivingUp
 from lwr.pool.handlers import Handlers
 from lwr.pool.leases import LeaseTable
@@ -112,6 +112,7 @@ class PoolConsumer(GivingUp, Handlers):
         self._plain: Any = None  # the other channel: kill/status, broadcasts, reports
         self._crash_at = os.environ.get(CRASH_ENV, "")
         manager.listeners.append(self.on_change)
+        tether.attach(manager.backend)  # its jobs are leased: they must not outlive this worker
 
     # -- life cycle --------------------------------------------------------------------------
 
