@@ -63,7 +63,8 @@ def test_kill_9_of_a_worker_kills_its_jobs_whole_process_trees(
     client = client_factory(manager_name)
     client.setup("tree", tree_job(pid_file, "victim"))
     pids = [int(p) for p in wait_for(lambda: _four(pid_file), what="the job's four processes")]
-    assert os.getsid(pids[2]) == pids[2]  # it left the job's session and process group
+    # it leaves the job's session and process group (setsid runs just after $! is known)
+    wait_for(lambda: os.getsid(pids[2]) == pids[2], what="the escapee's own session")
     ear.wait(lambda: (r := ear.latest("victim")) is not None and r.jobs_held == 1)
     victim.kill9()
     wait_for(lambda: not any(alive(pid) for pid in pids), what="the dead worker's job processes")

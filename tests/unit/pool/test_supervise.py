@@ -90,6 +90,15 @@ def alive(pid: int) -> bool:
         return False
 
 
+def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
 def wait_gone(pids: list[int], timeout: float = 20.0) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(alive(p) for p in pids):
@@ -109,8 +118,10 @@ def test_the_whole_job_tree_dies_with_the_lifeline(start: Callable[[str], Superv
     job = start(TREE)
     pids = job.recorded(4)
     escaped = pids[2]
-    assert os.getsid(escaped) == escaped  # it left the job's session and process group
-    assert psutil.Process(escaped).ppid() == job.process.pid  # adopted by the subreaper
+    # it leaves the job's session (setsid runs just after $! is known), and once its subshell
+    # exits it is adopted by the subreaper
+    assert wait_until(lambda: os.getsid(escaped) == escaped)
+    assert wait_until(lambda: psutil.Process(escaped).ppid() == job.process.pid)
     job.cut()
     assert wait_gone(pids) == []
     assert job.process.wait(20) == -signal.SIGKILL
