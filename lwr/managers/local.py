@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from lwr import trace
 from lwr.config import parse_concurrency, parse_seconds
@@ -40,6 +40,8 @@ class _LocalManager(Manager):
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self.launcher = launcher.choose(options.get("launcher", "auto"))
+        #: starts a job's process; a pool worker swaps in lwr.pool.tether's (jobs die with it)
+        self.spawn: Callable[..., subprocess.Popen[bytes]] = process.spawn
         log.info(
             "manager %s: jobs start with the %s launcher (%s)",
             name,
@@ -49,7 +51,7 @@ class _LocalManager(Manager):
 
     def launch(self, spec: LaunchSpec) -> str:
         try:
-            child = process.spawn(
+            child = self.spawn(
                 self.launcher.argv(spec),
                 cwd=spec.job_directory,
                 stdout=spec.job_directory / JOB_STDOUT_NAME,

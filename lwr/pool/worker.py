@@ -20,7 +20,10 @@ Exactly one final status per job, whatever dies when:
   final one, and nothing is sent for a job whose lease was lost (see :mod:`lwr.pool.leases`);
 * a worker gives up every job it holds when its connection drops or it stops (it kills their
   processes, since the broker has already handed the setups to someone else), and at start-up it
-  gives up whatever its job store says was unfinished or never announced.
+  gives up whatever its job store says was unfinished or never announced;
+* a worker that dies without a word (``kill -9``) takes its local jobs' processes along: each
+  runs under a supervisor that kills the job's whole tree when the worker is gone
+  (:mod:`lwr.pool.tether`), so no orphaned run goes on beside the rerun the broker hands out.
 
 Galaxy's ``kill`` and ``status`` queues are competing too, so the worker that receives one passes
 it on to every worker over the pool exchange (:class:`lwr.pool.protocol.JobRequest`); the holder
@@ -43,7 +46,7 @@ import kombu
 
 from lwr.errors import ConfigurationError
 from lwr.messaging.exchange import redact_url
-from lwr.pool import protocol
+from lwr.pool import protocol, tether
 from lwr.pool.abandon import GivingUp
 from lwr.pool.handlers import Handlers
 from lwr.pool.leases import LeaseTable
@@ -112,6 +115,7 @@ class PoolConsumer(GivingUp, Handlers):
         self._plain: Any = None  # the other channel: kill/status, broadcasts, reports
         self._crash_at = os.environ.get(CRASH_ENV, "")
         manager.listeners.append(self.on_change)
+        tether.attach(manager.backend)  # its jobs are leased: they must not outlive this worker
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -294,7 +298,12 @@ class PoolConsumer(GivingUp, Handlers):
                 for delivery in item.lease.deliveries:
                     self._channel.basic_ack(delivery.delivery_tag)
                 self._crash_point("before_commit", job_id)
-            self._channel.tx_commit()
+            try:
+                self._channel.tx_commit()
+            except Exception:
+                if item.final:
+                    self._commit_failed(job_id)
+                raise
             if item.final:
                 self._crash_point("after_commit", job_id)
                 self._announced(job_id)
@@ -305,6 +314,21 @@ class PoolConsumer(GivingUp, Handlers):
                     job_id,
                     item.body.get("status"),
                 )
+
+    def _commit_failed(self, job_id: str) -> None:
+        """Name the job whose final commit failed: the one case the lease cannot decide.
+
+        A failed connection makes the broker apply the transaction wholly or not at all, and the
+        job is then done or runs again elsewhere. A *broker crash* during the commit may apply it
+        to one of its two queues only (docs/elastic_workers.md): an operator needs the job id.
+        """
+        log.error(
+            "job %s/%s: committing its final status and setup acknowledgement failed; if the "
+            "broker crashed during the commit, Galaxy may get this job's final status twice or "
+            "never (see 'a broker crash during a commit' in docs/elastic_workers.md)",
+            self.manager.name,
+            job_id,
+        )
 
     def _announced(self, job_id: str) -> None:
         record = self.manager.find(job_id)

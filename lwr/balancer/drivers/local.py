@@ -11,6 +11,12 @@ directory, so even that window leaves no orphan.
 Workers are started the way users start LWR (``lwr serve server.ini`` in the directory, by
 default), in a session of their own so that a balancer killed with -9 does not take them along,
 with ``LWR_POOL_WORKER_ID`` in their environment and no cloud credentials.
+
+When a worker has stopped (drained and exited, killed after its drain, or found dead by a
+restarted balancer), its directory is removed if its job store says nothing is left to hand back
+(see :mod:`lwr.balancer.drivers.local_state`), so ``workers/`` does not grow with every worker
+ever started. A worker that died holding unfinished jobs keeps its directory (its log and job
+store tell why; its jobs' setups went back to the broker), and the balancer's log says so.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any, ClassVar
 
 import psutil
 
+from lwr.balancer.drivers import local_state
 from lwr.balancer.drivers.base import Driver, Worker, worker_environment
 from lwr.errors import ConfigurationError
 
@@ -70,7 +77,7 @@ class LocalDriver(Driver):
             process = self._find(directory, record)
             if process is None:
                 log.info("worker %s (%s) is gone; forgetting it", directory.name, record)
-                (directory / RECORD).unlink(missing_ok=True)
+                self._retire(directory, None)
                 continue
             worker = Worker(directory.name, record["launched_at"], f"pid {process.pid}", True)
             _write(directory / RECORD, {**record, **_identity(process)})
@@ -114,6 +121,7 @@ class LocalDriver(Driver):
 
     def terminate(self, worker_id: str) -> None:
         process = self._process(worker_id)
+        status = None
         if process is not None:
             log.warning("killing worker %s (pid %d)", worker_id, process.pid)
             try:
@@ -121,13 +129,15 @@ class LocalDriver(Driver):
             except (ProcessLookupError, PermissionError):
                 process.kill()
             try:
-                process.wait(10)
+                status = process.wait(10)  # reaps a child of ours: its status is only here
             except psutil.TimeoutExpired:
                 log.error("worker %s (pid %d) did not die", worker_id, process.pid)
+                self._forget(worker_id, retire=False)  # its directory is still in use
+                return
         popen = self._processes.get(worker_id)
-        if popen is not None:
-            popen.poll()
-        self._forget(worker_id)
+        if popen is not None and status is None:
+            status = popen.poll()
+        self._forget(worker_id, status)
 
     def _running(self, worker_id: str) -> bool:
         popen = self._processes.get(worker_id)
@@ -156,10 +166,48 @@ class LocalDriver(Driver):
                 return process
         return None
 
-    def _forget(self, worker_id: str) -> None:
+    def _forget(self, worker_id: str, status: int | None = None, retire: bool = True) -> None:
         self.workers.pop(worker_id, None)
-        self._processes.pop(worker_id, None)
-        (self.root / worker_id / RECORD).unlink(missing_ok=True)
+        popen = self._processes.pop(worker_id, None)
+        if status is None and popen is not None:
+            status = popen.returncode
+        if retire:
+            self._retire(self.root / worker_id, status)
+        else:
+            (self.root / worker_id / RECORD).unlink(missing_ok=True)
+
+    def _retire(self, directory: Path, status: int | None) -> None:
+        """Remove the stopped worker's directory, unless its job store still holds unfinished
+        jobs (or cannot be read, and the worker did not exit cleanly): then keep it and say so."""
+        unfinished = local_state.unfinished_jobs(directory)
+        how = local_state.exit_words(status)
+        if unfinished == 0 or (unfinished is None and status == 0):
+            if status not in (0, None, -signal.SIGKILL, -signal.SIGTERM):
+                log.warning(
+                    "worker %s %s; the end of its log:\n%s",
+                    directory.name,
+                    how,
+                    local_state.log_tail(directory),
+                )
+            shutil.rmtree(directory, ignore_errors=True)
+            log.info("worker %s %s with nothing left to hand back; removed %s",
+                     directory.name, how, directory)  # fmt: skip
+            return
+        (directory / RECORD).unlink(missing_ok=True)
+        held = (
+            f"{unfinished} unfinished job(s) in its job store"
+            if unfinished
+            else "a job store this balancer cannot read"
+        )
+        log.warning(
+            "worker %s %s with %s: keeping %s (its worker.log and job store) for inspection; "
+            "its jobs' setups went back to the broker and run on other workers; remove the "
+            "directory by hand when done",
+            directory.name,
+            how,
+            held,
+            directory,
+        )
 
 
 def _command(text: str) -> list[str]:
