@@ -73,13 +73,52 @@ class Template:
     entries: tuple[Entry, ...]
 
     @property
-    def tmpfs_bytes(self) -> int:
-        """Memory one clone takes on a tmpfs: whole pages of data plus an inode per entry."""
-        total = INODE_BYTES  # the job directory itself
+    def data_bytes(self) -> int:
+        """Space one clone takes on a tmpfs: its files' data in whole pages."""
+        total = 0
         for entry in self.entries:
-            size = len(entry.data_for(self.job_id.encode())) if entry.kind == "file" else 0
-            total += INODE_BYTES + -(-size // PAGE) * PAGE
+            if entry.kind == "file":
+                total += -(-len(entry.data_for(self.job_id.encode())) // PAGE) * PAGE
         return total
+
+    @property
+    def tmpfs_bytes(self) -> int:
+        """Memory one clone takes on a tmpfs: its data plus an inode per entry and directory."""
+        return self.data_bytes + INODE_BYTES * self.inodes
+
+    @property
+    def inodes(self) -> int:
+        """Files, directories and symlinks of one clone, its directory included."""
+        return len(self.entries) + 1
+
+
+def room_short(
+    need_bytes: int,
+    need_inodes: int,
+    need_memory: int,
+    *,
+    free_bytes: int,
+    free_inodes: int | None,
+    available: int | None,
+    margin: int,
+) -> str:
+    """Why clones needing ``need_bytes`` of space, ``need_inodes`` and ``need_memory`` (their
+    data and inodes) would not fit ('' if they do).
+
+    ``free_*`` are the filesystem's (``free_inodes`` None: no inode limit); ``available`` is
+    the memory available (None: unknown), of which ``margin`` is left to everything else.
+    """
+    gib = 1024**3
+    if need_bytes > free_bytes:
+        return f"{need_bytes / gib:.1f} GiB of clones > {free_bytes / gib:.1f} GiB free"
+    if free_inodes is not None and need_inodes > free_inodes:
+        return f"{need_inodes:,} inodes of clones > {free_inodes:,} free"
+    if available is not None and need_memory + margin > available:
+        return (
+            f"{need_memory / gib:.1f} GiB of clones + {margin / gib:.0f} GiB margin > "
+            f"{available / gib:.1f} GiB available"
+        )
+    return ""
 
 
 def read_template(job_directory: Path) -> Template:

@@ -22,13 +22,12 @@ from __future__ import annotations
 import os
 import statistics
 import subprocess
-import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import history, measure
+from bench import history, measure, scale_storage
 from bench.client import Driver, Poll
 from bench.history import history_id
 from bench.measure import Failures
@@ -38,8 +37,6 @@ from bench.throughput import step
 if TYPE_CHECKING:
     from bench.run import Plan
 
-#: free space a tmpfs needs per finished job of both servers (LWR 12 KiB, Pulsar 52 KiB, inodes)
-_TMPFS_PER_JOB = 80 * 1024
 #: memory left to everything else when cloning: a level that would leave less is not made
 _MEMORY_MARGIN = 4 * 1024**3
 #: clones written per task of the process pool (both cores busy, progress between tasks)
@@ -57,7 +54,8 @@ def measure_all(
 ) -> None:
     """Start the pair, run every level, stop them, and time the deletion of their directories."""
     started = time.perf_counter()
-    root, storage = _root(scratch, plan.scale_levels[-1])
+    storage = scale_storage.choose(scratch, plan.scale_levels[-1])
+    root = storage.root
     servers: dict[str, BenchServer] = {
         "lwr": LwrBench(root / "lwr", concurrency),
         "pulsar": PulsarBench(root / "pulsar", concurrency),
@@ -73,34 +71,12 @@ def measure_all(
         for server in servers.values():
             server.stop()
         test_s = round(time.perf_counter() - started, 2)
-        cleanup = _remove([server.directory for server in servers.values()], root)
+        cleanup = storage.remove([server.directory for server in servers.values()])
     for name in servers:
-        results[name]["scale_storage"] = storage
+        results[name]["scale_storage"] = storage.what
         results[name]["scale_test_s"] = test_s
         results[name]["scale_cleanup_s"] = cleanup
         results[name]["scale_bytes_used"] = used.get(name)
-
-
-def _root(scratch: Path, largest: int) -> tuple[Path, str]:
-    """A fresh directory for the scale servers, on a tmpfs when there is room: (path, what)."""
-    needed = max(1024**3, largest * _TMPFS_PER_JOB)
-    for candidate in (os.environ.get("LWR_BENCH_SCALE_DIR"), "/dev/shm"):
-        if not candidate or not os.path.isdir(candidate) or not os.access(candidate, os.W_OK):
-            continue
-        stat = os.statvfs(candidate)
-        if stat.f_bavail * stat.f_frsize >= needed:
-            return Path(tempfile.mkdtemp(prefix="lwr-bench-scale-", dir=candidate)), candidate
-    return scratch / "scale", f"{scratch} (no tmpfs with room)"
-
-
-def _remove(trees: list[Path], root: Path) -> float:
-    """Seconds to delete the servers' ``trees`` (one ``rm -rf`` each, at once), then ``root``."""
-    began = time.perf_counter()
-    processes = [subprocess.Popen(["rm", "-rf", "--", str(tree)]) for tree in trees]
-    for process in processes:
-        process.wait()
-    subprocess.run(["rm", "-rf", "--", str(root)], check=False)
-    return round(time.perf_counter() - began, 2)
 
 
 def _bytes_used(directory: Path) -> int:
@@ -140,7 +116,7 @@ def _levels(
                     name: history.read_template(_staging(server) / history_id(real - 1))
                     for name, server in servers.items()
                 }
-            short = _memory_short(templates, level - made)
+            short = _room_short(templates, level - made, _staging(servers["lwr"]))
             if short:
                 for name in servers:
                     results[name]["scale_stopped"] = f"N={level} not made: {short}"
@@ -160,7 +136,20 @@ def _levels(
             entry[name].update(_level(plan, name, server, level, real, failures))
             results[name]["scale"].append(entry[name])
     for name, server in servers.items():
+        results[name]["scale_history"] = _how_made(name, real, made)
         results[name]["scale_clean_check"] = _clean_check(name, server, real, made, failures)
+
+
+def _how_made(name: str, real: int, made: int) -> str:
+    """How the history was made, in words, for the JSON."""
+    text = f"{real} real jobs through the protocol ({history_id(0)}..{history_id(real - 1)})"
+    if made <= real:
+        return text
+    what = "its job directory" + (" and its job-store rows" if name == "lwr" else "")
+    return (
+        f"{text}; {history_id(real)}..{history_id(made - 1)} cloned from "
+        f"{history_id(real - 1)}'s finished state ({what}) with the server stopped"
+    )
 
 
 def _create_history(
@@ -187,16 +176,18 @@ def _create_history(
     return {name: future.result() for name, future in futures.items()}
 
 
-def _memory_short(templates: dict[str, history.Template], count: int) -> str:
-    """Why ``count`` more clones of each template would not fit in memory ('' if they do)."""
-    need = sum(template.tmpfs_bytes for template in templates.values()) * count
-    available = history.mem_available()
-    if available is not None and need + _MEMORY_MARGIN > available:
-        return (
-            f"{need / 1024**3:.1f} GiB of clones + {_MEMORY_MARGIN / 1024**3:.0f} GiB margin > "
-            f"{available / 1024**3:.1f} GiB available"
-        )
-    return ""
+def _room_short(templates: dict[str, history.Template], count: int, place: Path) -> str:
+    """Why ``count`` more clones of each template would not fit ('' if they do)."""
+    stat = os.statvfs(place)
+    return history.room_short(
+        sum(template.data_bytes for template in templates.values()) * count,
+        sum(template.inodes for template in templates.values()) * count,
+        sum(template.tmpfs_bytes for template in templates.values()) * count,
+        free_bytes=stat.f_bavail * stat.f_frsize,
+        free_inodes=stat.f_favail if stat.f_files else None,
+        available=history.mem_available(),
+        margin=_MEMORY_MARGIN,
+    )
 
 
 def _clone(
