@@ -205,3 +205,23 @@ def test_mem_available_reads_the_kernel_estimate(tmp_path: Path) -> None:
     meminfo.write_text("MemTotal:       24000000 kB\n")
     assert history.mem_available(str(meminfo)) is None
     assert history.mem_available(str(tmp_path / "missing")) is None
+
+
+def test_room_short_names_what_is_missing() -> None:
+    gib = 1024**3
+    fits = {"free_bytes": 10 * gib, "free_inodes": 1000, "available": 20 * gib, "margin": 4 * gib}
+    assert history.room_short(gib, 1000, 2 * gib, **fits) == ""
+    assert "GiB free" in history.room_short(11 * gib, 10, gib, **fits)
+    assert "inodes" in history.room_short(gib, 1001, gib, **fits)
+    assert history.room_short(gib, 10**9, gib, **{**fits, "free_inodes": None}) == ""
+    assert "margin" in history.room_short(gib, 10, 17 * gib, **fits)
+    assert history.room_short(gib, 10, 17 * gib, **{**fits, "available": None}) == ""
+
+
+def test_data_bytes_and_inodes_of_a_real_directory(tmp_path: Path) -> None:
+    template = history.read_template(_job_directory(tmp_path, "hist7"))
+    # job.sh, return_code, the log: one page each; 'empty' none; dirs and the link no data
+    assert template.data_bytes == 3 * history.PAGE
+    # working, working/deep, outputs, job.sh, return_code, the log, empty, link + the job's own
+    assert template.inodes == 9
+    assert template.tmpfs_bytes == 3 * history.PAGE + 9 * history.INODE_BYTES
