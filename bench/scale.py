@@ -112,8 +112,9 @@ def _levels(
             time.sleep(1.0)  # let the last jobs' bookkeeping finish before reading or timing
         if level > made:
             if not templates:
+                source = _template_id(servers, real)
                 templates = {
-                    name: history.read_template(_staging(server) / history_id(real - 1))
+                    name: history.read_template(_staging(server) / source)
                     for name, server in servers.items()
                 }
             short = _room_short(templates, level - made, _staging(servers["lwr"]))
@@ -130,17 +131,31 @@ def _levels(
             entry[name]["history"] = {
                 "real": real,
                 "cloned": level - real,
-                "template": history_id(real - 1) if level > real else None,
+                "template": templates[name].job_id if level > real else None,
             }
             step(f"scale {name} N={level} ({real} real, {level - real} cloned)")
             entry[name].update(_level(plan, name, server, level, real, failures))
             results[name]["scale"].append(entry[name])
     for name, server in servers.items():
-        results[name]["scale_history"] = _how_made(name, real, made)
+        source = templates[name].job_id if templates else ""
+        results[name]["scale_history"] = _how_made(name, real, made, source)
         results[name]["scale_clean_check"] = _clean_check(name, server, real, made, failures)
 
 
-def _how_made(name: str, real: int, made: int) -> str:
+def _template_id(servers: dict[str, BenchServer], real: int) -> str:
+    """The newest real job both servers report ``complete`` (a failed one is no template)."""
+    for index in range(real - 1, -1, -1):
+        job_id = history_id(index)
+        try:
+            for server in servers.values():
+                Driver(server.url, "urllib", Poll(0.05)).status_seconds(job_id)
+        except Exception:
+            continue
+        return job_id
+    raise RuntimeError("no real finished job to clone: every one failed")
+
+
+def _how_made(name: str, real: int, made: int, source: str) -> str:
     """How the history was made, in words, for the JSON."""
     text = f"{real} real jobs through the protocol ({history_id(0)}..{history_id(real - 1)})"
     if made <= real:
@@ -148,7 +163,7 @@ def _how_made(name: str, real: int, made: int) -> str:
     what = "its job directory" + (" and its job-store rows" if name == "lwr" else "")
     return (
         f"{text}; {history_id(real)}..{history_id(made - 1)} cloned from "
-        f"{history_id(real - 1)}'s finished state ({what}) with the server stopped"
+        f"{source}'s finished state ({what}) with the server stopped"
     )
 
 
