@@ -70,6 +70,20 @@ def main(argv: list[str] | None = None) -> int:
         help="LWR writes its job trace: the per-phase breakdowns get the server's phases",
     )
     parser.add_argument(
+        "--scale-max",
+        type=int,
+        metavar="N",
+        help="scale levels go up tenfold to N finished jobs (e.g. 100000; default: 10,000 in "
+        "the full run, 1,000 in the quick one)",
+    )
+    parser.add_argument(
+        "--scale-real",
+        type=int,
+        metavar="N",
+        help="scale history: N real jobs through the protocol, the rest cloned on disk from one "
+        "of them (default 100; a large N makes every job real, as slow as that is)",
+    )
+    parser.add_argument(
         "--results",
         type=Path,
         default=RESULTS,
@@ -87,6 +101,14 @@ def main(argv: list[str] | None = None) -> int:
         plan = dataclasses.replace(plan, trace=True)
     if args.server_threads:
         plan = dataclasses.replace(plan, same_threads=tuple(args.server_threads))
+    if args.scale_max:
+        from bench.history import levels_up_to
+
+        plan = dataclasses.replace(
+            plan, scale_levels=levels_up_to(plan.scale_levels, args.scale_max)
+        )
+    if args.scale_real:
+        plan = dataclasses.replace(plan, scale_real=args.scale_real)
     args.results.mkdir(parents=True, exist_ok=True)
     if args.profile:
         document = run.profile_lwr(plan, args.results)

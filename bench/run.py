@@ -46,6 +46,10 @@ class Plan:
     same_threads: tuple[int, ...] = ()
     #: jobs published at once in message-queue mode (jobs per second through the broker)
     mq_burst: int = 0
+    #: scale history: this many real jobs through the protocol, clones of one of them beyond
+    scale_real: int = 100
+    #: clones whose status is checked through the client at each scale level
+    scale_sample: int = 20
 
     @classmethod
     def full(cls) -> Plan:

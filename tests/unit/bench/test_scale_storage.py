@@ -1,0 +1,60 @@
+"""bench/scale_storage.py: where the scale test puts its jobs, and emptying that place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bench import scale_storage
+
+
+def test_needs_grow_with_the_largest_level() -> None:
+    assert scale_storage.needs(100) == (1024**3, 100 * scale_storage.INODES_PER_JOB + 100_000)
+    need_bytes, need_inodes = scale_storage.needs(100_000)
+    assert need_bytes == 100_000 * scale_storage.BYTES_PER_JOB
+    # 100,000 jobs of both servers need more inodes than Debian's /dev/shm has on 24 GiB
+    assert need_inodes > 3_085_511
+
+
+def test_has_room_checks_space_and_inodes(tmp_path: Path) -> None:
+    stat = os.statvfs(tmp_path)
+    free = stat.f_bavail * stat.f_frsize
+    assert scale_storage.has_room(str(tmp_path), 1, 1)
+    assert not scale_storage.has_room(str(tmp_path), free * 2 + 1, 1)
+    if stat.f_files:
+        assert not scale_storage.has_room(str(tmp_path), 1, stat.f_favail * 2 + 1)
+
+
+def test_a_directory_with_room_is_used_and_emptied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    place = tmp_path / "place"
+    place.mkdir()
+    monkeypatch.setenv("LWR_BENCH_SCALE_DIR", str(place))
+    storage = scale_storage.choose(tmp_path / "scratch", 100)
+    assert storage.root.parent == place and storage.mount is None
+    trees = [storage.root / "lwr", storage.root / "pulsar"]
+    for tree in trees:
+        (tree / "files" / "staging" / "hist1").mkdir(parents=True)
+        (tree / "files" / "staging" / "hist1" / "job.sh").write_text("true\n")
+    assert storage.remove(trees) >= 0
+    assert list(place.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_without_room_anywhere_root_mounts_a_tmpfs_and_umount_empties_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LWR_BENCH_SCALE_DIR", raising=False)
+    monkeypatch.setattr(scale_storage, "has_room", lambda *_args: False)
+    storage = scale_storage.choose(tmp_path, 100_000)
+    assert storage.mount == storage.root and storage.root.parent == tmp_path
+    assert "tmpfs of its own" in storage.what
+    mounts = Path("/proc/mounts").read_text()
+    assert f" {storage.root} tmpfs " in mounts
+    (storage.root / "lwr" / "hist1").mkdir(parents=True)
+    storage.remove([storage.root / "lwr"])
+    assert f" {storage.root} " not in Path("/proc/mounts").read_text()
+    assert not storage.root.exists()
