@@ -190,6 +190,8 @@ def profile_lwr(plan: Plan, out_dir: Path) -> dict[str, Any]:
             "staging_curl": lambda d: staging.profile_once(d, plan, scratch, failures),
         }
         for phase, workload in workloads.items():
+            if phase.split("_")[0] not in plan.workloads:
+                continue  # --only narrows the profile too
             _step(f"profile LWR: {phase}")
             raw = out_dir / f"profile-lwr-{phase}.raw"
             server = ProfiledLwr(scratch / phase, concurrency, raw)
