@@ -108,3 +108,26 @@ def test_the_process_floor_runs_the_command_and_lwrs_job_script(tmp_path: Path) 
     costs = floor.process_costs(2, tmp_path)
     assert set(costs) == {"command_ms", "job_script_ms"}
     assert all(value > 0 for value in costs.values())
+
+
+def test_versus_summary_counts_rounds_each_lwr_won_and_takes_medians_of_rounds() -> None:
+    from bench import versus
+
+    def r(after: float, before: float, steps: float) -> dict[str, Any]:
+        return {
+            "after": {"median_ms": after, "steps_median_ms": {"setup": steps}},
+            "before": {"median_ms": before, "steps_median_ms": {"setup": steps + 1}},
+        }
+
+    summary = versus.summarize([r(10, 12, 1), r(20, 18, 3), r(30, 30, 5)], ["after", "before"])
+    assert summary["after"]["median_of_rounds_ms"] == 20
+    assert summary["before"]["median_of_rounds_ms"] == 18
+    assert summary["after"]["steps_median_ms"] == {"setup": 3}
+    assert (summary["rounds_after_faster"], summary["rounds_before_faster"]) == (1, 1)
+
+
+def test_versus_extracts_the_lwr_package_of_a_revision(tmp_path: Path) -> None:
+    from bench import versus
+
+    versus.extract("HEAD", tmp_path)
+    assert (tmp_path / "lwr" / "managers" / "local.py").is_file()
