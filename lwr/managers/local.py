@@ -67,6 +67,9 @@ class _LocalManager(Manager):
             self._children[external_id] = child
         return external_id
 
+    def shutdown(self) -> None:
+        self.reaper.close()
+
     def _ended(self, spec: LaunchSpec) -> None:
         trace.mark(spec.manager, spec.job_id, "process ended")
         self.wake()

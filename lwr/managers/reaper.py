@@ -48,6 +48,7 @@ class Reaper:
         self._watched: dict[int, tuple[subprocess.Popen[bytes], OnExit]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
 
     def watch(self, child: subprocess.Popen[bytes], on_exit: OnExit) -> None:
         """Reap ``child`` when it exits, then call ``on_exit`` (from the reaper's thread).
@@ -55,7 +56,7 @@ class Reaper:
         Call it right after starting the child: the pidfd must be opened while the child is
         still ours (a zombie at worst), which it is until something waits for it.
         """
-        if self._epoll is None:
+        if self._epoll is None or self._closed.is_set():
             self._thread_per_child(child, on_exit)
             return
         try:
@@ -65,32 +66,47 @@ class Reaper:
             self._thread_per_child(child, on_exit)
             return
         with self._lock:
-            self._watched[fd] = (child, on_exit)
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name=f"lwr-reaper-{self.name}", daemon=True
-                )
-                self._thread.start()
-        self._epoll.register(fd, select.EPOLLIN)
+            if self._closed.is_set():  # closed meanwhile: the epoll set may be gone
+                os.close(fd)
+            else:
+                self._watched[fd] = (child, on_exit)
+                self._epoll.register(fd, select.EPOLLIN)
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name=f"lwr-reaper-{self.name}", daemon=True
+                    )
+                    self._thread.start()
+                return
+        self._thread_per_child(child, on_exit)
 
     def watching(self) -> int:
         """How many children are being watched through pidfds (for tests and diagnostics)."""
         with self._lock:
             return len(self._watched)
 
+    def close(self) -> None:
+        """Stop the reaper's thread within a second (the manager stops).
+
+        The jobs' processes go on: a server that starts again finds them by pid. Children
+        watched until then are left to the process's exit, as the per-child threads were.
+        """
+        self._closed.set()
+
     def _run(self) -> None:
         assert self._epoll is not None
-        while True:
-            try:
-                events = self._epoll.poll()
-            except InterruptedError:  # pragma: no cover - PEP 475 retries; kept for safety
-                continue
-            for fd, _mask in events:
+        while not self._closed.is_set():
+            # a timeout, not a wake-up descriptor: close() is rare and may take a second
+            for fd, _mask in self._epoll.poll(1.0):
                 with self._lock:
                     child, on_exit = self._watched.pop(fd)
                 self._epoll.unregister(fd)
                 os.close(fd)
                 self._finish(child, on_exit)
+        with self._lock:
+            for fd in self._watched:
+                os.close(fd)
+            self._watched.clear()
+            self._epoll.close()
 
     def _thread_per_child(self, child: subprocess.Popen[bytes], on_exit: OnExit) -> None:
         threading.Thread(

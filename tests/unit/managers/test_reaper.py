@@ -110,3 +110,19 @@ def _exited(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
     except FileNotFoundError:
         return True
+
+
+@pytest.mark.skipif(not pidfds_work(), reason="no pidfds here")
+def test_a_closed_reaper_stops_its_thread_and_still_reports_children_watched_later() -> None:
+    reaper = Reaper("closing", use_pidfds=True)
+    reaper.watch(_start(0), lambda: None)
+    thread = reaper._thread
+    assert thread is not None
+    reaper.close()
+    thread.join(5)
+    assert not thread.is_alive()
+    later = Calls()
+    later.expected = 1
+    reaper.watch(_start(0), later.callback("after close"))  # a thread of its own
+    assert later.done.wait(30)
+    assert later.names == ["after close"]
