@@ -129,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(report.table(table_rows))
+    if report.floor_text(document):
+        print(report.floor_text(document))
     mq_mode = document["mq_mode"]
     if not mq_mode.get("measured"):
         print(f"\nMQ mode: {mq_mode['note']} ({mq_mode['reason']})")

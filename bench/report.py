@@ -71,6 +71,7 @@ def rows(doc: dict[str, Any]) -> list[Row]:
     out = [
         _row(doc, "latency median", "ms", _get("latency", "median_ms"), False, 5),
         _row(doc, "latency p90", "ms", _get("latency", "p90_ms"), False),
+        *_floor_rows(doc),
         _row(
             doc,
             f"throughput ({_client_threads(doc)} client threads, default server threads)",
@@ -105,6 +106,82 @@ def rows(doc: dict[str, Any]) -> list[Row]:
     out += _cp_rows(doc)
     out += _scale_rows(doc)
     return out
+
+
+def _floor_rows(doc: dict[str, Any]) -> list[Row]:
+    """The latency floor (:mod:`bench.floor`): what 5x Pulsar asks against what no server saves.
+
+    The first row is a server doing nothing but answer: its advantage is the best any server
+    could have with this client, so "met" there says whether 5x is reachable at all. The second
+    is each server's median minus the floor, the milliseconds that are the server's own.
+    """
+    found = (doc["results"].get("floor") or {}).get("analysis")
+    if not found:
+        return []
+    floor, target = found["floor_ms"], found["target_x"]
+    lwr, pulsar = (
+        _get("latency", "median_ms")(doc["results"]["lwr"]),
+        _get("latency", "median_ms")(doc["results"]["pulsar"]),
+    )
+    above_lwr = None if lwr is None else round(lwr - floor, 2)
+    above_pulsar = None if pulsar is None else round(pulsar - floor, 2)
+    return [
+        Row(
+            "latency floor: same client, a server doing nothing else (LWR column)",
+            "ms",
+            floor,
+            pulsar,
+            found["best_possible_x"],
+            f">= {target:g}x",
+            found["reachable"],
+        ),
+        Row(
+            f"latency median above that floor ({floor:g} ms)",
+            "ms",
+            above_lwr,
+            above_pulsar,
+            round(above_pulsar / above_lwr, 2) if above_lwr and above_pulsar else None,
+            "",
+            None,
+        ),
+    ]
+
+
+def floor_text(doc: dict[str, Any]) -> str:
+    """One paragraph: what the latency target asks of LWR against the floor, in milliseconds."""
+    floor = doc["results"].get("floor") or {}
+    found = floor.get("analysis")
+    if not found:
+        return ""
+    verdict = (
+        "reachable: the target is above the floor"
+        if found["reachable"]
+        else "below the floor: no server reaches it with this client on this machine"
+    )
+    lines = [
+        f"latency floor {found['floor_ms']:g} ms; {found['target_x']:g}x Pulsar needs "
+        f"{found['target_ms']:g} ms ({verdict}); best possible {found['best_possible_x']}x, "
+        f"LWR {found['lwr_x']}x, {found['lwr_above_floor_ms']:g} ms above the floor",
+    ]
+    if found["cut_needed_ms"]:
+        share = found["cut_fraction"]
+        lines.append(
+            f"the target asks LWR to cut {found['cut_needed_ms']:g} ms"
+            + ("" if share is None else f", {share:.0%} of its time above the floor")
+        )
+    process = floor.get("process_ms") or {}
+    if process:
+        lines.append(
+            f"the job's process alone: the command {process.get('command_ms')} ms, LWR's job "
+            f"script (bash + command) {process.get('job_script_ms')} ms"
+        )
+    requests = floor.get("request_ms") or {}
+    if requests:
+        lines.append(
+            "one GET /healthz on a new connection (urllib): "
+            + ", ".join(f"{name} {ms:g} ms" for name, ms in requests.items())
+        )
+    return "\n".join(lines)
 
 
 def _client_threads(doc: dict[str, Any]) -> int | str:

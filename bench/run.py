@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import WORKLOADS, measure, mq, scale, staging, throughput, trace
+from bench import WORKLOADS, floor, measure, mq, scale, staging, throughput, trace
 from bench.client import Driver, Poll
 from bench.measure import MIB, Failures
 from bench.profile import ProfiledLwr, lifecycle_times, route_times, summarize
@@ -124,10 +124,9 @@ def _phases(
     for name, server in servers.items():
         results[name]["rss_idle_mib"] = measure.rss_mib(server)
     if "latency" in plan.workloads:
-        _step("latency")
-        drivers = {n: Driver(s.url, "urllib", Poll(plan.latency_poll)) for n, s in servers.items()}
+        _step("latency (with the floor server alternating)")
         marks: measure.Marks = {}
-        latencies = measure.latency(drivers, plan.latency_jobs, scratch, failures, marks)
+        latencies, results["floor"] = _latency_with_floor(plan, servers, scratch, failures, marks)
         for name, summary in latencies.items():
             summary["breakdown"] = throughput.breakdown(servers[name], marks.get(name, {}))
             summary["load_average"] = measure.load_average()
@@ -142,6 +141,41 @@ def _phases(
         results["reference"] = staged.pop("reference")
         for name, figures in staged.items():
             results[name].update(figures)
+
+
+def _latency_with_floor(
+    plan: Plan,
+    servers: dict[str, BenchServer],
+    scratch: Path,
+    failures: Failures,
+    marks: measure.Marks,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The latency jobs, the floor server (:mod:`bench.floor`) taking its turn job by job.
+
+    Returns the servers' summaries and the floor's: its own latency, the per-request and
+    per-process costs, and what the 5x target means against it.
+    """
+    floor_server = floor.FloorBench(scratch / "floor", 1)
+    floor_server.configure()
+    floor_server.start()
+    try:
+        urls = {**{n: s.url for n, s in servers.items()}, "floor": floor_server.url}
+        drivers = {n: Driver(url, "urllib", Poll(plan.latency_poll)) for n, url in urls.items()}
+        latencies = measure.latency(drivers, plan.latency_jobs, scratch, failures, marks)
+        requests = floor.request_costs(urls, 4 * plan.latency_jobs)
+    finally:
+        floor_server.stop()
+    summary: dict[str, Any] = {
+        "latency": latencies.pop("floor"),
+        "request_ms": requests,
+        "process_ms": floor.process_costs(plan.latency_jobs, scratch),
+        "load_average": measure.load_average(),
+    }
+    medians = [latencies.get(n, {}).get("median_ms") for n in ("lwr", "pulsar")]
+    floor_ms = summary["latency"].get("median_ms")
+    if floor_ms and all(medians):
+        summary["analysis"] = floor.analysis(medians[0], medians[1], floor_ms)
+    return latencies, summary
 
 
 def profile_lwr(plan: Plan, out_dir: Path) -> dict[str, Any]:
@@ -160,6 +194,8 @@ def profile_lwr(plan: Plan, out_dir: Path) -> dict[str, Any]:
             "staging_curl": lambda d: staging.profile_once(d, plan, scratch, failures),
         }
         for phase, workload in workloads.items():
+            if phase.split("_")[0] not in plan.workloads:
+                continue  # --only narrows the profile too
             _step(f"profile LWR: {phase}")
             raw = out_dir / f"profile-lwr-{phase}.raw"
             server = ProfiledLwr(scratch / phase, concurrency, raw)

@@ -135,9 +135,20 @@ class JobDirectory:
         self.root = root
 
     def create(self) -> None:
-        """Make the job directory and every standard sub-directory (idempotent)."""
+        """Make the job directory and every standard sub-directory (idempotent).
+
+        The job directory first, then one ``mkdir`` per sub-directory: a ``parents=True``
+        mkdir of the first sub-directory would fail once before creating the job directory,
+        and every setup pays for these calls in its answer time.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        root = os.fspath(self.root)
         for sub in SUBDIRECTORIES:
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+            try:
+                os.mkdir(os.path.join(root, sub))
+            except FileExistsError:
+                if not os.path.isdir(os.path.join(root, sub)):
+                    raise
 
     def wipe(self) -> None:
         """Empty the directory for a fresh attempt, keeping the directory itself."""

@@ -3,8 +3,9 @@
 ``queued_python`` lets at most ``max_concurrent_jobs`` run at once (the stateful layer keeps the
 rest in its durable queue); ``unqueued`` starts every job at once. The ``launcher`` option
 (:mod:`lwr.managers.launcher`) says what starts a job: bash with the job script, or the python
-launcher where there is no bash (Windows). A waiter thread per started process wakes the monitor
-the moment a job ends, so completion is seen without polling delay. Processes outlive the server
+launcher where there is no bash (Windows). The reaper (:mod:`lwr.managers.reaper`: one thread
+and a pidfd per process on Linux, a thread per process elsewhere) wakes the monitor the moment a
+job ends, so completion is seen without polling delay. Processes outlive the server
 on purpose: after a restart they are re-attached by pid and start time.
 """
 
@@ -21,6 +22,7 @@ from lwr.errors import ConfigurationError, SubmitError
 from lwr.managers import launcher, process
 from lwr.managers.base import ActiveJob, ExternalStatus, JobState, LaunchSpec, Manager
 from lwr.managers.directory import JOB_STDERR_NAME, JOB_STDOUT_NAME
+from lwr.managers.reaper import Reaper
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class _LocalManager(Manager):
         )
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
+        self.reaper = Reaper(name)
         self.launcher = launcher.choose(options.get("launcher", "auto"))
         #: starts a job's process; a pool worker swaps in lwr.pool.tether's (jobs die with it)
         self.spawn: Callable[..., subprocess.Popen[bytes]] = process.spawn
@@ -60,19 +63,16 @@ class _LocalManager(Manager):
         except OSError as exc:
             raise SubmitError(f"cannot start job {spec.job_id}: {exc}") from exc
         trace.mark(spec.manager, spec.job_id, "process started")
+        self.reaper.watch(child, lambda: self._ended(spec))
         external_id = process.identity(child.pid)
         with self._lock:
             self._children[external_id] = child
-        threading.Thread(
-            target=self._wait,
-            args=(spec, child),
-            name=f"lwr-wait-{spec.job_id}",
-            daemon=True,
-        ).start()
         return external_id
 
-    def _wait(self, spec: LaunchSpec, child: subprocess.Popen[bytes]) -> None:
-        child.wait()
+    def shutdown(self) -> None:
+        self.reaper.close()
+
+    def _ended(self, spec: LaunchSpec) -> None:
         trace.mark(spec.manager, spec.job_id, "process ended")
         self.wake()
 

@@ -192,6 +192,30 @@ class Monitor:
             ended = ended or status.state.is_final
         return ended
 
+    def _look_in(self, record: JobRecord) -> JobRecord:
+        """A status request's own look at a launched local job; the record it should answer.
+
+        The end of a local job is noticed by the reaper's thread and recorded by the monitor's,
+        two hand-offs that each wait for a core on a loaded machine while the client keeps
+        polling. Asking the backend here (a ``waitpid`` for a local child) lets the first status
+        request after the process ended record it; the monitor's own record of the same end then
+        finds the job final and writes nothing. Only for ``launch_inline`` backends, whose poll
+        costs no external command.
+        """
+        if record.state not in ACTIVE:
+            return record
+        try:
+            self._poll_one(record)
+        except Exception as exc:  # the answer stands without this look; the monitor polls again
+            log.warning("job %s/%s: status poll failed: %s", self.name, record.job_id, exc)
+            return record
+        current = self.store.get(self.name, record.job_id)
+        if current is None:
+            return record
+        if current.state.is_final:
+            self._wakeup.set()  # a slot is free: the monitor dispatches queued jobs into it
+        return current
+
     def _poll_one(self, record: JobRecord) -> None:
         status = self.backend.poll([self._active(record)]).get(record.external_id or "")
         if status is not None:

@@ -318,6 +318,8 @@ class StatefulManager(ServerStaging, Monitor):
     def status(self, job_id: str) -> dict[str, Any]:
         """The status dictionary of the protocol (full completion details once finished)."""
         record = self.record(job_id)
+        if self.backend.launch_inline and record.launch_state == LAUNCHED:
+            record = self._look_in(record)
         return self.status_of(record)
 
     def status_of(self, record: JobRecord) -> dict[str, Any]:

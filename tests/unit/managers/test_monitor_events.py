@@ -18,7 +18,7 @@ import pytest
 from lwr.managers.base import JobState, LaunchSpec
 from lwr.managers.local import QueuedPythonManager
 from lwr.managers.stateful import StatefulManager
-from tests.unit.managers.test_stateful import Harness, WaitFor, final, run_job, state
+from tests.unit.managers.test_stateful import Harness, WaitFor, run_job, state
 
 HOUR = "3600"
 
@@ -64,8 +64,8 @@ def test_a_queued_job_starts_when_a_slot_frees_without_the_timer(
     run_job(manager, "b", "echo b")
     assert state(manager, "b") is JobState.QUEUED
     harness.open("a")
-    assert final(manager, "a", wait_for)["status"] == "complete"
-    status = final(manager, "b", wait_for)
+    assert final_in_store(manager, "a", wait_for)["status"] == "complete"
+    status = final_in_store(manager, "b", wait_for)
     assert (status["status"], status["stdout"]) == ("complete", "b\n")
 
 
@@ -106,8 +106,49 @@ def test_a_job_that_ends_before_its_launch_is_recorded_is_still_seen_ending(
     _count_passes(manager, backend)
     manager.start()
     run_job(manager, "quick", "echo done")
-    status = final(manager, "quick", wait_for)
+    status = final_in_store(manager, "quick", wait_for)
     assert (status["status"], status["stdout"]) == ("complete", "done\n")
+
+
+class EndsUnheard(QueuedPythonManager):
+    """A local backend whose processes end without waking the monitor (as if the reaper's
+    thread had not been scheduled yet on a loaded machine)."""
+
+    def _ended(self, spec: LaunchSpec) -> None:
+        self.unheard.set()
+
+    unheard = threading.Event()
+
+
+def test_a_status_request_records_the_end_of_a_local_job_itself(
+    harness: Harness, wait_for: WaitFor
+) -> None:
+    """The job's process has ended and nothing told the monitor: the store still says running,
+    and the client's next status request records the end and answers complete. The queued job
+    behind it then starts in the freed slot, with no timer pass and no other request."""
+    backend = EndsUnheard("local", {"max_concurrent_jobs": "1", "min_polling_interval": HOUR})
+    backend.unheard = threading.Event()
+    manager = harness.manager(backend)
+    run_job(manager, "first", harness.gate("first") + "; echo first")
+    wait_for(lambda: state(manager, "first") is JobState.RUNNING, what="first to run")
+    run_job(manager, "second", "echo second")
+    harness.open("first")
+    assert backend.unheard.wait(15)
+    assert state(manager, "first") is JobState.RUNNING  # nobody recorded the end yet
+    status = manager.status("first")
+    assert (status["status"], status["stdout"]) == ("complete", "first\n")
+    assert state(manager, "first") is JobState.COMPLETE
+    wait_for(lambda: state(manager, "second") is not JobState.QUEUED, what="second to start")
+
+
+def final_in_store(manager: StatefulManager, job_id: str, wait_for: WaitFor) -> dict[str, Any]:
+    """The job's status once the store holds its final state, asking no status before.
+
+    A status request records the end of a local job itself (``Monitor._look_in``); waiting on
+    status answers would hide whether the monitor did its part.
+    """
+    wait_for(lambda: state(manager, job_id).is_final, timeout=15, what=f"{job_id} to finish")
+    return manager.status(job_id)
 
 
 def _count_passes(manager: StatefulManager, backend: Any) -> None:
