@@ -136,6 +136,8 @@ def site(
             "retention_scan_interval": "0.3",
             "notify_poll_interval": "0.2",
             "notify_retry_delay": "0.2",
+            # the tests' HTTP store listens on loopback: users' tasks may reach it (lwr.egress)
+            "tes_user_allowed_networks": "127.0.0.1/32",
         }
         if url:
             options["database_url"] = url
