@@ -204,6 +204,9 @@ def test_a_users_task_is_one_of_their_jobs(site: Site) -> None:
     assert not (site.staging() / task_id).exists()
     listed = {job["id"]: job for job in site.jobs("alice")}
     assert listed[task_id]["kind"] == "tes" and listed[task_id]["state"] == "complete"
+    assert listed[task_id]["inputs"] == [
+        {"name": "/data/in.txt", "type": "input", "size": len("alice's line\n")}
+    ]
     assert task_id not in {job["id"] for job in site.jobs("bob")}
     as_admin = {job["id"]: job for job in site.jobs("admin", owner="alice")}
     assert as_admin[task_id]["owner"] == "alice" and as_admin[task_id]["kind"] == "tes"

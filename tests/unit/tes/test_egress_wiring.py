@@ -88,6 +88,12 @@ class _Store:
 
             def do_GET(self) -> None:
                 store.hosts.append(self.headers.get("Host", ""))
+                if self.path == "/moved":  # a redirect to a place the policy never judged
+                    self.send_response(302)
+                    self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 self.send_response(200)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
@@ -146,3 +152,12 @@ def test_an_allowed_name_is_connected_to_as_judged(store: _Store, tmp_path: Path
     source.write_bytes(b"data")
     assert push(url, source, method="PUT", egress=allowed) == 4
     assert store.hosts == [f"files.example.org:{store.port}"] * 2  # the URL's host, kept
+
+
+def test_a_redirect_is_not_followed(store: _Store, tmp_path: Path) -> None:
+    allowed = EgressPolicy(parse_networks("127.0.0.1/32"))
+    waits: list[float] = []
+    url = f"http://127.0.0.1:{store.port}/moved"
+    with pytest.raises(StagingError, match="HTTP 302"):
+        fetch(url, tmp_path / "x", RetryPolicy(retries=3), sleep=waits.append, egress=allowed)
+    assert len(store.hosts) == 1 and waits == [] and not (tmp_path / "x").exists()
