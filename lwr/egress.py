@@ -167,11 +167,11 @@ class EgressPolicy:
         Names are not resolved (None): at task creation a DNS look-up would hold the request
         and prove nothing, since each connection is judged again (:meth:`targets`).
         """
-        parts = urlsplit(url)
-        host = parts.hostname or ""
         try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
             found = socket.getaddrinfo(
-                host, parts.port or 0, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+                host, 0, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
             )
         except (socket.gaierror, UnicodeError, ValueError):
             return None

@@ -197,9 +197,7 @@ def connect(
         conn = _pinned(parts.scheme, parts.hostname, port, timeout, egress)
     elif parts.scheme == "https":
         context = ssl.create_default_context()
-        conn = http.client.HTTPSConnection(
-            parts.hostname, port, timeout=timeout, context=context
-        )
+        conn = http.client.HTTPSConnection(parts.hostname, port, timeout=timeout, context=context)
     else:
         conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
     path = parts.path or "/"

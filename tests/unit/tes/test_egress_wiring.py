@@ -128,9 +128,7 @@ def _resolving(address: str) -> Any:
     return resolve
 
 
-def test_a_name_resolving_inside_is_refused_at_the_transfer(
-    store: _Store, tmp_path: Path
-) -> None:
+def test_a_name_resolving_inside_is_refused_at_the_transfer(store: _Store, tmp_path: Path) -> None:
     rebound = EgressPolicy(resolver=_resolving("127.0.0.1"))
     waits: list[float] = []
     url = f"http://files.example.org:{store.port}/x"
