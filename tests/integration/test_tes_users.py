@@ -136,8 +136,9 @@ def site(
             "retention_scan_interval": "0.3",
             "notify_poll_interval": "0.2",
             "notify_retry_delay": "0.2",
-            # the tests' HTTP store listens on loopback: users' tasks may reach it (lwr.egress)
+            # the tests' HTTP store and webhook receiver listen on loopback: allowed (lwr.egress)
             "tes_user_allowed_networks": "127.0.0.1/32",
+            "notify_webhook_allowed_networks": "127.0.0.1/32",
         }
         if url:
             options["database_url"] = url
