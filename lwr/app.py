@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from lwr import __version__
 from lwr.cache import FileCache
 from lwr.config import DEFAULT_MANAGER, AppConfig
+from lwr.egress import EgressPolicy
 from lwr.errors import ConfigurationError, NotFoundError
 from lwr.managers import layout, namespace, safe_path
 from lwr.managers.base import Manager
@@ -65,7 +66,11 @@ class LwrApp:
             else None
         )
         # a TES task's files are staged by lwr.tes, every other job's by the RemoteStager
-        stager = TesStaging(RemoteStager(settings=staging_settings(config)), self.users)
+        stager = TesStaging(
+            RemoteStager(settings=staging_settings(config)),
+            self.users,
+            EgressPolicy(config.tes_user_allowed_networks),
+        )
         user_auth = None
         if config.user_auth is not None:
             from lwr.auth.checker import UserAuth

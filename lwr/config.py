@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from lwr.auth.settings import UserAuthConfig, parse_user_auth
+from lwr.egress import Network, parse_networks
 from lwr.errors import ConfigurationError
 from lwr.pool.settings import POOL_DEFAULTS, MetricsConfig, PoolConfig, parse_metrics, parse_pool
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
@@ -82,6 +83,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     **NOTIFY_DEFAULTS,
     # archive and restore of users' results (lwr.service.retention.settings)
     **RETENTION_DEFAULTS,
+    # internal networks service users' TES tasks may fetch from and send to (lwr.egress)
+    "tes_user_allowed_networks": "",
 }
 
 #: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
@@ -171,6 +174,8 @@ class AppConfig:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     #: archive and restore of service users' results (lwr.service.retention)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    #: internal networks service users' TES tasks may reach all the same (lwr.egress)
+    tes_user_allowed_networks: tuple[Network, ...] = ()
 
 
 def load_app_config(
@@ -265,7 +270,16 @@ def load_app_config(
         metrics=parse_metrics(values),
         notify=parse_notify(values, base),
         retention=parse_retention(values, base),
+        tes_user_allowed_networks=_networks(values, "tes_user_allowed_networks"),
     )
+
+
+def _networks(values: Mapping[str, str], key: str) -> tuple[Network, ...]:
+    """An ``*_allowed_networks`` option (lwr.egress); a bad entry is a ConfigurationError."""
+    try:
+        return parse_networks(values[key])
+    except ValueError as exc:
+        raise ConfigurationError(f"{key}: {exc}") from None
 
 
 def _pulsar_version(value: str) -> str | None:

@@ -8,7 +8,10 @@ job could read. Every failure is a :class:`~lwr.errors.StagingError` naming the 
 redacted), the file and what went wrong, because "staging failed" alone helps nobody.
 
 Standard library only (``http.client``): the transfers are simple, and this keeps the server and
-our client free of an HTTP dependency.
+our client free of an HTTP dependency. Redirects are never followed (a 3xx is a refusal). Given an
+:class:`~lwr.egress.EgressPolicy` (a TES task of a service user), a transfer resolves the host
+once, refuses it unless every address is allowed, and connects to a judged address
+(:class:`~lwr.egress.PinnedConnection`): a refusal is final, not retried.
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from lwr.egress import (
+    EgressPolicy,
+    EgressRefused,
+    PinnedConnection,
+    PinnedTlsConnection,
+    UnresolvedHost,
+)
 from lwr.errors import StagingError
 from lwr.staging import bodies
 from lwr.staging.bodies import TransientError
@@ -82,12 +92,14 @@ def fetch(
     policy: RetryPolicy = RetryPolicy(),
     sleep: Callable[[float], None] = time.sleep,
     progress: Callable[[], bodies.Progress] | None = None,
+    egress: EgressPolicy | None = None,
 ) -> int:
     """Download ``url`` into ``target`` atomically; return the number of bytes written.
 
     ``progress``, when given, makes each attempt's progress callback (an attempt starts the file
     again); the callback may raise to stop the download, which then is not retried (a TES task's
-    inputs passing their owner's plan: lwr.tes.policy).
+    inputs passing their owner's plan: lwr.tes.policy). ``egress``, when given, judges where
+    the connection goes (see the module docstring).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     return with_retries(
@@ -96,7 +108,9 @@ def fetch(
         target,
         policy,
         sleep,
-        lambda: _get_once(url, target, policy, progress() if progress else bodies.no_progress),
+        lambda: _get_once(
+            url, target, policy, progress() if progress else bodies.no_progress, egress
+        ),
     )
 
 
@@ -106,6 +120,7 @@ def push(
     policy: RetryPolicy = RetryPolicy(),
     method: str = "POST",
     sleep: Callable[[float], None] = time.sleep,
+    egress: EgressPolicy | None = None,
 ) -> int:
     """Upload ``source``: ``POST`` as multipart field ``file``, or ``PUT`` as the raw body."""
     if method not in ("POST", "PUT"):
@@ -113,7 +128,7 @@ def push(
     if not source.is_file():
         raise StagingError(f"cannot send {source}: it does not exist or is not a file")
     return with_retries(
-        method, url, source, policy, sleep, lambda: _send_once(method, url, source, policy)
+        method, url, source, policy, sleep, lambda: _send_once(method, url, source, policy, egress)
     )
 
 
@@ -170,22 +185,45 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
 
 
-def connect(url: str, timeout: float) -> tuple[http.client.HTTPConnection, str]:
+def connect(
+    url: str, timeout: float, egress: EgressPolicy | None = None
+) -> tuple[http.client.HTTPConnection, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused(f"not an http(s) URL: {redact_url(url)}")
     port = parts.port
-    if parts.scheme == "https":
+    conn: http.client.HTTPConnection
+    if egress is not None:
+        conn = _pinned(parts.scheme, parts.hostname, port, timeout, egress)
+    elif parts.scheme == "https":
         context = ssl.create_default_context()
-        conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-            parts.hostname, port, timeout=timeout, context=context
-        )
+        conn = http.client.HTTPSConnection(parts.hostname, port, timeout=timeout, context=context)
     else:
         conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
     return conn, path
+
+
+def _pinned(
+    scheme: str, host: str, port: int | None, timeout: float, egress: EgressPolicy
+) -> http.client.HTTPConnection:
+    """A connection to an address of ``host`` that ``egress`` allows (:class:`Refused` if none)."""
+    port = port or (443 if scheme == "https" else 80)
+    try:
+        targets = egress.targets(host, port)
+    except EgressRefused as exc:
+        raise Refused(
+            f"refused: {exc}; a service user's task may only reach public addresses (the "
+            "server's administrator can allow networks: tes_user_allowed_networks)"
+        ) from None
+    except UnresolvedHost as exc:
+        raise TransientError(str(exc)) from None
+    if scheme == "https":
+        context = ssl.create_default_context()
+        return PinnedTlsConnection(host, port, targets, timeout, context)
+    return PinnedConnection(host, port, targets, timeout)
 
 
 def check_status(response: http.client.HTTPResponse) -> None:
@@ -199,9 +237,13 @@ def check_status(response: http.client.HTTPResponse) -> None:
 
 
 def _get_once(
-    url: str, target: Path, policy: RetryPolicy, progress: bodies.Progress = bodies.no_progress
+    url: str,
+    target: Path,
+    policy: RetryPolicy,
+    progress: bodies.Progress = bodies.no_progress,
+    egress: EgressPolicy | None = None,
 ) -> int:
-    conn, path = connect(url, policy.timeout)
+    conn, path = connect(url, policy.timeout, egress)
     try:
         conn.request("GET", path, headers={"Accept-Encoding": "identity"})
         response = conn.getresponse()
@@ -218,8 +260,10 @@ def _get_once(
         conn.close()
 
 
-def _send_once(method: str, url: str, source: Path, policy: RetryPolicy) -> int:
-    conn, path = connect(url, policy.timeout)
+def _send_once(
+    method: str, url: str, source: Path, policy: RetryPolicy, egress: EgressPolicy | None = None
+) -> int:
+    conn, path = connect(url, policy.timeout, egress)
     try:
         with open(source, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size

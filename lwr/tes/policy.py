@@ -16,14 +16,20 @@ gets; what ``http(s)`` inputs weigh is known only while they arrive, so stage-in
 (:class:`InputBudget`) and fails the task, with the limit and plan in its system logs, the moment
 they pass it. ``file://`` and ``s3://`` reach what the server's own file system rights and
 credentials reach: like server-side staging for Galaxy jobs, they are the admin token's.
+
+A service user's ``http(s)`` URLs reach only public addresses (:mod:`lwr.egress`, opened by
+``tes_user_allowed_networks``): an address literal that is internal (``127.0.0.1``, ``[::1]``,
+``169.254.169.254``, ``2130706433``) is refused with a 403 when the task arrives; a name is judged
+by every transfer, which resolves it once and connects to the address it judged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from lwr.egress import EgressPolicy
 from lwr.errors import AuthorizationError, LwrError, StagingError, UserAuthError
 from lwr.service.plans import Plan, Plans, budget
 from lwr.tes.models import Task
@@ -57,6 +63,8 @@ class Quota:
     user: str
     plan: Plan
     plans: Plans
+    #: where the user's task may fetch from and send to (``tes_user_allowed_networks``)
+    egress: EgressPolicy = field(default_factory=EgressPolicy)
 
 
 def admit(manager: StatefulManager, job_id: str, launch: Mapping[str, Any]) -> None:
@@ -92,12 +100,24 @@ def check_storage(task: Task, quota: Quota | None) -> None:
     for where, url in named:
         scheme = "file" if url.startswith("/") else url.partition(":")[0].lower()
         if scheme in USER_SCHEMES:
+            _check_address(where, url, quota.egress)
             continue
         raise TesRefusedError(
             f"{where}: {scheme} storage reads and writes with the server's own rights and is for "
             "the admin token; a service user's task may use content and "
             f"{', '.join(s + '://' for s in USER_SCHEMES)} storage",
             "service users' storage",
+        )
+
+
+def _check_address(where: str, url: str, egress: EgressPolicy) -> None:
+    """403 when ``url``'s host is an internal address literal the policy refuses."""
+    reason = egress.literal_refusal(url)
+    if reason is not None:
+        raise TesRefusedError(
+            f"{where}: {reason}; a service user's task may only reach public addresses (the "
+            "server's administrator can allow networks: tes_user_allowed_networks)",
+            "tes_user_allowed_networks",
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from lwr import jsondepth
+from lwr.egress import EgressPolicy
 from lwr.errors import PayloadTooLargeError
 from lwr.tes import policy, resources, runtime, service
 from lwr.tes.owner import caller
@@ -75,7 +76,8 @@ def _quota(ctx: Context) -> policy.Quota | None:
     if user is None:
         return None
     users = ctx.app.users
-    return policy.Quota(user.name, users.plan_of(user), users.plans)
+    egress = EgressPolicy(ctx.app.config.tes_user_allowed_networks)
+    return policy.Quota(user.name, users.plan_of(user), users.plans, egress)
 
 
 def list_tasks(ctx: Context) -> dict[str, Any]:

@@ -116,6 +116,7 @@ def create(
     }
     policy.admit(manager, job_id, launch)
     manager.submit(job_id, launch)
+    _record_inputs(manager, job_id, task)
     log.info("TES task %s/%s created for %s", manager.name, job_id, owner)
     return {"id": task_id}
 
@@ -215,6 +216,16 @@ def _token(raw: str | None) -> int | None:
     if not _DIGITS.fullmatch(raw):  # str.isdigit() passes "²", which int() refuses (a 500)
         raise InvalidRequestError(f"invalid page_token {raw!r}")
     return int(raw)
+
+
+def _record_inputs(manager: StatefulManager, job_id: str, task: Task) -> None:
+    """Name the task's inputs in the job's files table, so ``GET /jobs`` and the dashboard list
+    them as a Galaxy job's uploads. A ``content`` input has its size; an ``http(s)`` one is 0
+    here, its size being known only once stage-in fetches it (and counted against the plan
+    then, lwr.tes.policy)."""
+    for item in task.inputs:
+        size = len(item.content.encode("utf-8")) if item.content is not None else 0
+        manager.store.record_file(manager.name, job_id, "input", item.path, size)
 
 
 def _check_storage(task: Task) -> None:

@@ -12,6 +12,12 @@ through the job directory's checks, so a task's names never leave its task direc
 Storage schemes: ``content`` literals, ``http(s)://`` (GET in, PUT out), ``file://`` and bare
 absolute paths inside ``remote_copy_allowed_paths`` (directories too), and ``s3://`` (files and
 prefixes as directories) when boto3 is installed (:mod:`lwr.tes.s3`).
+
+A service user's task (lwr.tes.owner) may use ``content`` and ``http(s)`` only, and its transfers
+go through :mod:`lwr.egress`: the host is resolved once, every address judged (no loopback,
+private, link-local or other internal address unless ``tes_user_allowed_networks`` allows its
+network) and the connection made to a judged address, so a name rebound to an internal address
+fails the task with the reason in its system logs. The admin token's tasks are not held.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from lwr import jsondepth
+from lwr.egress import EgressPolicy
 from lwr.errors import InvalidRequestError, LwrError, NotFoundError, StagingError
 from lwr.managers import safe_path
 from lwr.managers.directory import JobDirectory
@@ -58,11 +65,18 @@ def schemes() -> tuple[str, ...]:
 class TesStaging:
     """Stages TES tasks; hands every other job to ``remote`` (see the module docstring)."""
 
-    def __init__(self, remote: RemoteStager, users: Users | None = None) -> None:
+    def __init__(
+        self,
+        remote: RemoteStager,
+        users: Users | None = None,
+        egress: EgressPolicy | None = None,
+    ) -> None:
         self.remote = remote
         self.s3 = s3.S3Storage()
         #: service users' plans: their tasks' inputs are counted against them (lwr.tes.policy)
         self.users = users
+        #: where a service user's task may fetch from and send to (``tes_user_allowed_networks``)
+        self.egress = egress or EgressPolicy()
 
     # -- the Stager protocol ----------------------------------------------------------------
 
@@ -76,9 +90,11 @@ class TesStaging:
             return self.remote.stage_in(launch, directory)
         rewrite = _script_rewriter(launch, task, directory)
         budget = self._budget(launch)
+        egress = self._egress(launch)
         for index, item in enumerate(task.inputs):
+            where = f"input {index} ({item.path})"
             try:
-                self._fetch(rewrite(item), directory, budget, f"input {index} ({item.path})")
+                self._fetch(rewrite(item), directory, budget, where, egress)
             except policy.InputQuotaError:
                 raise
             except LwrError as exc:
@@ -97,10 +113,11 @@ class TesStaging:
         if task is None:
             return self.remote.stage_out(launch, directory, status)
         sent: list[dict[str, str]] = []
+        egress = self._egress(launch)
         if status.get("returncode") == 0:  # an executor error uploads nothing
             for index, output in enumerate(task.outputs):
                 try:
-                    sent.extend(self._send(output, directory))
+                    sent.extend(self._send(output, directory, egress))
                 except LwrError as exc:
                     _write_log(directory, sent)
                     raise StagingError(f"output {index} ({output.path}): {exc.message}") from None
@@ -109,6 +126,11 @@ class TesStaging:
         return None
 
     # -- inputs -----------------------------------------------------------------------------
+
+    def _egress(self, launch: Mapping[str, Any]) -> EgressPolicy | None:
+        """The policy a service user's task's transfers are held to (None: the admin token's)."""
+        user = user_of(str(launch[LAUNCH_KEY].get("owner") or ""))
+        return None if user is None else self.egress
 
     def _budget(self, launch: Mapping[str, Any]) -> policy.InputBudget | None:
         """What a service user's task may stage in under their plan now (None: no limit)."""
@@ -129,6 +151,7 @@ class TesStaging:
         directory: JobDirectory,
         budget: policy.InputBudget | None = None,
         where: str = "",
+        egress: EgressPolicy | None = None,
     ) -> None:
         relative = paths.relative(item.path)
         if budget is not None:
@@ -141,10 +164,12 @@ class TesStaging:
             return
         url = item.url or ""
         scheme, local = _scheme(url)
-        if budget is not None and scheme in policy.USER_SCHEMES:
-            fetch(url, _target(directory, relative), self.remote.policy, progress=budget.attempt)
+        if egress is not None and scheme in policy.USER_SCHEMES:
+            progress = budget.attempt if budget is not None else None
+            target = _target(directory, relative)
+            fetch(url, target, self.remote.policy, progress=progress, egress=egress)
             return
-        if budget is not None:  # a task made before its owner's storage was checked
+        if egress is not None:  # a task made before its owner's storage was checked
             raise StagingError(f"{scheme} storage is for the admin token")
         if item.type == DIRECTORY and scheme == "s3":
             for name, object_url in self.s3.keys_below(url):
@@ -180,22 +205,26 @@ class TesStaging:
 
     # -- outputs ----------------------------------------------------------------------------
 
-    def _send(self, output: Output, directory: JobDirectory) -> list[dict[str, str]]:
+    def _send(
+        self, output: Output, directory: JobDirectory, egress: EgressPolicy | None = None
+    ) -> list[dict[str, str]]:
         sent = []
         for container_path, url in _matches(output, directory):
             with _opened(directory, container_path) as (source, size):
-                self._put(source, url)
+                self._put(source, url, egress)
             sent.append({"url": url, "path": container_path, "size_bytes": str(size)})
         return sent
 
-    def _put(self, source: Path, url: str) -> None:
+    def _put(self, source: Path, url: str, egress: EgressPolicy | None = None) -> None:
         scheme, local = _scheme(url)
+        if egress is not None and scheme not in policy.USER_SCHEMES:
+            raise StagingError(f"{scheme} storage is for the admin token")
         if scheme == "file":
             self._copier().send(source, ClientFile(local, "output"))
         elif scheme == "s3":
             self.s3.send(source, url)
         else:
-            push(url, source, self.remote.policy, method="PUT")
+            push(url, source, self.remote.policy, method="PUT", egress=egress)
 
     def _copier(self) -> CopyMover:
         mover = self.remote.mover("remote_copy")

@@ -136,6 +136,9 @@ def site(
             "retention_scan_interval": "0.3",
             "notify_poll_interval": "0.2",
             "notify_retry_delay": "0.2",
+            # the tests' HTTP store and webhook receiver listen on loopback: allowed (lwr.egress)
+            "tes_user_allowed_networks": "127.0.0.1/32",
+            "notify_webhook_allowed_networks": "127.0.0.1/32",
         }
         if url:
             options["database_url"] = url
@@ -202,6 +205,9 @@ def test_a_users_task_is_one_of_their_jobs(site: Site) -> None:
     assert not (site.staging() / task_id).exists()
     listed = {job["id"]: job for job in site.jobs("alice")}
     assert listed[task_id]["kind"] == "tes" and listed[task_id]["state"] == "complete"
+    assert listed[task_id]["inputs"] == [
+        {"name": "/data/in.txt", "type": "input", "size": len("alice's line\n")}
+    ]
     assert task_id not in {job["id"] for job in site.jobs("bob")}
     as_admin = {job["id"]: job for job in site.jobs("admin", owner="alice")}
     assert as_admin[task_id]["owner"] == "alice" and as_admin[task_id]["kind"] == "tes"

@@ -7,7 +7,7 @@
 * :mod:`~lwr.service.notify.smtp` and :mod:`~lwr.service.notify.webhook`: one delivery each.
 * :mod:`~lwr.service.notify.sender`: the thread that delivers pending rows, retries with
   exponential back-off, marks them sent or failed, and prunes old ones (``notify_keep_days``).
-* :mod:`~lwr.service.notify.egress`: where a webhook may go (no internal address unless the
+* :mod:`~lwr.egress`: where a webhook may go (no internal address unless the
   operator allows its network), judged at registration and before every connection.
 * :mod:`~lwr.service.notify.show`: a user's channels as ``lwr users show`` prints them.
 """

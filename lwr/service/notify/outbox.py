@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from lwr.egress import EgressPolicy
 from lwr.errors import InvalidRequestError
 from lwr.persistence.database import Database, Writer
 from lwr.persistence.store import JobRecord
-from lwr.service.notify.egress import EgressPolicy
 
 #: 2: the index on ``done`` that pruning reads (added in place to a version 1 table)
 SCHEMA_VERSION = 2

@@ -6,7 +6,7 @@ is claimed under a lease, sent, then marked sent at once: the only moment a cras
 notification is between the receiver taking it and that mark (docs/service.md, "guarantee").
 A failed try is retried after ``notify_retry_delay`` doubling up to ``notify_retry_max_delay``;
 after ``notify_max_attempts`` tries the row is marked failed and logged. A webhook whose host
-now resolves to an address the egress policy refuses (lwr.service.notify.egress) is marked failed
+now resolves to an address the egress policy refuses (lwr.egress) is marked failed
 at once, its reason kept: retrying would only knock on the same closed door.
 
 The same loop deletes sent and failed rows older than ``notify_keep_days`` (at start, then every
@@ -21,8 +21,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from lwr.egress import EgressRefused
 from lwr.service.notify import smtp, webhook
-from lwr.service.notify.egress import EgressRefused
 from lwr.service.notify.outbox import EMAIL, WEBHOOK, Notification, NotifyStore
 from lwr.service.notify.settings import NotifyConfig
 

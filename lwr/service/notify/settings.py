@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from lwr.egress import EgressPolicy, Network, parse_networks
 from lwr.errors import ConfigurationError
-from lwr.service.notify.egress import EgressPolicy, Network, parse_networks
 
 #: the options of this module with their defaults, merged into ``lwr.config.APP_DEFAULTS``
 NOTIFY_DEFAULTS: Mapping[str, str] = {
@@ -75,7 +75,7 @@ class NotifyConfig:
         return self.keep_days * 86400.0 if self.keep_days > 0 else None
 
     def egress(self) -> EgressPolicy:
-        """Where webhooks may go (lwr.service.notify.egress)."""
+        """Where webhooks may go (lwr.egress)."""
         return EgressPolicy(self.webhook_allowed_networks)
 
     def backoff(self, attempts: int) -> float:

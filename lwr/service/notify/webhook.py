@@ -6,13 +6,14 @@ recomputes it over the exact bytes it received and refuses an old timestamp, so 
 request cannot be replayed later. ``X-LWR-Delivery`` is the same on every retry of one
 notification: the receiver's key to drop a repeat.
 
-The POST goes through :mod:`http.client` on a socket this module connects itself, to an address
-:class:`~lwr.service.notify.egress.EgressPolicy` has just judged: the host is resolved once, every
-answer checked, and the connection made to one of those answers, with the URL's host in the
-``Host`` header and, for https, as the TLS server name whose certificate is verified. A client
-that resolved the name again (urllib does) could be sent elsewhere by a DNS answer changed
-between the check and the connection. Redirects are never followed (a 3xx is a failed try), and
-no proxy from the environment is used: the address judged is the address connected to.
+The POST goes through :mod:`http.client` on a socket connected
+(:class:`~lwr.egress.PinnedConnection`) to an address :class:`~lwr.egress.EgressPolicy` has
+just judged: the host is resolved once, every answer checked, and the connection made to one
+of those answers, with the URL's host in the ``Host`` header and, for https, as the TLS server
+name whose certificate is verified. A client that resolved the name again (urllib does) could
+be sent elsewhere by a DNS answer changed between the check and the connection. Redirects are
+never followed (a 3xx is a failed try), and no proxy from the environment is used: the address
+judged is the address connected to.
 """
 
 from __future__ import annotations
@@ -21,12 +22,11 @@ import hashlib
 import hmac
 import http.client
 import json
-import socket
 import ssl
 import time
 from urllib.parse import urlsplit
 
-from lwr.service.notify.egress import EgressPolicy, Target, UnresolvedHost
+from lwr.egress import EgressPolicy, PinnedConnection, PinnedTlsConnection, UnresolvedHost
 from lwr.service.notify.outbox import Notification
 
 SIGNATURE_HEADER = "X-LWR-Signature"
@@ -53,41 +53,6 @@ def verify(secret: str, timestamp: str, body: bytes, supplied: str, max_age: flo
     return fresh and hmac.compare_digest(signature(secret, timestamp, body), supplied)
 
 
-class _Pinned(http.client.HTTPConnection):
-    """An HTTP connection to ``target`` (an address already judged), speaking for ``host``."""
-
-    def __init__(self, host: str, port: int, target: Target, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._target = target
-
-    def _open(self) -> socket.socket:
-        family, sockaddr = self._target
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect(sockaddr)
-        except BaseException:
-            sock.close()
-            raise
-        return sock
-
-    def connect(self) -> None:
-        self.sock = self._open()
-
-
-class _PinnedTls(_Pinned):
-    """The same over TLS: the certificate must be the URL host's (SNI and check by name)."""
-
-    def __init__(
-        self, host: str, port: int, target: Target, timeout: float, context: ssl.SSLContext
-    ) -> None:
-        super().__init__(host, port, target, timeout)
-        self._context = context
-
-    def connect(self) -> None:
-        self.sock = self._context.wrap_socket(self._open(), server_hostname=self.host)
-
-
 def send(
     item: Notification,
     timeout: float,
@@ -96,7 +61,7 @@ def send(
 ) -> None:
     """POST ``item``'s body to its URL; raises WebhookError unless the answer is 2xx.
 
-    :class:`~lwr.service.notify.egress.EgressRefused` (a permanent failure) when the host now
+    :class:`~lwr.egress.EgressRefused` (a permanent failure) when the host now
     resolves to an address ``policy`` refuses; ``context`` verifies https receivers (the
     system's CAs when None).
     """
@@ -121,9 +86,11 @@ def send(
     for target in targets:  # the first address that takes the connection gets the POST
         try:
             connection = (
-                _PinnedTls(host, port, target, timeout, context or ssl.create_default_context())
+                PinnedTlsConnection(
+                    host, port, [target], timeout, context or ssl.create_default_context()
+                )
                 if https
-                else _Pinned(host, port, target, timeout)
+                else PinnedConnection(host, port, [target], timeout)
             )
         except http.client.InvalidURL as exc:  # a host http.client will not put in Host
             raise WebhookError(f"{item.target}: {exc}") from None

@@ -6,14 +6,14 @@ import socket
 
 import pytest
 
-from lwr.errors import InvalidRequestError
-from lwr.service.notify.egress import (
+from lwr.egress import (
     EgressPolicy,
     EgressRefused,
     Target,
     UnresolvedHost,
     parse_networks,
 )
+from lwr.errors import InvalidRequestError
 
 #: internal targets in every spelling a user might try, with the category the refusal names
 REFUSED = {

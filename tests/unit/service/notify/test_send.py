@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from lwr.egress import EgressPolicy, parse_networks
 from lwr.managers import namespace
 from lwr.managers.base import JobState
 from lwr.persistence.store import JobRecord, JobStore
 from lwr.service.notify import smtp, webhook
-from lwr.service.notify.egress import EgressPolicy, parse_networks
 from lwr.service.notify.outbox import FAILED, PENDING, SENT, Notification, NotifyStore
 from lwr.service.notify.sender import Sender
 from lwr.service.notify.settings import NotifyConfig, SmtpConfig

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from lwr.egress import EgressPolicy, EgressRefused, Target, parse_networks
 from lwr.errors import InvalidRequestError
 from lwr.managers import namespace
 from lwr.managers.base import JobState
 from lwr.persistence.store import JobRecord, JobStore
 from lwr.service.notify import webhook
-from lwr.service.notify.egress import EgressPolicy, EgressRefused, Target, parse_networks
 from lwr.service.notify.outbox import FAILED, PENDING, SENT, Notification, NotifyStore
 from lwr.service.notify.sender import Sender
 from lwr.service.notify.settings import NotifyConfig

@@ -1,25 +1,30 @@
-"""Where a webhook may go: never to the server's own network unless the operator allows it.
+"""Where the server connects on a user's behalf: never its own network unless an operator says.
 
-A webhook URL is chosen by whoever holds a user's token, and the server POSTs to it from inside
-its network: without a guard, ``http://169.254.169.254/`` (a cloud's metadata service, with its
-credentials), ``http://127.0.0.1:5432/`` or an intranet service would be reached by LWR on the
-user's behalf (server-side request forgery). So every address a webhook would connect to is
-judged here, by :mod:`ipaddress`: loopback, private, link-local, multicast, reserved, unspecified
-and otherwise not globally routable addresses are refused, for IPv4 and IPv6, including IPv4
-addresses carried inside IPv6 ones (``::ffff:127.0.0.1``, 6to4, Teredo, NAT64).
+A webhook URL, and a TES task's ``http(s)`` inputs and outputs, are chosen by whoever holds a
+user's token, and the server connects to them from inside its network: without a guard,
+``http://169.254.169.254/`` (a cloud's metadata service, with its credentials),
+``http://127.0.0.1:5432/`` or an intranet service would be reached by LWR on the user's behalf
+(server-side request forgery). So every address such a connection would go to is judged here, by
+:mod:`ipaddress`: loopback, private, link-local, multicast, reserved, unspecified and otherwise
+not globally routable addresses are refused, for IPv4 and IPv6, including IPv4 addresses carried
+inside IPv6 ones (``::ffff:127.0.0.1``, 6to4, Teredo, NAT64).
 
 What is judged is what the system resolver answers, never the URL's spelling: ``2130706433``,
 ``0177.0.0.1``, ``0x7f.1`` and ``127.1`` all come back from ``getaddrinfo`` as ``127.0.0.1``. The
-name is resolved once per try and the connection made to an address that was judged (see
-:mod:`~lwr.service.notify.webhook`), so a name whose DNS answer changes between the check and
-the connection (DNS rebinding) cannot slip through. ``notify_webhook_allowed_networks`` lets an
-operator open chosen networks (an internal receiver); nothing else does.
+name is resolved once per try and the connection made to an address that was judged
+(:class:`PinnedConnection`), so a name whose DNS answer changes between the check and the
+connection (DNS rebinding) cannot slip through. Each use has its operator option to open chosen
+networks (``notify_webhook_allowed_networks``, ``tes_user_allowed_networks``); nothing else does.
+Users of :mod:`lwr.service.notify.webhook` and :mod:`lwr.staging.transfer` (TES tasks of service
+users: :mod:`lwr.tes.staging`) share this one policy.
 """
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -38,11 +43,11 @@ _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1:
 
 
 class EgressRefused(Exception):
-    """A webhook's target is an address the policy refuses (a permanent failure, not retried)."""
+    """A target is an address the policy refuses (a permanent failure, not retried)."""
 
 
 class UnresolvedHost(Exception):
-    """The webhook's host name has no address now (perhaps for a while: retried)."""
+    """The target's host name has no address now (perhaps for a while: retried)."""
 
 
 def system_resolver(host: str, port: int) -> list[Target]:
@@ -55,7 +60,7 @@ def system_resolver(host: str, port: int) -> list[Target]:
 
 
 def parse_networks(text: str) -> tuple[Network, ...]:
-    """``notify_webhook_allowed_networks``: CIDRs (or single addresses), comma or space apart.
+    """An ``*_allowed_networks`` option: CIDRs (or single addresses), comma or space apart.
 
     Raises ValueError naming the bad entry (``10.0.0.1/8`` is one: host bits set).
     """
@@ -92,13 +97,13 @@ def _category(address: Address) -> str | None:
 
 @dataclass(frozen=True)
 class EgressPolicy:
-    """Which addresses webhooks may reach: public ones, plus the ``allowed`` networks."""
+    """Which addresses may be reached: public ones, plus the ``allowed`` networks."""
 
     allowed: tuple[Network, ...] = ()
     resolver: Resolver = system_resolver
 
     def refusal(self, address: Address) -> str | None:
-        """Why a webhook may not connect to ``address``; None when it may."""
+        """Why the server may not connect to ``address``; None when it may."""
         mapped = None
         if isinstance(address, ipaddress.IPv6Address):
             if address.scope_id:
@@ -132,7 +137,13 @@ class EgressPolicy:
                 raise EgressRefused(_explain(host, address, reason))
         return targets
 
-    def check_url(self, url: str) -> None:
+    def check_url(
+        self,
+        url: str,
+        field: str = "webhook_url",
+        setting: str = "notify_webhook_allowed_networks",
+        who: str = "webhooks",
+    ) -> None:
         """At registration: a 400 naming why ``url``'s host is refused.
 
         A name that does not resolve now is accepted (it may exist later, and every try is
@@ -144,11 +155,32 @@ class EgressPolicy:
             self.targets(host, parts.port or (443 if parts.scheme == "https" else 80))
         except EgressRefused as exc:
             raise InvalidRequestError(
-                f"webhook_url refused: {exc}; webhooks may only reach public addresses "
-                "(the server's administrator can allow networks: notify_webhook_allowed_networks)"
+                f"{field} refused: {exc}; {who} may only reach public addresses "
+                f"(the server's administrator can allow networks: {setting})"
             ) from None
         except UnresolvedHost:
             return
+
+    def literal_refusal(self, url: str) -> str | None:
+        """Why ``url``'s host, when it is an address literal (in any spelling), is refused.
+
+        Names are not resolved (None): at task creation a DNS look-up would hold the request
+        and prove nothing, since each connection is judged again (:meth:`targets`).
+        """
+        try:
+            parts = urlsplit(url)
+            host = parts.hostname or ""
+            found = socket.getaddrinfo(
+                host, 0, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST
+            )
+        except (socket.gaierror, UnicodeError, ValueError):
+            return None
+        for *_, sockaddr in found:
+            address = ipaddress.ip_address(str(sockaddr[0]))
+            reason = self.refusal(address)
+            if reason is not None:
+                return _explain(host, address, reason)
+        return None
 
 
 def _explain(host: str, address: Address, reason: str) -> str:
@@ -169,3 +201,48 @@ def _explain(host: str, address: Address, reason: str) -> str:
 def describe(networks: Iterable[Network]) -> str:
     """The allowed networks as the option spells them (for logs and ``lwr users show``)."""
     return ", ".join(str(network) for network in networks) or "(none)"
+
+
+class PinnedConnection(http.client.HTTPConnection):
+    """An HTTP connection to ``targets`` (addresses already judged), speaking for ``host``.
+
+    The URL's host goes in the ``Host`` header; the socket goes to the first target that takes
+    it, never to a second resolution of the name (which a DNS rebinding would answer).
+    """
+
+    def __init__(self, host: str, port: int, targets: list[Target], timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._targets = targets
+
+    def _open(self) -> socket.socket:
+        error: OSError | None = None
+        for family, sockaddr in self._targets:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(self.timeout)
+                sock.connect(sockaddr)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        raise error or OSError(f"{self.host!r} has no address")
+
+    def connect(self) -> None:
+        self.sock = self._open()
+
+
+class PinnedTlsConnection(PinnedConnection):
+    """The same over TLS: the certificate must be the URL host's (SNI and check by name)."""
+
+    def __init__(
+        self, host: str, port: int, targets: list[Target], timeout: float, context: ssl.SSLContext
+    ) -> None:
+        super().__init__(host, port, targets, timeout)
+        self._context = context
+
+    def connect(self) -> None:
+        self.sock = self._context.wrap_socket(self._open(), server_hostname=self.host)
