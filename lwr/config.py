@@ -24,6 +24,7 @@ from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
 from lwr.service.notify.settings import NOTIFY_DEFAULTS, NotifyConfig, parse_notify
 from lwr.service.plans import Plans, parse_plans
 from lwr.service.retention.settings import RETENTION_DEFAULTS, RetentionConfig, parse_retention
+from lwr.service.sessions import SESSION_DEFAULTS, SessionConfig, parse_sessions
 from lwr.ui.tools import parse_tools
 
 DEFAULT_MANAGER = "_default_"
@@ -82,6 +83,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     **NOTIFY_DEFAULTS,
     # archive and restore of users' results (lwr.service.retention.settings)
     **RETENTION_DEFAULTS,
+    # the dashboard's signed-in sessions: idle timeout and lifetime (lwr.service.sessions)
+    **SESSION_DEFAULTS,
 }
 
 #: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
@@ -171,6 +174,8 @@ class AppConfig:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     #: archive and restore of service users' results (lwr.service.retention)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    #: how long the dashboard's signed-in sessions live (lwr.service.sessions)
+    sessions: SessionConfig = field(default_factory=SessionConfig)
 
 
 def load_app_config(
@@ -265,6 +270,7 @@ def load_app_config(
         metrics=parse_metrics(values),
         notify=parse_notify(values, base),
         retention=parse_retention(values, base),
+        sessions=parse_sessions(values),
     )
 
 
