@@ -47,7 +47,7 @@ class LwrApp:
         self.pulsar_version = config.pulsar_protocol_version or PULSAR_PROTOCOL_VERSION
         self.store = JobStore(config.persistence_directory, config.database_url)
         #: service users and their plans (lwr.service), in the job store's database
-        self.users = Users(self.store, config.plans, config.private_token)
+        self.users = Users(self.store, config.plans, config.private_token, config.sessions)
         #: completion notifications: rows queued with each final state, sent by a thread
         self.notify = NotifyStore(
             self.store.db,

@@ -25,6 +25,7 @@ from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
 from lwr.service.notify.settings import NOTIFY_DEFAULTS, NotifyConfig, parse_notify
 from lwr.service.plans import Plans, parse_plans
 from lwr.service.retention.settings import RETENTION_DEFAULTS, RetentionConfig, parse_retention
+from lwr.service.sessions import SESSION_DEFAULTS, SessionConfig, parse_sessions
 from lwr.ui.tools import parse_tools
 
 DEFAULT_MANAGER = "_default_"
@@ -85,6 +86,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     **RETENTION_DEFAULTS,
     # internal networks service users' TES tasks may fetch from and send to (lwr.egress)
     "tes_user_allowed_networks": "",
+    # the dashboard's signed-in sessions: idle timeout and lifetime (lwr.service.sessions)
+    **SESSION_DEFAULTS,
 }
 
 #: options whose app.yml value is passed to their consumer unchanged, as a mapping, instead of
@@ -176,6 +179,8 @@ class AppConfig:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     #: internal networks service users' TES tasks may reach all the same (lwr.egress)
     tes_user_allowed_networks: tuple[Network, ...] = ()
+    #: how long the dashboard's signed-in sessions live (lwr.service.sessions)
+    sessions: SessionConfig = field(default_factory=SessionConfig)
 
 
 def load_app_config(
@@ -271,6 +276,7 @@ def load_app_config(
         notify=parse_notify(values, base),
         retention=parse_retention(values, base),
         tes_user_allowed_networks=_networks(values, "tes_user_allowed_networks"),
+        sessions=parse_sessions(values),
     )
 
 

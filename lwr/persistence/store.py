@@ -135,6 +135,9 @@ class JobStore:
         #: called inside the transaction that writes a final state, as ``hook(tx, record)``:
         #: what must exist exactly when the final state does (lwr.service.notify's outbox)
         self.final_hooks: list[Callable[[Writer, JobRecord], None]] = []
+        #: called as ``hook(tx, manager, job_id)`` inside the transaction that deletes a job or
+        #: starts a new attempt of it (its earlier attempt, if any, is gone): retention's inbox
+        self.forget_hooks: list[Callable[[Writer, str, str], None]] = []
 
     def get(self, manager: str, job_id: str) -> JobRecord | None:
         row = self.db.fetchone(f"{_SELECT} WHERE manager=? AND job_id=?", (manager, job_id))
@@ -153,6 +156,8 @@ class JobStore:
                 (seq,) = tx.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()
                 record = replace(record, seq=seq)
                 _forget_files(tx, record.manager, record.job_id)
+                for forget in self.forget_hooks:
+                    forget(tx, record.manager, record.job_id)
             tx.execute(_UPSERT, _row(record))
             if record.state.is_final:
                 for hook in self.final_hooks:
@@ -163,6 +168,8 @@ class JobStore:
         with self.db.transaction() as tx:
             tx.execute("DELETE FROM jobs WHERE manager=? AND job_id=?", (manager, job_id))
             _forget_files(tx, manager, job_id)
+            for forget in self.forget_hooks:
+                forget(tx, manager, job_id)
 
     def in_states(self, manager: str, states: Iterable[JobState]) -> list[JobRecord]:
         """Records of ``manager`` in any of ``states``, oldest submit first (queue order)."""

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from lwr.errors import NotFoundError, UserExistsError
-from lwr.persistence.database import Database
+from lwr.persistence.database import Database, Writer
 
 SCHEMA_VERSION = 1
 
@@ -108,8 +109,14 @@ class UserStore:
         rows = self.db.fetchall(f"SELECT {_COLUMNS} FROM service_users ORDER BY name")
         return [User(*row) for row in rows]
 
-    def update(self, name: str, **changes: Any) -> User:
-        """Set ``plan``, ``revoked`` or ``token_hash`` of an existing user."""
+    def update(
+        self, name: str, also: Callable[[Writer], None] | None = None, **changes: Any
+    ) -> User:
+        """Set ``plan``, ``revoked`` or ``token_hash`` of an existing user.
+
+        ``also(tx)`` runs in the same transaction (a revoke ends the user's dashboard sessions
+        there, so no session outlives the revoke's commit).
+        """
         if not changes or set(changes) - _MUTABLE:
             raise ValueError(f"only {sorted(_MUTABLE)} can change, not {sorted(changes)}")
         assignments = ", ".join(f"{key}=?" for key in changes)
@@ -119,6 +126,8 @@ class UserStore:
                 (*changes.values(), time.time(), name),
             )
             missing = getattr(found, "rowcount", 1) == 0
+            if also is not None and not missing:
+                also(tx)
         if missing:
             raise NotFoundError(f"no user {name!r}")
         return self.get(name)

@@ -19,6 +19,7 @@ from lwr.errors import AuthorizationError, InvalidRequestError, NotFoundError, U
 from lwr.managers import namespace
 from lwr.persistence.store import JobStore
 from lwr.service.plans import Plan, Plans
+from lwr.service.sessions import SessionConfig, SessionTable
 from lwr.service.store import User, UserStore, token_digest
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,16 @@ ADMIN = Caller()
 class Users:
     """Users, their tokens and plans, over the job store's database."""
 
-    def __init__(self, store: JobStore, plans: Plans, admin_token: str | None = None) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        plans: Plans,
+        admin_token: str | None = None,
+        sessions: SessionConfig | None = None,
+    ) -> None:
         self.rows = UserStore(store.db)
+        #: signed-in dashboard sessions (lwr.ui), ended with the user's revoke
+        self.sessions = SessionTable(store.db, sessions)
         self.plans = plans
         self.admin_token = admin_token
         #: called as ``listener(user, old_plan, new_plan)`` after a plan change (retention's seam)
@@ -119,11 +128,16 @@ class Users:
         return user
 
     def revoke(self, name: str) -> User:
-        """Refuse the user's token from now on; their jobs and files stay, the name stays taken."""
+        """Refuse the user's token from now on and end their dashboard sessions (one
+        transaction); their jobs and files stay, the name stays taken."""
         user = self.get(name)
         if not user.active:
             raise UserRevokedError(f"user {name!r} is revoked already")
-        revoked = self.rows.update(user.name, revoked=time.time())
+        revoked = self.rows.update(
+            user.name,
+            also=lambda tx: SessionTable.end_all_of(tx, user.name),
+            revoked=time.time(),
+        )
         log.info("service: user %s revoked", name)
         return revoked
 

@@ -1,48 +1,62 @@
-"""Dashboard sessions, kept server-side in memory, and their CSRF tokens.
+"""Dashboard sessions: the cookie, its CSRF token, and the signed-in rows behind it.
 
-Why server-side rather than a cookie signed with a server secret: signing out must end the
-session for good (a signed cookie stays valid until it expires, wherever a copy went), a
-revoked user or a plan change must apply at the next page, and there is no secret to configure
-and rotate. The cost is that a restart signs everyone out, and that sessions live in one
-process (LWR serves from one process with threads). The cookie holds only a random id: 256
-bits from :mod:`secrets`, looked up in a dict; the session keeps who signed in (a user's name,
-or the admin token), never a token.
+A session is a random id (256 bits from :mod:`secrets`) in the ``lwr_session`` cookie. A
+signed-in session is a row of the job store's database (:mod:`lwr.service.sessions`, keyed by
+the id's SHA-256), so it survives a restart and every server sharing the database knows it; a
+session that is not signed in is the cookie alone, stored nowhere, so anonymous visitors write
+nothing and cannot crowd anyone out.
 
 Every session, even before sign-in, has a CSRF token: the synchronizer-token pattern, a hidden
-field of every form compared in constant time on every POST. Signing in replaces the session
-(a new id and a new CSRF token) so an id planted before sign-in is worth nothing after it.
+field of every form compared in constant time on every POST. The token is HMAC-SHA256 of a fixed
+label keyed with the session id: bound to that session (another session's token does not
+match), unguessable without the id, and nothing to store (the database's digest of the id
+cannot give it). Signing in replaces the session (a new id, hence a new CSRF token), so an id
+planted before sign-in is worth nothing after it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import re
 import secrets
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from webob import Request, Response
 
+from lwr.service.sessions import SessionTable
+
 COOKIE = "lwr_session"
-#: a session unused for this long is forgotten (its cookie is a browser-session cookie too)
-IDLE_SECONDS = 8 * 3600.0
-#: at most this many sessions are kept; the least recent anonymous ones go first
-MAX_SESSIONS = 10_000
+#: what :func:`secrets.token_urlsafe` (32 bytes) makes; any other cookie value gets a fresh id
+_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")
+_CSRF_LABEL = b"lwr-ui-csrf-v1"
+#: what an admin session's row holds instead of a user's name (no user name has a ":")
+_ADMIN = ":admin:"
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(32)
 
 
 @dataclass
 class Session:
-    """One browser's session."""
+    """One browser's session for the time of a request."""
 
     sid: str
-    csrf: str
     #: who signed in: None before sign-in; "" for the admin token; else a service user's name
     who: str | None = None
-    used: float = field(default_factory=time.monotonic)
+    #: dropped during this request (signed in anew, signed out, revoked): its cookie is stale
+    ended: bool = False
 
     @property
     def signed_in(self) -> bool:
         return self.who is not None
+
+    @property
+    def csrf(self) -> str:
+        digest = hmac.new(self.sid.encode(), _CSRF_LABEL, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def csrf_matches(self, supplied: str | None) -> bool:
         return supplied is not None and hmac.compare_digest(
@@ -51,49 +65,55 @@ class Session:
 
 
 class SessionStore:
-    """Sessions by id, bounded in number and idle time."""
+    """Sessions as the dashboard sees them, over the signed-in rows of ``table``.
 
-    def __init__(self, idle_seconds: float = IDLE_SECONDS, capacity: int = MAX_SESSIONS) -> None:
-        self.idle_seconds = idle_seconds
-        self.capacity = capacity
-        self._lock = threading.Lock()
-        self._sessions: dict[str, Session] = {}
+    An admin session's row names, instead of a user, the admin token it was signed in with:
+    ``:admin:`` and HMAC-SHA256 of that token keyed with the session id. Changing
+    ``private_token`` (and restarting) therefore ends every admin session at its next page, and
+    the row gives no way to test guesses of the token without the session id.
+    """
 
-    def find(self, request: Request) -> Session | None:
-        """The live session the request's cookie names, or None."""
+    def __init__(self, table: SessionTable, admin_token: str | None = None) -> None:
+        self.table = table
+        self.admin_token = admin_token
+
+    def open(self, request: Request) -> tuple[Session, bool]:
+        """The request's session, and whether it is new (its cookie must be set).
+
+        A well-formed id whose row is not there (never signed in, signed out, expired, revoked)
+        is a session that is not signed in; the browser keeps its cookie.
+        """
         sid = request.cookies.get(COOKIE)
-        if not sid:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            session = self._sessions.get(sid)
-            if session is None:
-                return None
-            if now - session.used > self.idle_seconds:
-                del self._sessions[sid]
-                return None
-            session.used = now
-            return session
+        if not sid or not _ID.match(sid):
+            return Session(new_id()), True
+        found = self.table.find(sid)
+        if found is None:
+            return Session(sid), False
+        if not found.who.startswith(_ADMIN):
+            return Session(sid, found.who), False
+        if self.admin_token and hmac.compare_digest(found.who, self._admin_binding(sid)):
+            return Session(sid, ""), False
+        self.table.delete(sid)  # signed in with an admin token that is no longer the server's
+        return Session(sid), False
 
-    def create(self, who: str | None = None) -> Session:
-        """A new session (a fresh id and CSRF token)."""
-        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), who)
-        with self._lock:
-            if len(self._sessions) >= self.capacity:
-                # anonymous sessions go first: a flood of them cannot sign anyone out
-                everyone = list(self._sessions.values())
-                pool = [s for s in everyone if not s.signed_in] or everyone
-                del self._sessions[min(pool, key=lambda s: s.used).sid]
-            self._sessions[session.sid] = session
+    def create(self, who: str) -> Session:
+        """A new signed-in session (a fresh id, hence a fresh CSRF token); "" is the admin."""
+        session = Session(new_id(), who)
+        self.table.create(session.sid, who or self._admin_binding(session.sid))
         return session
 
-    def alive(self, session: Session) -> bool:
-        with self._lock:
-            return self._sessions.get(session.sid) is session
+    def _admin_binding(self, sid: str) -> str:
+        if not self.admin_token:
+            raise ValueError("no admin token: no admin session")  # sign-in refuses it before
+        key = hmac.new(sid.encode(), b"admin:" + self.admin_token.encode(), hashlib.sha256)
+        return _ADMIN + key.hexdigest()
 
     def drop(self, session: Session) -> None:
-        with self._lock:
-            self._sessions.pop(session.sid, None)
+        """End the session: its row goes; the request answers with another cookie or none."""
+        if session.who is not None:
+            self.table.delete(session.sid)
+        session.who = None
+        session.ended = True
 
 
 def set_cookie(response: Response, request: Request, session: Session) -> None:

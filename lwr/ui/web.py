@@ -14,7 +14,6 @@ session cookie, not a token. This module is where that cookie is turned into a
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,7 +26,7 @@ from webob import Request, Response
 from lwr.app import LwrApp
 from lwr.errors import AuthorizationError, InvalidRequestError, LwrError, NotFoundError
 from lwr.service.users import ADMIN, Caller
-from lwr.ui.sessions import Session, SessionStore, clear_cookie, set_cookie
+from lwr.ui.sessions import Session, SessionStore, clear_cookie, new_id, set_cookie
 from lwr.web.request import Context
 
 log = logging.getLogger(__name__)
@@ -47,15 +46,10 @@ _ENV = Environment(
     lstrip_blocks=True,
 )
 
-#: one session store per running app (a module-level dict would mix test apps)
-_STORES: weakref.WeakKeyDictionary[LwrApp, SessionStore] = weakref.WeakKeyDictionary()
-
 
 def sessions(app: LwrApp) -> SessionStore:
-    store = _STORES.get(app)
-    if store is None:
-        store = _STORES.setdefault(app, SessionStore())
-    return store
+    """The app's sessions: signed-in ones are rows of its database (``app.users.sessions``)."""
+    return SessionStore(app.users.sessions, app.users.admin_token)
 
 
 @dataclass
@@ -94,18 +88,17 @@ def page(
 
     def serve(ctx: Context) -> Response:
         store = sessions(ctx.app)
-        session = store.find(ctx.request)
-        fresh = session is None
-        if session is None:
-            session = store.create()
+        # until the session is read (the database may fail it): signed out, no cookie to set
+        session, fresh = Session(new_id(), ended=True), False
         try:
+            session, fresh = store.open(ctx.request)
             response = _serve(handler, ctx, session, store, signed_in, before_body)
         except LwrError as exc:
             response = error_page(ctx, session, exc.status, exc.message, exc)
         except Exception:
             log.exception("dashboard: unexpected error serving %s", ctx.request.path_info)
             response = error_page(ctx, session, 500, "internal server error")
-        if fresh and store.alive(session):
+        if fresh and not session.ended:
             set_cookie(response, ctx.request, session)
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Frame-Options", "DENY")
@@ -170,7 +163,7 @@ def _caller(app: LwrApp, session: Session) -> Caller | None:
     except NotFoundError:
         user = None
     if user is None or not user.active:
-        session.who = None
+        sessions(app).drop(session)  # revoked: signed out (the revoke deleted the row already)
         return None
     return Caller(user)
 

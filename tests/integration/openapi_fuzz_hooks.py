@@ -14,6 +14,8 @@ schemathesis still fills the other scheme, ``private_token`` in the query, with 
 the server takes the query's token first and refuses it, so most requests never got past the
 token. That generated query token is dropped, so the run tests the header as its name says (a
 request without any token is still refused: the header is the only one).
+
+In the signed-in run (``LWR_FUZZ_CSRF`` set) the dashboard's forms get the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -53,3 +55,27 @@ def before_call(context: schemathesis.HookContext, case: schemathesis.Case, kwar
         query["command_line"] = _harmless(query["command_line"])
     if case.path.endswith("/ga4gh/tes/v1/tasks") and case.method.upper() == "POST":
         _harmless_executors(case.body)
+    csrf = os.environ.get("LWR_FUZZ_CSRF")
+    if csrf and case.path.startswith("/ui"):
+        _signed_in(case, csrf, os.environ.get("LWR_FUZZ_JOB", ""))
+
+
+def _signed_in(case: schemathesis.Case, csrf: str, job_id: str) -> None:
+    """The signed-in run (``LWR_FUZZ_CSRF``: the session's CSRF token; the session cookie is a
+    header of every request): every form carries the token, so the pages act on what the
+    fuzzer sends, except sign-out, sent without it (403) so the session outlives the run; half
+    the job pages name the user's real job (``LWR_FUZZ_JOB``) and half the forms the server's
+    tool or plan, the rest generated values."""
+    if case.method.upper() == "POST" and isinstance(case.body, dict):
+        if case.path == "/ui/sign-out":
+            case.body.pop("csrf_token", None)
+        else:
+            case.body["csrf_token"] = csrf
+        # half the forms name the server's own tool or plan, so they get past that check
+        for field, real in (("tool", "show"), ("plan", "premium")):
+            if isinstance(case.body.get(field), str) and len(case.body[field]) % 2 == 0:
+                case.body[field] = real
+    params = case.path_parameters
+    if job_id and isinstance(params, dict) and isinstance(params.get("job_id"), str):
+        if len(params["job_id"]) % 2 == 0:
+            params["job_id"] = job_id

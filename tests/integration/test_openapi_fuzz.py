@@ -29,6 +29,7 @@ import pytest
 
 from lwr.web.controllers import openapi
 from lwr.web.routes import ROUTES
+from tests.integration.dashboard import DashboardClient
 from tests.integration.server import BIN, REPO, LwrServer, free_port, write_server_ini
 
 pytestmark = pytest.mark.integration
@@ -64,6 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LwrServer]:
         "private_token": TOKEN,
         "file_cache_dir": str(directory / "cache"),
         "max_upload_size": str(1024 * 1024),
+        "ui_tools": "\n    show = cat $input",
     }
     write_server_ini(directory, port, options)
     (directory / "job_managers.ini").write_text(MANAGERS_INI)
@@ -88,6 +90,7 @@ def schemathesis(
     *args: str,
     query_token: str | None = None,
     header_token: bool = False,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run ``schemathesis run`` on the server's description; its JSON report, checked to exist.
 
@@ -112,7 +115,11 @@ def schemathesis(
         str(report),
         *args,
     ]
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.integration.openapi_fuzz_hooks"}
+    env = {
+        **os.environ,
+        **(env or {}),
+        "SCHEMATHESIS_HOOKS": "tests.integration.openapi_fuzz_hooks",
+    }
     env["LWR_FUZZ_TOKEN_IN"] = "header" if header_token else ""  # see openapi_fuzz_hooks
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     # run where its crash cache (.schemathesis/) is thrown away: the seed is what reproduces
@@ -209,4 +216,38 @@ def test_without_a_token_every_protected_route_refuses(server: LwrServer, tmp_pa
     # CSRF check refuses (403) every post (the other /ui/ posts redirect to sign-in first)
     refused = sorted([*protected_operations(), *CSRF_ONLY_FORMS])
     assert sorted(result["warnings"]["missing_auth"]) == refused
+    assert "Traceback" not in server.log(), server.log()[-5000:]
+
+
+def test_signed_in_pages_never_fail(server: LwrServer, tmp_path: Path) -> None:
+    """The dashboard fuzzed signed in as a user: the session cookie on every request, the
+    session's CSRF token in every form (openapi_fuzz_hooks), so each page reads and acts on
+    what the fuzzer sends (a tool run on a generated file, a plan, notification channels):
+    answers are pages with their 4xx, never a 5xx."""
+    status, answer = server.request("POST", "users", {"name": "fuzzer", "private_token": TOKEN})
+    assert status == 200, answer
+    token = answer["token"]
+    status, _ = server.request("POST", "jobs", {"job_id": "fuzzjob", "private_token": token})
+    assert status == 200
+    browser = DashboardClient(server.url)
+    browser.sign_in(token)
+    csrf = browser.csrf("/ui/profile")
+    result = schemathesis(
+        server,
+        tmp_path / "signed-in.json",
+        "--include-path-regex",
+        "^/ui",
+        "--header",
+        f"Cookie: lwr_session={browser.cookie}",
+        "--phases",
+        "examples,coverage,fuzzing",
+        "--max-examples",
+        "25",
+        "--max-time",
+        "40",
+        env={"LWR_FUZZ_CSRF": csrf, "LWR_FUZZ_JOB": "fuzzjob"},
+    )
+    ui_routes = sum(1 for route in ROUTES if route.pattern.startswith("/ui"))
+    assert result["operations"]["tested"] == ui_routes, result["operations"]
+    assert browser.signed_in()  # the whole run was signed in
     assert "Traceback" not in server.log(), server.log()[-5000:]

@@ -71,7 +71,7 @@ def finished_job(world: dict[str, Any], job_id: str, age: float = 60.0) -> JobRe
 def queued_for_archive(world: dict[str, Any], job_id: str) -> Kept:
     """A finished job's row with its archive queued and not started."""
     finished_job(world, job_id)
-    world["worker"].planner.adopt(time.time())
+    world["worker"].take_changes(time.time())
     world["worker"].planner.queue_due(time.time())
     kept: Kept = world["worker"].table.get("m", job_id)
     assert kept.task == ARCHIVE

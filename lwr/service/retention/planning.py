@@ -1,5 +1,5 @@
-"""What the database says should happen: new rows for newly finished jobs, deadlines reached,
-rows whose job is gone, and the restores an upgrade asks for.
+"""What the database says should happen: deadlines reached and the restores an upgrade asks
+for (new rows for newly finished jobs, and rows whose job is gone: :mod:`.intake`).
 
 Everything here only writes ``retention`` rows (the durable queue), never files, so it can run
 in any process that has the database: the server's worker, and ``lwr users set-plan`` (whose
@@ -15,24 +15,11 @@ from lwr.errors import NotFoundError
 from lwr.service.plans import Plan
 from lwr.service.retention import policy
 from lwr.service.retention import table as states
-from lwr.service.retention.table import Kept, RetentionTable
+from lwr.service.retention.table import R_COLUMNS, Kept, RetentionTable
 from lwr.service.store import User
 from lwr.service.users import Users
 
 log = logging.getLogger(__name__)
-
-#: finished jobs of service users that have no row yet (or a row of an earlier attempt)
-_UNSEEN = (
-    "SELECT j.manager, j.job_id, j.seq, j.owner, j.finished FROM jobs j "
-    "LEFT JOIN retention r ON r.manager=j.manager AND r.job_id=j.job_id AND r.seq=j.seq "
-    "WHERE j.owner<>'' AND j.finished IS NOT NULL AND r.job_id IS NULL LIMIT ?"
-)
-#: rows whose job attempt no longer exists (cleaned, expired, or set up again)
-_STALE = (
-    "SELECT r.manager, r.job_id, r.seq FROM retention r "
-    "LEFT JOIN jobs j ON r.manager=j.manager AND r.job_id=j.job_id AND r.seq=j.seq "
-    "WHERE j.job_id IS NULL LIMIT ?"
-)
 
 
 class Planner:
@@ -41,30 +28,6 @@ class Planner:
     def __init__(self, table: RetentionTable, users: Users) -> None:
         self.table = table
         self.users = users
-
-    def stale(self, limit: int = 100) -> list[Kept]:
-        rows = self.table.db.fetchall(_STALE, (limit,))
-        found = [self.table.get(manager, job_id) for manager, job_id, _seq in rows]
-        stale_seqs = {(m, j, s) for m, j, s in rows}
-        return [k for k in found if k is not None and (k.manager, k.job_id, k.seq) in stale_seqs]
-
-    def adopt(self, now: float, limit: int = 200) -> int:
-        """Give each newly finished job of a user its row and its deadline (the plan's now)."""
-        rows = self.table.db.fetchall(_UNSEEN, (limit,))
-        if not rows:
-            return 0
-        with self.table.db.transaction() as tx:
-            for manager, job_id, seq, owner, finished in rows:
-                deadline = policy.hot_until(finished, self._retention(owner))
-                tx.execute(
-                    "DELETE FROM retention WHERE manager=? AND job_id=? AND seq<>? "
-                    "AND status=? AND task IS NULL",
-                    (manager, job_id, seq, states.HOT),
-                )
-                self.table.adopt(
-                    tx, Kept(manager, job_id, seq, owner, finished, deadline, updated=now)
-                )
-        return len(rows)
 
     def queue_due(self, now: float) -> int:
         """Queue an archive for every hot row past its deadline."""
@@ -80,25 +43,36 @@ class Planner:
 
         The plan listener does this at once; this pass catches what it could not see: a plan
         changed behind the server's back (the database, a longer ``retention_minutes`` in the
-        configuration) or a row that moved under the listener's guarded update.
+        configuration) or a row that moved under the listener's guarded update. One query per
+        plan, driven by its users and the index ``(owner, status, finished)``, so it reads
+        only archived rows the plan would keep (finished within its minutes; all for a plan
+        keeping results forever), never every archived row.
         """
-        owners = self.table.db.fetchall(
-            "SELECT DISTINCT owner FROM retention WHERE status=? AND (task IS NULL OR task=?)",
-            (states.ARCHIVED, states.PURGE),
-        )
+        plans = self.users.plans
+        names = [plan.name for plan in plans.plans]
         queued = 0
-        for (owner,) in owners:
-            minutes = self._retention(owner)
-            for kept in self.table.of_owner(owner):
-                if _upgrade(kept) != states.RESTORE or not policy.restores(
-                    kept.finished, minutes, now
-                ):
-                    continue
-                deadline = policy.hot_until(kept.finished, minutes)
+        for plan in plans.plans:
+            minutes = plan.retention_minutes
+            # a user on a plan the configuration no longer has is on the default plan
+            on_plan, params = "u.plan=?", [plan.name]
+            if plan.name == plans.default:
+                on_plan = f"(u.plan=? OR u.plan NOT IN ({','.join('?' * len(names))}))"
+                params.extend(names)
+            cutoff = -1.0 if minutes is None else now - minutes * 60.0
+            rows = self.table.db.fetchall(
+                # CROSS JOIN: SQLite keeps this order (users, then each one's index range)
+                f"SELECT {R_COLUMNS} FROM service_users u CROSS JOIN retention r "
+                f"WHERE r.owner=u.name AND {on_plan} AND r.status=? "
+                "AND (r.task IS NULL OR r.task=?) AND r.finished>?",
+                (*params, states.ARCHIVED, states.PURGE, cutoff),
+            )
+            for kept in (Kept(*row) for row in rows):
+                if not policy.restores(kept.finished, minutes, now):
+                    continue  # the edge of the cutoff, in floating point
                 if self.table.advance(
                     kept,
                     kept.task,
-                    hot_until=deadline,
+                    hot_until=policy.hot_until(kept.finished, minutes),
                     task=states.RESTORE,
                     attempts=0,
                     error=None,
@@ -134,7 +108,7 @@ class Planner:
             restoring,
         )
 
-    def _retention(self, owner: str) -> float | None:
+    def retention_of(self, owner: str) -> float | None:
         try:
             return self.users.plan_of(self.users.get(owner)).retention_minutes
         except NotFoundError:

@@ -14,7 +14,9 @@ import time
 from dataclasses import dataclass, fields
 from typing import Any
 
+from lwr.managers.namespace import owner_of
 from lwr.persistence.database import Database, Writer
+from lwr.persistence.store import JobRecord
 
 SCHEMA_VERSION = 1
 
@@ -40,9 +42,42 @@ CREATE TABLE IF NOT EXISTS retention (
     PRIMARY KEY (manager, job_id)
 );
 CREATE INDEX IF NOT EXISTS retention_task ON retention (task, queued);
-CREATE INDEX IF NOT EXISTS retention_due ON retention (status, hot_until);
-CREATE INDEX IF NOT EXISTS retention_owner ON retention (owner, status)
+CREATE INDEX IF NOT EXISTS retention_due ON retention (status, hot_until)
 """
+
+INBOX_VERSION = 1
+
+#: The inbox: jobs whose retention may have to change (a user's job reached a final state, a
+#: job with a row was cleaned or set up again), written by the job store's hooks in the very
+#: transaction of that change, so the worker reads what changed instead of scanning every job.
+#: ``version`` grows with each new mark, so an entry marked again while the worker handles it
+#: is not deleted under it. Creating the inbox (a fresh database, or one from before it) also
+#: marks, once, every job the worker has yet to see: finished jobs of users without their row,
+#: and rows whose job attempt is gone (what each pass used to find by scanning).
+_INBOX = """
+CREATE TABLE IF NOT EXISTS retention_inbox (
+    manager TEXT NOT NULL,
+    job_id  TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (manager, job_id)
+);
+CREATE INDEX IF NOT EXISTS retention_owner_finished ON retention (owner, status, finished);
+DROP INDEX IF EXISTS retention_owner;
+INSERT INTO retention_inbox (manager, job_id, version)
+    SELECT j.manager, j.job_id, 1 FROM jobs j
+    LEFT JOIN retention r ON r.manager=j.manager AND r.job_id=j.job_id AND r.seq=j.seq
+    WHERE j.owner<>'' AND j.finished IS NOT NULL AND r.job_id IS NULL
+    ON CONFLICT (manager, job_id) DO NOTHING;
+INSERT INTO retention_inbox (manager, job_id, version)
+    SELECT r.manager, r.job_id, 1 FROM retention r
+    LEFT JOIN jobs j ON j.manager=r.manager AND j.job_id=r.job_id AND j.seq=r.seq
+    WHERE j.job_id IS NULL
+    ON CONFLICT (manager, job_id) DO NOTHING
+"""
+_MARK = (
+    "INSERT INTO retention_inbox (manager, job_id, version) VALUES (?,?,1) "
+    "ON CONFLICT (manager, job_id) DO UPDATE SET version = retention_inbox.version + 1"
+)
 
 HOT, ARCHIVED = "hot", "archived"
 #: the steps of the queue, in the order an archive or a restore runs them
@@ -84,6 +119,8 @@ class Kept:
 _NAMES = [f.name for f in fields(Kept)]
 _COLUMNS = ", ".join(_NAMES)
 _SELECT = f"SELECT {_COLUMNS} FROM retention"
+#: the columns of a :class:`Kept`, for a query naming the table ``r``
+R_COLUMNS = ", ".join(f"r.{name}" for name in _NAMES)
 
 
 class RetentionTable:
@@ -92,6 +129,25 @@ class RetentionTable:
     def __init__(self, db: Database) -> None:
         self.db = db
         db.migrate("retention", _SCHEMA, SCHEMA_VERSION)
+        db.migrate("retention_inbox", _INBOX, INBOX_VERSION)
+
+    # -- the inbox: the job store's hooks (inside its transactions) and the worker's intake -----
+
+    def job_finished(self, tx: Writer, record: JobRecord) -> None:
+        """A final hook of the job store: a user's job reached a final state."""
+        if record.owner is not None:
+            tx.execute(_MARK, (record.manager, record.job_id))
+
+    def job_forgotten(self, tx: Writer, manager: str, job_id: str) -> None:
+        """A forget hook of the job store: a job went, or a new attempt of it began; its row,
+        if it has one, now belongs to a job attempt that is gone."""
+        if owner_of(job_id) is None:
+            return
+        found = tx.execute(
+            "SELECT 1 FROM retention WHERE manager=? AND job_id=?", (manager, job_id)
+        ).fetchone()
+        if found is not None:
+            tx.execute(_MARK, (manager, job_id))
 
     def get(self, manager: str, job_id: str) -> Kept | None:
         row = self.db.fetchone(f"{_SELECT} WHERE manager=? AND job_id=?", (manager, job_id))
@@ -120,6 +176,15 @@ class RetentionTable:
             "ON CONFLICT (manager, job_id) DO NOTHING",
             values,
         )
+
+    def adopt_all(self, tx: Writer, rows: list[Kept]) -> None:
+        """:meth:`adopt` for several rows at once (one ``executemany``)."""
+        if rows:
+            tx.executemany(
+                f"INSERT INTO retention ({_COLUMNS}) VALUES ({','.join('?' * len(_NAMES))}) "
+                "ON CONFLICT (manager, job_id) DO NOTHING",
+                [[getattr(kept, name) for name in _NAMES] for kept in rows],
+            )
 
     def queue(self, now: float, worker: str, limit: int = 20) -> list[Kept]:
         """Rows with work to do now that no other worker holds, oldest first."""

@@ -1,8 +1,11 @@
 """The retention worker: one thread per server that archives due results and runs restores.
 
 Each pass (every ``retention_scan_interval`` seconds, at start, and when a plan change wakes it)
-drops rows of jobs that are gone, gives newly finished jobs their deadlines, queues archives
-that are due and restores that the owners' plans now ask for, and runs the queue. The steps,
+reads the inbox (jobs that finished, went or began again since: the job store's hooks write
+it in their own transactions, :mod:`lwr.service.retention.table`), so it drops rows of jobs that
+are gone and gives newly finished jobs their deadlines without scanning every job; then it
+queues archives that are due and restores that the owners' plans now ask for (both by index),
+and runs the queue. The steps,
 each idempotent and each ending in one guarded transaction (:meth:`RetentionTable.advance`):
 
 * ``archive``: pack the results into a local temporary file, store it under the job attempt's
@@ -41,6 +44,7 @@ from lwr.managers.namespace import client_id, owner_of
 from lwr.persistence.store import JobStore
 from lwr.service.plans import Plan
 from lwr.service.retention import archive
+from lwr.service.retention.intake import Intake
 from lwr.service.retention.planning import Planner
 from lwr.service.retention.settings import RetentionConfig
 from lwr.service.retention.stores import ArchiveStore, file_sha256, open_store
@@ -98,7 +102,11 @@ class RetentionWorker:
     ) -> None:
         self.jobs = store
         self.table = RetentionTable(store.db)
+        # what changed reaches the inbox in the job store's own transactions
+        store.final_hooks.append(self.table.job_finished)
+        store.forget_hooks.append(self.table.job_forgotten)
         self.planner = Planner(self.table, users)
+        self.intake = Intake(self.table, self.planner.retention_of)
         self.config = config
         self.locate = locate
         self.scratch = scratch
@@ -151,11 +159,7 @@ class RetentionWorker:
     def run_once(self) -> int:
         """One pass; returns how many things it did (0: nothing more to do now)."""
         now = time.time()
-        done = 0
-        for kept in self.planner.stale():
-            self._drop(kept)
-            done += 1
-        done += self.planner.adopt(now)
+        done = self.take_changes(now)
         done += self.planner.queue_due(now)
         done += self.planner.reconcile(now)
         for kept in self.table.queue(time.time(), self.identity):
@@ -163,6 +167,19 @@ class RetentionWorker:
                 break
             done += self._step(kept)
         return done
+
+    def take_changes(self, now: float) -> int:
+        """Handle what the inbox says changed: drop rows (and archives) of job attempts that
+        are gone, give newly finished jobs their rows. Returns how many entries it handled."""
+        changes = self.intake.changes()
+        dropped = 0
+        for change in changes:
+            if change.stale:
+                kept = self.table.get(change.manager, change.job_id)
+                if kept is not None and kept.seq == change.kept_seq:
+                    self._drop(kept)
+                    dropped += 1
+        return dropped + self.intake.adopt(changes, now)
 
     # -- the steps ----------------------------------------------------------------------------
 

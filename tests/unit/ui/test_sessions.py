@@ -1,57 +1,67 @@
-"""Dashboard sessions: random ids, idle expiry, a bounded store, constant-time CSRF checks."""
+"""Dashboard sessions as the pages see them: random ids, CSRF tokens bound to the id, signed-in
+rows in the database (and nothing stored for anonymous visitors), admin sessions bound to the
+admin token."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from webob import Request
 
-from lwr.ui.sessions import COOKIE, SessionStore
+from lwr.persistence.store import JobStore
+from lwr.service.sessions import SessionTable
+from lwr.ui.sessions import COOKIE, Session, SessionStore
 
 
-def _request(sid: str) -> Request:
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[JobStore]:
+    job_store = JobStore(tmp_path / "state")
+    yield job_store
+    job_store.close()
+
+
+def _request(sid: str | None = None) -> Request:
+    if sid is None:
+        return Request.blank("/ui/jobs")
     return Request.blank("/ui/jobs", headers={"Cookie": f"{COOKIE}={sid}"})
 
 
-def test_a_session_is_found_by_its_cookie_until_dropped() -> None:
-    store = SessionStore()
-    session = store.create("alice")
-    assert store.find(_request(session.sid)) is session
-    assert store.find(_request("guessed")) is None
-    assert store.find(Request.blank("/ui/jobs")) is None
-    store.drop(session)
-    assert store.find(_request(session.sid)) is None and not store.alive(session)
+def test_a_signed_in_session_is_found_by_its_cookie_until_dropped(store: JobStore) -> None:
+    sessions = SessionStore(SessionTable(store.db))
+    session = sessions.create("alice")
+    found, fresh = sessions.open(_request(session.sid))
+    assert found.who == "alice" and found.signed_in and not fresh
+    sessions.drop(found)
+    again, fresh = sessions.open(_request(session.sid))
+    assert not again.signed_in and not fresh and again.sid == session.sid
 
 
-def test_sessions_are_distinct_and_carry_their_own_csrf_token() -> None:
-    store = SessionStore()
-    one, two = store.create(), store.create()
-    assert one.sid != two.sid and one.csrf != two.csrf
+def test_anonymous_visitors_get_a_new_id_and_store_nothing(store: JobStore) -> None:
+    sessions = SessionStore(SessionTable(store.db))
+    for cookie in (None, "", "guessed", "x" * 44, "é" * 43):
+        session, fresh = sessions.open(_request(cookie))
+        assert fresh and not session.signed_in and session.sid != cookie
+        assert len(session.sid) == 43
+    assert sessions.table.count() == 0
+
+
+def test_csrf_tokens_are_bound_to_their_session() -> None:
+    one, two = Session("a" * 43), Session("b" * 43)
+    assert one.csrf != two.csrf and one.csrf == Session("a" * 43).csrf
     assert one.csrf_matches(one.csrf)
     assert not one.csrf_matches(two.csrf) and not one.csrf_matches(None)
     assert not one.csrf_matches("") and not one.csrf_matches("é")
-    assert not one.signed_in and store.create("").signed_in  # "" is the admin token
+    assert one.sid not in one.csrf
 
 
-def test_idle_sessions_expire() -> None:
-    store = SessionStore(idle_seconds=60)
-    session = store.create("alice")
-    session.used = time.monotonic() - 61
-    assert store.find(_request(session.sid)) is None
-
-
-def test_the_store_is_bounded_and_drops_the_least_recent() -> None:
-    store = SessionStore(capacity=2)
-    old, kept = store.create(), store.create()
-    old.used -= 10
-    newest = store.create()
-    assert not store.alive(old) and store.alive(kept) and store.alive(newest)
-
-
-def test_a_flood_of_anonymous_sessions_signs_no_one_out() -> None:
-    store = SessionStore(capacity=3)
-    alice = store.create("alice")
-    alice.used -= 100
-    for _ in range(10):
-        store.create()
-    assert store.alive(alice)
+def test_an_admin_session_ends_when_the_admin_token_changes(store: JobStore) -> None:
+    table = SessionTable(store.db)
+    admin = SessionStore(table, "admin-token").create("")
+    (who,) = store.db.fetchone("SELECT who FROM ui_sessions")
+    assert "admin-token" not in who and who.startswith(":admin:")
+    found, _ = SessionStore(table, "admin-token").open(_request(admin.sid))
+    assert found.who == ""
+    found, _ = SessionStore(table, "rotated").open(_request(admin.sid))
+    assert not found.signed_in and table.count() == 0
