@@ -6,7 +6,11 @@ dispatched, its process (the supervisor) started and ended, the final state reco
 status handed to the consumer thread, and the transaction of status and ack committed. The phases
 below are the gaps between consecutive marks. One more number is not a phase of a job but of a
 *slot*: the **delivery wait**, from a worker's commit of one job to the arrival of the next setup
-it was given (with ``prefetch = slots`` a slot stays empty for that broker round trip).
+it was given (with ``prefetch = slots`` a slot stays empty for that broker round trip). The
+broker sends that setup before the commit's ``commit-ok``, and py-amqp runs its callback (submit
+and launch) while the commit waits, so "final queued -> committed" holds the next setup's
+handling too, and the delivery wait can come out short or empty; the gap from a job's "final
+status queued" to the next "setup received" in a ``--keep`` log is the round trip itself.
 """
 
 from __future__ import annotations

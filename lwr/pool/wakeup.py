@@ -13,7 +13,7 @@ TCP socket, so nothing of a further frame sits in user space, but a frame cut by
 timeout (its start kept in the transport's read buffer) or bytes an SSL socket has already
 decrypted do not make the socket readable. In those cases, and for any transport without a
 socket, the wait falls back to ``drain_events`` with the timer, as before; and a wait that saw
-nothing at all still looks once (``drain_events`` without waiting), so a frame buffered where
+nothing at all still looks once (``drain_events`` for a millisecond), so a frame buffered where
 neither check looked is handled a tick later at worst, never stranded.
 """
 
@@ -24,6 +24,10 @@ import os
 import select
 import socket
 from typing import Any
+
+#: seconds the safety-net look waits: not 0, with which py-amqp would spin on a frame cut short
+#: (a non-blocking socket's EAGAIN in mid-frame is retried at once), only ever this long
+GLANCE = 0.001
 
 
 class Waker:
@@ -60,7 +64,7 @@ class Waker:
         if sock.fileno() in readable:
             self._drain(connection, timeout)  # a frame has begun: it ends within the timeout
         elif not readable:
-            self._drain(connection, 0.0)  # the timer's pass, as before: a safety net only
+            self._drain(connection, GLANCE)  # the timer's pass, as before: a safety net only
 
     def close(self) -> None:
         for fd in (self._read, self._write):

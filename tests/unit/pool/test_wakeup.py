@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lwr.pool.wakeup import Waker
+from lwr.pool.wakeup import GLANCE, Waker
 
 
 class FakeConnection:
@@ -29,7 +29,7 @@ class FakeConnection:
         transport = self.connection.transport
         if transport._read_buffer:
             transport._read_buffer = b""  # the frame's rest would be read after it
-        elif transport.sock is not None and timeout > 0:
+        elif transport.sock is not None and timeout > GLANCE:
             transport.sock.recv(4096)  # what py-amqp would read: the frame
 
 
@@ -49,7 +49,7 @@ def test_a_wake_from_another_thread_ends_the_wait_without_touching_the_broker(
     waker.wait(connection, 30.0)  # ended by the wake-up (else: 30 s, then the check fails)
     assert connection.drained == []
     waker.wait(connection, 0.01)  # the wake-up was used up: this one runs out
-    assert connection.drained == [0.0]
+    assert connection.drained == [GLANCE]
     waker.close()
 
 
