@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -82,19 +83,26 @@ def test_nul_in_a_parameter_is_a_400(client: Client) -> None:
     assert_error(response, 400, "NUL")
 
 
+def _replace_handler(
+    monkeypatch: pytest.MonkeyPatch, pattern: str, handler: Callable[[object], None]
+) -> None:
+    """Route ``pattern`` to ``handler`` for this test (the compiled table is patched)."""
+    patched = tuple(
+        dataclasses.replace(c, route=dataclasses.replace(c.route, handler=handler))
+        if c.route.pattern == pattern
+        else c
+        for c in routes.COMPILED
+    )
+    monkeypatch.setattr(routes, "COMPILED", patched)
+
+
 def test_unexpected_exception_is_a_json_500_and_logged(
     client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     def broken(ctx: object) -> None:
         raise RuntimeError("database password is hunter2")
 
-    patched = tuple(
-        dataclasses.replace(c, route=dataclasses.replace(c.route, handler=broken))
-        if c.route.pattern == "/jobs/{job_id}/status"
-        else c
-        for c in routes.COMPILED
-    )
-    monkeypatch.setattr(routes, "COMPILED", patched)
+    _replace_handler(monkeypatch, "/jobs/{job_id}/status", broken)
     caplog.set_level(logging.ERROR, logger="lwr.web.dispatch")
     response = client("GET", "/jobs/1/status")
     body = assert_error(response, 500, "internal server error")
@@ -110,13 +118,7 @@ def test_lwr_errors_of_status_500_are_logged(
     def failing(ctx: object) -> None:
         raise StagingError("cannot copy input.dat: disk full")
 
-    patched = tuple(
-        dataclasses.replace(c, route=dataclasses.replace(c.route, handler=failing))
-        if c.route.pattern == "/jobs/{job_id}/cancel"
-        else c
-        for c in routes.COMPILED
-    )
-    monkeypatch.setattr(routes, "COMPILED", patched)
+    _replace_handler(monkeypatch, "/jobs/{job_id}/cancel", failing)
     caplog.set_level(logging.ERROR, logger="lwr.web.dispatch")
     assert_error(client("PUT", "/jobs/1/cancel"), 500, "disk full")
     assert "disk full" in caplog.text
