@@ -31,6 +31,7 @@ lint_paths=(lwr tests run_client_tests.py bench)
 existing=()
 for path in "${lint_paths[@]}"; do [ -e "$path" ] && existing+=("$path"); done
 "$venv/bin/ruff" check "${existing[@]}"
+"$venv/bin/ruff" format --check "${existing[@]}"
 echo "== mypy"
 "$venv/bin/mypy"
 echo "== docs"

@@ -3,7 +3,8 @@
 This is the only module that reads raw option dictionaries. It runs once at start-up, validates
 everything, and refuses unknown keys by name, so a typo in ``server.ini`` is an error at start
 instead of a silently ignored setting. Defaults live in :data:`APP_DEFAULTS` and nowhere else (a
-test checks ``server.ini.sample`` against them).
+test checks ``server.ini.sample`` against them). The parsers of single values (seconds, sizes,
+booleans, paths) live in :mod:`lwr.config_values` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -15,13 +16,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lwr.auth.settings import UserAuthConfig, parse_user_auth
-from lwr.egress import Network, parse_networks
+from lwr.config_values import (
+    _bool,
+    _existing,
+    _existing_file,
+    _host_key_policy,
+    _int,
+    _joined,
+    _networks,
+    _path,
+    _path_list,
+    _pulsar_version,
+    _required_path,
+    _size,
+    load_yaml_file,
+    parse_concurrency,
+    parse_seconds,
+)
+from lwr.egress import Network
 from lwr.errors import ConfigurationError
 from lwr.pool.settings import POOL_DEFAULTS, MetricsConfig, PoolConfig, parse_metrics, parse_pool
-from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
 from lwr.service.notify.settings import NOTIFY_DEFAULTS, NotifyConfig, parse_notify
 from lwr.service.plans import Plans, parse_plans
 from lwr.service.retention.settings import RETENTION_DEFAULTS, RetentionConfig, parse_retention
@@ -100,7 +115,25 @@ _PASTE_KEYS = frozenset({"here", "__file__", "use", "paste.app_factory", "debug"
 ASSIGN_IDS = ("none", "uuid")
 
 _CERT_REQS = ("cert_none", "cert_optional", "cert_required")
-_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0", "")
+
+#: re-exported: settings modules and managers import these parsers from here
+__all__ = [
+    "APP_DEFAULTS",
+    "ASSIGN_IDS",
+    "DEFAULT_MANAGER",
+    "STRUCTURED_OPTIONS",
+    "AmqpConfig",
+    "AppConfig",
+    "ManagerConfig",
+    "_bool",
+    "_int",
+    "_size",
+    "load_app_config",
+    "load_managers_ini",
+    "load_yaml_file",
+    "parse_concurrency",
+    "parse_seconds",
+]
 
 
 @dataclass(frozen=True)
@@ -280,30 +313,6 @@ def load_app_config(
     )
 
 
-def _networks(values: Mapping[str, str], key: str) -> tuple[Network, ...]:
-    """An ``*_allowed_networks`` option (lwr.egress); a bad entry is a ConfigurationError."""
-    try:
-        return parse_networks(values[key])
-    except ValueError as exc:
-        raise ConfigurationError(f"{key}: {exc}") from None
-
-
-def _pulsar_version(value: str) -> str | None:
-    """``pulsar_protocol_version``: empty, or a release no newer than the one LWR implements."""
-    if not value:
-        return None
-    try:
-        key = version_key(value)
-    except ValueError as exc:
-        raise ConfigurationError(f"pulsar_protocol_version: {exc}") from None
-    if key > version_key(PULSAR_PROTOCOL_VERSION):
-        raise ConfigurationError(
-            f"pulsar_protocol_version {value!r} is newer than the Pulsar protocol LWR implements "
-            f"({PULSAR_PROTOCOL_VERSION}); it may only report an older one"
-        )
-    return value
-
-
 def load_managers_ini(path: Path) -> tuple[ManagerConfig, ...]:
     """Read ``[manager:NAME]`` sections; any other section is an error naming it."""
     parser = configparser.ConfigParser(interpolation=None)
@@ -371,111 +380,3 @@ def _user_auth(value: Any, base: Path) -> UserAuthConfig | None:
             raise ConfigurationError(f"the user_auth file {str(path)!r} is empty")
         return parse_user_auth(loaded, str(path))
     return parse_user_auth(value)
-
-
-def load_yaml_file(path: Path, what: str = "") -> Any:
-    """The YAML document at ``path`` (None when empty); unreadable or invalid: ConfigurationError
-    naming ``what`` and the path, so every YAML file of the configuration fails alike."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigurationError(f"cannot read {what}{str(path)!r}: {exc}") from exc
-
-
-def parse_concurrency(value: str, cpu_count: int | None = None) -> int:
-    """``max_concurrent_jobs``: a positive integer, or ``*`` for the number of cores."""
-    value = value.strip()
-    if value == "*":
-        return max(1, cpu_count or os.cpu_count() or 1)
-    number = _int(value, "max_concurrent_jobs")
-    if number < 1:
-        raise ConfigurationError(f"max_concurrent_jobs must be at least 1 or '*', not {value!r}")
-    return number
-
-
-def parse_seconds(value: str, key: str) -> float:
-    """A non-negative number of seconds."""
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise ConfigurationError(f"{key} must be a number of seconds, not {value!r}") from None
-    if seconds < 0:
-        raise ConfigurationError(f"{key} must not be negative, not {value!r}")
-    return seconds
-
-
-def _int(value: str, key: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigurationError(f"{key} must be an integer, not {value!r}") from None
-
-
-def _size(value: str, key: str) -> int:
-    """A number of bytes: an integer that is not negative."""
-    number = _int(value, key)
-    if number < 0:
-        raise ConfigurationError(f"{key} must not be negative, not {value!r}")
-    return number
-
-
-def _bool(value: str, key: str) -> bool:
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise ConfigurationError(f"{key} must be true or false, not {value!r}")
-
-
-def _host_key_policy(value: str) -> str:
-    """``staging_ssh_strict_host_key_checking`` as OpenSSH's ``StrictHostKeyChecking`` value."""
-    lowered = value.lower()
-    if lowered == "accept-new":
-        return "accept-new"
-    if lowered in _TRUE or not lowered:  # empty: the default, never "off"
-        return "yes"
-    if lowered in _FALSE:
-        return "no"
-    raise ConfigurationError(
-        f"staging_ssh_strict_host_key_checking must be true, false or accept-new, not {value!r}"
-    )
-
-
-def _path_list(base: Path, value: str) -> tuple[Path, ...]:
-    """A comma- or newline-separated list of directories (``remote_copy_allowed_paths``)."""
-    items = [item.strip() for item in value.replace("\n", ",").split(",")]
-    return tuple(path for item in items if item and (path := _path(base, item)) is not None)
-
-
-def _joined(value: Any) -> str:
-    """An option as the string an ini file would hold; a list (from YAML) is comma-joined."""
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(item) for item in value)
-    return str(value)
-
-
-def _existing(paths: tuple[Path, ...], key: str) -> tuple[Path, ...]:
-    for path in paths:
-        _existing_file(path, key)
-    return paths
-
-
-def _existing_file(path: Path | None, key: str) -> Path | None:
-    """A configured file must be there at start-up, not fail (or be skipped) at the first job."""
-    if path is not None and not path.is_file():
-        raise ConfigurationError(f"{key}: {str(path)!r} is not a file")
-    return path
-
-
-def _path(base: Path, value: str) -> Path | None:
-    if not value:
-        return None
-    return (base / os.path.expanduser(value)).resolve()
-
-
-def _required_path(base: Path, value: str, key: str) -> Path:
-    path = _path(base, value)
-    if path is None:
-        raise ConfigurationError(f"{key} must not be empty")
-    return path

@@ -85,7 +85,9 @@ class _LocalManager(Manager):
                 running = child.poll() is None
                 if not running:
                     with self._lock:
-                        self._children.pop(job.external_id, None)
+                        first = self._children.pop(job.external_id, None) is not None
+                    if first:  # a status request may see the end before the reaper's thread runs
+                        trace.mark(job.spec.manager, job.spec.job_id, "process ended")
             else:
                 running = process.is_alive(job.external_id)
             statuses[job.external_id] = ExternalStatus(

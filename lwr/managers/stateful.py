@@ -26,10 +26,11 @@ from lwr.managers import dependencies, launcher, layout, namespace, script
 from lwr.managers.admission import Admission
 from lwr.managers.base import ActiveJob, JobState, LaunchSpec, Manager
 from lwr.managers.directory import JobDirectory
-from lwr.managers.monitor import ACTIVE, Monitor
+from lwr.managers.monitor import Monitor
+from lwr.managers.recovery import Recovery
 from lwr.managers.server_staging import ServerStaging, Stager
 from lwr.managers.status import completion
-from lwr.persistence.store import LAUNCHED, LAUNCHING, PENDING, JobRecord, JobStore
+from lwr.persistence.store import LAUNCHED, PENDING, JobRecord, JobStore
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION
 from lwr.tools.authorization import ToolAuthorizer
 
@@ -47,10 +48,7 @@ class Instrument(Protocol):
     def commands(self, metadata_directory: Path) -> tuple[str, str]: ...
 
 
-_UNFINISHED = (JobState.SETUP, JobState.PREPROCESSING, *ACTIVE, JobState.POSTPROCESSING)
-
-
-class StatefulManager(ServerStaging, Monitor):
+class StatefulManager(ServerStaging, Monitor, Recovery):
     """A named job manager as the web and messaging layers see it."""
 
     def __init__(
@@ -333,47 +331,6 @@ class StatefulManager(ServerStaging, Monitor):
         details = completion(record, self.directory(record.job_id), self.maximum_stream_size)
         details["pulsar_version"] = self.pulsar_version
         return details
-
-    # -- recovery ---------------------------------------------------------------------------
-
-    def _recover(self) -> None:
-        """Resume after a restart: queued jobs wait again, launched ones are re-attached."""
-        unfinished = self.store.in_states(self.name, _UNFINISHED)
-        for record in unfinished:
-            if record.launch_state == LAUNCHING:
-                self._recover_launching(record)
-            elif record.state is JobState.PREPROCESSING and self.stager is not None:
-                self._in_background(self._stage_in, record)
-            elif record.state is JobState.POSTPROCESSING and self.stager is not None:
-                self._in_background(self._stage_out, record)
-            elif record.state in (JobState.PREPROCESSING, JobState.POSTPROCESSING):
-                self._settle(record, JobState.LOST, "the server stopped while staging files")
-        counts: dict[str, int] = {}
-        for record in unfinished:
-            counts[record.state.value] = counts.get(record.state.value, 0) + 1
-        if unfinished:
-            log.info("manager %s: recovered %s", self.name, counts)
-
-    def _recover_launching(self, record: JobRecord) -> None:
-        spec = self._spec(record)
-        external_id = self.backend.find_orphan(spec)
-        if external_id:
-            self.store.put(record.evolve(launch_state=LAUNCHED, external_id=external_id))
-            log.info(
-                "job %s/%s: re-attached to %s found after a crash",
-                self.name,
-                record.job_id,
-                external_id,
-            )
-        elif self.directory(record.job_id).return_code() is not None:
-            self._finish(record, JobState.COMPLETE)
-        else:
-            self._finish(
-                record,
-                JobState.LOST,
-                "the server stopped while handing this job to its backend; it was not relaunched "
-                "to avoid running it twice",
-            )
 
     # -- final states ---------------------------------------------------------------------
 

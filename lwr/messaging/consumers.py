@@ -34,6 +34,7 @@ from lwr import jsondepth
 from lwr.errors import InvalidRequestError, LwrError, UnknownJobError
 from lwr.managers.base import JobState
 from lwr.messaging import messages
+from lwr.messaging.broker_thread import BACKOFF_START, BrokerThread, next_delay
 from lwr.messaging.exchange import AmqpExchange, redact_url
 
 if TYPE_CHECKING:
@@ -47,13 +48,11 @@ log = logging.getLogger(__name__)
 PREFETCH = 16
 #: seconds one wait for messages lasts before heartbeats and the stop flag are checked
 DRAIN_TIMEOUT = 1.0
-#: reconnection back-off: first wait and ceiling, in seconds
-BACKOFF_START, BACKOFF_MAX = 1.0, 15.0
 #: how many failed message bodies are remembered to reject their redelivery
 FAILED_MEMORY = 1000
 
 
-class RequestConsumer:
+class RequestConsumer(BrokerThread):
     """Consumes one manager's request queues and acts on them."""
 
     def __init__(
@@ -85,16 +84,7 @@ class RequestConsumer:
     # -- life cycle --------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f"lwr-amqp-consume-{self.exchange.manager}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._start_thread(f"lwr-amqp-consume-{self.exchange.manager}")
 
     # -- the thread --------------------------------------------------------------------------
 
@@ -117,7 +107,7 @@ class RequestConsumer:
                     delay,
                 )
                 self._stopping.wait(delay)
-                delay = min(delay * 2, BACKOFF_MAX)
+                delay = next_delay(delay)
 
     def _consume(self) -> None:
         with self.exchange.connection() as connection:

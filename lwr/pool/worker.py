@@ -46,6 +46,7 @@ import kombu
 
 from lwr import trace
 from lwr.errors import ConfigurationError
+from lwr.messaging.broker_thread import BACKOFF_START, BrokerThread, next_delay
 from lwr.messaging.exchange import redact_url
 from lwr.pool import protocol, tether
 from lwr.pool.abandon import GivingUp
@@ -67,7 +68,6 @@ log = logging.getLogger(__name__)
 TICK = 0.1
 #: prefetch of the kill/status queues (handled at once, acked at once)
 REQUEST_PREFETCH = 16
-BACKOFF_START, BACKOFF_MAX = 1.0, 15.0
 #: a test-only crash point, inert unless set: ``before_commit:<job_id>`` / ``after_commit:<job_id>``
 CRASH_ENV = "LWR_POOL_TEST_CRASH_AT"
 
@@ -83,7 +83,7 @@ def slots_of(manager: StatefulManager, configured: int) -> int:
     return int(slots)
 
 
-class PoolConsumer(GivingUp, Handlers):
+class PoolConsumer(GivingUp, Handlers, BrokerThread):
     """One manager's queues for a pool worker; see the module docstring."""
 
     def __init__(
@@ -125,16 +125,7 @@ class PoolConsumer(GivingUp, Handlers):
 
     def start(self) -> None:
         self.forget_unowned()
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=self._run, name=f"lwr-pool-{self.exchange.manager}", daemon=True
-        )
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self._start_thread(f"lwr-pool-{self.exchange.manager}")
 
     @property
     def draining(self) -> bool:
@@ -190,7 +181,7 @@ class PoolConsumer(GivingUp, Handlers):
                     delay,
                 )
                 self._stopping.wait(delay)
-                delay = min(delay * 2, BACKOFF_MAX)
+                delay = next_delay(delay)
             finally:
                 self._give_up_all("the broker connection ended")
         self.ready.clear()

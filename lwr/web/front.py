@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 MAX_HEADER_BYTES = 64 * 1024
 _READ_SIZE = 16 * 1024
 _END = b"\r\n\r\n"
+
+
 def _json_answer(status: str, error: str) -> bytes:
     """A complete response with a JSON ``{"error": ...}`` body, as every refusal of LWR has."""
     body = json.dumps({"error": error}).encode()

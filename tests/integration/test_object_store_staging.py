@@ -97,7 +97,6 @@ def _submit(url: str, endpoint: FilesEndpoint, work: Path, job_id: str, ref: Any
     return client, output
 
 
-
 @pytest.mark.parametrize("store_id", ["primary", "secondary"])
 def test_input_copied_out_of_the_object_store(
     store_id: str, store_config: Path, lwr_server_factory: ServerFactory, tmp_path: Path

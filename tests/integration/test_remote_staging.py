@@ -160,7 +160,6 @@ def _submit(url: str, endpoint: FilesEndpoint, work: Path, job_id: str) -> Any:
     return client, source, output
 
 
-
 def test_input_failing_then_dropped_fails_the_job(
     lwr_server_factory: ServerFactory, tmp_path: Path
 ) -> None:

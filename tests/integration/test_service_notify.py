@@ -17,7 +17,7 @@ import pytest
 
 from tests.integration.files_endpoint import wait_for
 from tests.integration.server import LwrServer, free_port, write_server_ini
-from tests.integration.test_service_users import ADMIN, Service, _database
+from tests.integration.service_support import ADMIN, Service, _database
 from tests.notify_servers import MailServer, WebhookReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgresql]

@@ -8,115 +8,19 @@ database (a PostgreSQL database of its own, created and dropped here).
 
 from __future__ import annotations
 
-import http.client
-import json
-import subprocess
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration import service_support
 from tests.integration.galaxy_job import GalaxyJob
-from tests.integration.postgres import scratch_database
-from tests.integration.server import BIN, LwrServer, free_port, write_server_ini
+from tests.integration.service_support import ADMIN, Service
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgresql]
 
-ADMIN = "admin-token"
-PLANS = """\
-free: {max_input_size: 150 KB, max_total_input: 250 KB, max_running_jobs: 1}
-premium: {max_running_jobs: 4}
-"""
-MANAGERS = """\
-[manager:_default_]
-type = queued_python
-max_concurrent_jobs = 4
-
-[manager:big]
-type = queued_python
-"""
-FINAL = ("complete", "failed", "cancelled", "lost")
-
-
-@dataclass
-class Service:
-    server: LwrServer
-    tokens: dict[str, str]
-
-    def call(
-        self, who: str, method: str, path: str, body: bytes | None = None, **params: Any
-    ) -> tuple[int, Any]:
-        token = ADMIN if who == "admin" else self.tokens[who]
-        return self.server.request(method, path, {**params, "private_token": token}, body)
-
-    def lwr_users(self, *args: str) -> dict[str, Any]:
-        """``lwr users --json ARGS`` in the server's directory, as an admin types it."""
-        done = subprocess.run(
-            [str(BIN / "lwr"), "users", "--json", *args],
-            cwd=self.server.directory,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert done.returncode == 0, done.stderr
-        return dict(json.loads(done.stdout))
-
-    def setup_job(self, who: str, job_id: str) -> dict[str, Any]:
-        status, answer = self.call(who, "POST", "jobs", job_id=job_id)
-        assert status == 200, answer
-        return dict(answer)
-
-    def run_job(self, who: str, job_id: str, command: str, **upload: bytes) -> dict[str, Any]:
-        """Set up, upload ``name=bytes`` inputs, submit ``command`` (``{in}``/``{out}`` filled)."""
-        answer = self.setup_job(who, job_id)
-        for name, data in upload.items():
-            status, body = self.call(
-                who, "POST", f"jobs/{job_id}/files", data, name=name, type="input"
-            )
-            assert status == 200, body
-        line = command.format(i=answer["inputs_directory"], o=answer["outputs_directory"])
-        status, body = self.call(who, "POST", f"jobs/{job_id}/submit", command_line=line)
-        assert status == 200, body
-        return answer
-
-    def wait(self, who: str, job_id: str, states: tuple[str, ...] = FINAL) -> dict[str, Any]:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            status, body = self.call(who, "GET", f"jobs/{job_id}/status")
-            assert status == 200, body
-            if body["status"] in states:
-                return dict(body)
-            time.sleep(0.1)
-        raise AssertionError(f"{who}'s job {job_id} never reached {states}: {body}")
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def service(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Service]:
-    """One server per database with users alice, bob (free) and pat (premium)."""
-    with _database(request.param) as url:
-        directory = tmp_path_factory.mktemp(f"service_{request.param}")
-        (directory / "plans.yml").write_text(PLANS)
-        options = {"private_token": ADMIN, "plans": "plans.yml"}
-        if url:
-            options["database_url"] = url
-        port = free_port()
-        write_server_ini(directory, port, options)
-        (directory / "job_managers.ini").write_text(MANAGERS)
-        server = LwrServer(directory, port)
-        service = Service(server, {})
-        for name in ("alice", "bob"):
-            service.tokens[name] = service.lwr_users("add", name)["token"]
-        service.tokens["pat"] = service.lwr_users("add", "pat", "--plan", "premium")["token"]
-        server.start()
-        try:
-            yield service
-        finally:
-            server.stop()
+#: the module-scoped server of service_support, one per database, for this module
+service = service_support.service
 
 
 @pytest.fixture(scope="module")
@@ -125,14 +29,6 @@ def finished(service: Service) -> Service:
     service.run_job("alice", "7", "cat {i}/a.txt > {o}/out.txt", **{"a.txt": b"alice's data\n"})
     assert service.wait("alice", "7")["status"] == "complete"
     return service
-
-
-def _database(kind: str) -> Any:
-    if kind == "postgresql":
-        return scratch_database("lwr_service_users")
-    from contextlib import nullcontext
-
-    return nullcontext(None)
 
 
 def test_same_job_id_from_two_users_and_galaxy_is_three_jobs(
@@ -229,152 +125,6 @@ def test_another_users_job_answers_as_an_unknown_one(
     assert finished.call("alice", "GET", "jobs/7/status")[1]["status"] == "complete"
     status, data = finished.call("alice", "GET", "jobs/7/files", name="out.txt", type="output")
     assert (status, data) == (200, b"alice's data\n")
-
-
-def _inputs(answer: dict[str, Any]) -> list[str]:
-    return sorted(p.name for p in Path(answer["inputs_directory"]).iterdir())
-
-
-def test_oversized_upload_is_refused_before_it_is_stored(service: Service) -> None:
-    answer = service.setup_job("alice", "big")
-    status, body = service.call(
-        "alice", "POST", "jobs/big/files", b"x" * 200_000, name="huge.dat", type="input"
-    )
-    assert status == 413
-    assert body == {
-        "error": body["error"],
-        "limit": "max_input_size",
-        "limit_bytes": 150_000,
-        "size": 200_000,
-        "plan": "free",
-        "allowed_by": "premium",
-    }
-    assert "max_input_size" in body["error"] and "premium" in body["error"]
-    assert _inputs(answer) == []
-    status, body = _chunked_upload(service, "alice", "big", "huge.dat", 200_000)
-    assert status == 413 and body["limit"] == "max_input_size", body
-    assert body["size"] > 150_000
-    assert _inputs(answer) == [] and not list(Path(answer["job_directory"]).rglob(".upload-*"))
-
-
-def test_total_input_limit_counts_the_jobs_files(service: Service) -> None:
-    answer = service.setup_job("alice", "total")
-    for name in ("a.dat", "b.dat", "a.dat"):  # a.dat again replaces the first, not adds
-        status, body = service.call(
-            "alice", "POST", "jobs/total/files", b"y" * 100_000, name=name, type="input"
-        )
-        assert status == 200, body
-    status, body = service.call(
-        "alice", "POST", "jobs/total/files", b"z" * 100_000, name="c.dat", type="input"
-    )
-    assert status == 413
-    assert (body["limit"], body["limit_bytes"], body["size"]) == (
-        "max_total_input",
-        250_000,
-        100_000,
-    )
-    assert body["allowed_by"] == "premium"
-    assert _inputs(answer) == ["a.dat", "b.dat"]
-
-
-def test_uploads_at_once_cannot_pass_the_total_together(service: Service) -> None:
-    """Eight 100 KB uploads into one job at once, 250 KB allowed: two land, six are refused.
-
-    Each upload sends its headers and half its body, then all wait a moment in the server (so
-    without the per-job serialisation every one would be checked against an empty job), then
-    the other halves follow.
-    """
-    from urllib.parse import urlencode
-
-    answer = service.setup_job("alice", "race")
-    connections = []
-    for n in range(8):
-        query = urlencode(
-            {"name": f"part{n}", "type": "input", "private_token": service.tokens["alice"]}
-        )
-        connection = http.client.HTTPConnection("127.0.0.1", service.server.port, timeout=30)
-        connection.putrequest("POST", f"/jobs/race/files?{query}")
-        connection.putheader("Content-Length", "100000")
-        connection.endheaders()
-        connection.send(b"r" * 50_000)
-        connections.append(connection)
-    time.sleep(0.5)  # all eight reach the server; the answer does not depend on this
-    for connection in connections:  # every rest first: the one holding the job may be any
-        try:
-            connection.send(b"r" * 50_000)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # refused already, without reading the rest
-    statuses = []
-    for connection in connections:
-        statuses.append(connection.getresponse().status)
-        connection.close()
-    assert sorted(statuses) == [200, 200] + [413] * 6
-    assert len(_inputs(answer)) == 2
-    service.call("alice", "DELETE", "jobs/race")
-
-
-def test_the_admin_and_premium_are_not_held_to_free_limits(service: Service) -> None:
-    for who in ("admin", "pat"):
-        service.setup_job(who, "large")
-        status, body = service.call(
-            who, "POST", "jobs/large/files", b"x" * 400_000, name="large.dat", type="input"
-        )
-        assert (status, body["size"]) == (200, 400_000)
-        service.call(who, "DELETE", "jobs/large")
-
-
-def test_the_file_cache_is_the_admins(service: Service) -> None:
-    """A shared cache would let one user read what another staged: users get 403."""
-    service.setup_job("alice", "cached")
-    status, body = service.call(
-        "alice", "POST", "jobs/cached/files", None, name="a", type="input", cache_token="tok"
-    )
-    assert status == 403 and "admin" in body["error"]
-    token = service.tokens["alice"]
-    status = service.server.request("GET", "cache/status", {"path": "/x", "private_token": token})
-    assert status[0] == 403
-    service.call("alice", "DELETE", "jobs/cached")
-
-
-def test_server_side_staging_is_the_admins(service: Service) -> None:
-    """Staged by the server, inputs would pass the plan's limits: a user uploads them."""
-    service.setup_job("alice", "pull")
-    remote = {
-        "setup": [
-            {
-                "name": "a.dat",
-                "type": "input",
-                "action": {"action_type": "remote_transfer", "url": "http://x/a"},
-            }
-        ]
-    }
-    status, body = service.call(
-        "alice", "POST", "jobs/pull/submit", command_line="true", remote_staging=json.dumps(remote)
-    )
-    assert status == 403 and "remote_staging" in body["error"]
-    assert service.call("alice", "GET", "jobs/pull/status")[1]["status"] == "preprocessing"
-    service.call("alice", "DELETE", "jobs/pull")
-
-
-def _chunked_upload(
-    service: Service, who: str, job_id: str, name: str, size: int
-) -> tuple[int, Any]:
-    """An upload with ``Transfer-Encoding: chunked`` (no Content-Length), 16 KiB a chunk."""
-    from urllib.parse import urlencode
-
-    query = urlencode({"name": name, "type": "input", "private_token": service.tokens[who]})
-    connection = http.client.HTTPConnection("127.0.0.1", service.server.port, timeout=30)
-    chunks = (b"c" * 16384 for _ in range(size // 16384 + 1))
-    try:
-        connection.request(
-            "POST", f"/jobs/{job_id}/files?{query}", body=chunks, encode_chunked=True
-        )
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # the server may answer and close before the whole body is sent
-    response = connection.getresponse()
-    answer = response.status, json.loads(response.read())
-    connection.close()
-    return answer
 
 
 def _listing(service: Service, who: str, path: str = "jobs", **params: Any) -> dict[str, Any]:

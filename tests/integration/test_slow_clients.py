@@ -247,7 +247,7 @@ def test_pipelined_requests_and_oversized_headers(lwr_server_factory: ServerFact
             received += chunk
         # the unfinished third request is closed at header_timeout with 408
         assert received.count(b"HTTP/1.1 200") == 2, received
-        assert b"HTTP/1.1 408" in received and received.rstrip().endswith(b"(header_timeout)\"}")
+        assert b"HTTP/1.1 408" in received and received.rstrip().endswith(b'(header_timeout)"}')
     with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\n" + b"X-Big: " + b"a" * (65 * 1024) + b"\r\n")
         received = b""

@@ -117,7 +117,6 @@ def _submit(url: str, action: str, work: Path, job_id: str, ssh: dict[str, Any])
     return client, source, output
 
 
-
 def _destination(sshd: dict[str, str], **override: Any) -> dict[str, Any]:
     return {
         "ssh_key": Path(sshd["KEY"]).read_text(),

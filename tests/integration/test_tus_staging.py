@@ -81,7 +81,6 @@ def _submit(url: str, files_endpoint: str, work: Path, job_id: str, size: int) -
     return client, source, output
 
 
-
 def test_upload_resumes_after_the_link_breaks(
     lwr_server_factory: ServerFactory, tmp_path: Path
 ) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import threading
 import time
 from collections.abc import Callable
 
@@ -25,6 +24,7 @@ from lwr.egress import EgressRefused
 from lwr.service.notify import smtp, webhook
 from lwr.service.notify.outbox import EMAIL, WEBHOOK, Notification, NotifyStore
 from lwr.service.notify.settings import NotifyConfig
+from lwr.service.pass_loop import PassLoop
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,16 @@ class Sender:
     def __init__(self, store: NotifyStore, config: NotifyConfig) -> None:
         self.store = store
         self.config = config
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = PassLoop(
+            "lwr-notify",
+            lambda: self.run_once(),  # looked up at each pass, as a method call is
+            lambda: self.config.poll_interval,
+            store.wakeup,
+            log,
+            "notify: sender pass failed; retrying",
+            after_passes=lambda: self._prune_when_due(),
+        )
+        self._stopping = self._loop.stopping
         # the store's egress policy: the one that judged the URL when it was set
         self._channels: dict[str, Callable[[Notification], None]] = {
             EMAIL: lambda item: smtp.send(config.smtp, item),
@@ -52,25 +60,10 @@ class Sender:
         self._next_prune = 0.0
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="lwr-notify", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stopping.set()
-        self.store.wakeup.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                while self.run_once() and not self._stopping.is_set():
-                    pass
-                self._prune_when_due()
-            except Exception:
-                log.exception("notify: sender pass failed; retrying")
-            self.store.wakeup.wait(self.config.poll_interval)
-            self.store.wakeup.clear()
+        self._loop.stop(timeout)
 
     def run_once(self) -> int:
         """Deliver what is due now; how many rows were tried."""

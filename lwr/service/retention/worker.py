@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 from lwr.managers.directory import JobDirectory
 from lwr.managers.namespace import client_id, owner_of
 from lwr.persistence.store import JobStore
+from lwr.service.pass_loop import PassLoop
 from lwr.service.plans import Plan
 from lwr.service.retention import archive
 from lwr.service.retention.intake import Intake
@@ -112,8 +113,15 @@ class RetentionWorker:
         self.scratch = scratch
         self._archives: ArchiveStore | None = None
         self._wakeup = threading.Event()
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = PassLoop(
+            "lwr-retention",
+            lambda: self.run_once(),  # looked up at each pass, as a method call is
+            lambda: self.config.scan_interval,
+            self._wakeup,
+            log,
+            "retention: pass failed; trying again",
+        )
+        self._stopping = self._loop.stopping
         #: this server's name in leases: host and directory, the same after a restart, so a
         #: server killed mid-step takes its step up again at once
         self.identity = f"{socket.gethostname()}:{scratch}"
@@ -129,14 +137,10 @@ class RetentionWorker:
     def start(self) -> None:
         _ = self.archives  # a misconfigured store fails the start, not the first archive
         self.scratch.mkdir(parents=True, exist_ok=True)
-        self._thread = threading.Thread(target=self._run, name="lwr-retention", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        self._wakeup.set()
-        if self._thread is not None:
-            self._thread.join(30)
+        self._loop.stop(30)
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -145,16 +149,6 @@ class RetentionWorker:
         """The server's plan listener: queue the restores, then run them now."""
         self.planner.plan_changed(user, old, new)
         self.wake()
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                while self.run_once() and not self._stopping.is_set():
-                    pass
-            except Exception:
-                log.exception("retention: pass failed; trying again")
-            self._wakeup.wait(self.config.scan_interval)
-            self._wakeup.clear()
 
     def run_once(self) -> int:
         """One pass; returns how many things it did (0: nothing more to do now)."""

@@ -9,25 +9,14 @@ nothing measures how fast anything happens.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from lwr.managers.base import JobState, LaunchSpec
 from lwr.managers.local import QueuedPythonManager
 from lwr.managers.stateful import StatefulManager
-from tests.unit.managers.test_stateful import Harness, WaitFor, run_job, state
+from tests.unit.managers.stateful_support import Harness, WaitFor, run_job, state
 
 HOUR = "3600"
-
-
-@pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
-    built = Harness(tmp_path)
-    yield built
-    built.close()
 
 
 class CountingEvent(threading.Event):

@@ -22,7 +22,7 @@ from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import RetryPolicy, fetch, push
 from lwr.tes import policy
 from lwr.tes.staging import LAUNCH_KEY, TesStaging
-from tests.unit.tes.test_policy import PLANS, QUOTA, task
+from tests.unit.tes.test_policy import PLANS, QUOTA, refusals, task
 
 INTERNAL = [
     "http://127.0.0.1:8080/x",
@@ -39,16 +39,10 @@ INTERNAL = [
 
 @pytest.mark.parametrize("url", INTERNAL)
 def test_internal_literals_are_refused_to_users_up_front(url: str) -> None:
-    for named in (
-        task(inputs=[{"path": "/d/x", "url": url}]),
-        task(outputs=[{"path": "/d/x", "url": url}]),
-    ):
-        with pytest.raises(policy.TesRefusedError) as refused:
-            policy.check_storage(named, QUOTA)
-        assert refused.value.status == 403
-        assert refused.value.to_dict()["setting"] == "tes_user_allowed_networks"
-        assert "internal address" in refused.value.message
-        policy.check_storage(named, None)  # the admin token's task is as before
+    for refused in refusals(url):
+        assert refused.status == 403
+        assert refused.to_dict()["setting"] == "tes_user_allowed_networks"
+        assert "internal address" in refused.message
 
 
 def test_public_literals_and_names_pass_and_an_allowed_network_opens() -> None:

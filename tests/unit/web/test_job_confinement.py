@@ -19,12 +19,7 @@ import pytest
 from lwr.managers import safe_path
 from lwr.managers.directory import JobDirectory
 from lwr.web.controllers import files
-from tests.unit.web import test_dispatch
-from tests.unit.web.test_dispatch import AppFactory, Client, assert_error
-
-# the in-process application of the dispatch tests, with real job processes
-make_client = test_dispatch.make_client
-client = test_dispatch.client
+from tests.unit.web.dispatch_support import AppFactory, Client, assert_error
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lwr import trace
-from tests.unit.web.test_dispatch import AppFactory, make_client  # noqa: F401 - a fixture
+from tests.unit.web.dispatch_support import AppFactory
 
 STEPS = (
     "in POST /jobs",
@@ -25,7 +25,7 @@ STEPS = (
 
 
 def test_a_traced_job_marks_each_step_in_order(
-    make_client: AppFactory,  # noqa: F811 - the imported fixture
+    make_client: AppFactory,
     wait_for: Callable[..., Any],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
