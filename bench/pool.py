@@ -30,6 +30,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from bench import pool_trace
+from bench.measure import load_average
+
 AMQP_URL = os.environ.get("LWR_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -40,17 +43,18 @@ SLOTS = 2
 class Pool:
     """N webless pool workers of one fresh queue prefix."""
 
-    def __init__(self, scratch: Path, prefix: str, size: int) -> None:
+    def __init__(self, scratch: Path, prefix: str, size: int, traced: bool = False) -> None:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.directories = [scratch / f"worker{i}" for i in range(size)]
         self.prefix = prefix
+        self.traced = traced
 
     def start(self) -> float:
         """Start every worker; seconds until all of them consume."""
         started = time.perf_counter()
         for index, directory in enumerate(self.directories):
             directory.mkdir(parents=True)
-            _configure(directory, self.prefix)
+            _configure(directory, self.prefix, self.traced)
             log = open(directory / "server.log", "ab")
             env = {**os.environ, "LWR_POOL_WORKER_ID": f"bench{index}"}
             self.processes.append(
@@ -88,8 +92,11 @@ class Pool:
                 process.kill()
 
 
-def _configure(directory: Path, prefix: str) -> None:
+def _configure(directory: Path, prefix: str, traced: bool = False) -> None:
     text = (ROOT / "server.ini.sample").read_text()
+    if traced:  # per-job marks of every worker (bench/pool_trace.py reads them)
+        head, tail = text.split("[logger_trace]", 1)
+        text = head + "[logger_trace]" + tail.replace("level = WARNING", "level = DEBUG", 1)
     head, rest = text.split("[server:main]", 1)
     app = rest.split("[app:main]", 1)[1]
     options = {
@@ -155,13 +162,26 @@ class Burst:
         self.manager.shutdown(ensure_cleanup=True)
 
 
-def measure(sizes: list[int], jobs: int, sleep: float) -> dict[str, Any]:
+def measure(
+    sizes: list[int],
+    jobs: int,
+    sleep: float,
+    only: list[str] | None = None,
+    traced: bool = False,
+    keep: str | None = None,
+) -> dict[str, Any]:
     bursts = {"sleep": f"sleep {sleep}", "true": "true"}
+    bursts = {name: command for name, command in bursts.items() if not only or name in only}
     rows: list[dict[str, Any]] = []
     for size in sizes:
         prefix = f"lwrpoolbench_{uuid.uuid4().hex[:8]}"
-        with tempfile.TemporaryDirectory(prefix="lwr-pool-bench-") as scratch:
-            pool = Pool(Path(scratch), prefix, size)
+        scratches = (
+            contextlib.nullcontext(str(Path(keep) / prefix))
+            if keep
+            else tempfile.TemporaryDirectory(prefix="lwr-pool-bench-")
+        )
+        with scratches as scratch:
+            pool = Pool(Path(scratch), prefix, size, traced)
             burst = Burst(prefix, Path(scratch))
             try:
                 startup = pool.start()
@@ -175,8 +195,13 @@ def measure(sizes: list[int], jobs: int, sleep: float) -> dict[str, Any]:
                             "seconds": round(seconds, 3),
                             "jobs_per_second": round(jobs / seconds, 2),
                             "startup_seconds": round(startup, 2),
+                            "load_average": load_average(),
                         }
                     )
+                    if traced:
+                        logs = [d / "server.log" for d in pool.directories]
+                        ids = [f"{name}{size}-{i}" for i in range(jobs)]
+                        rows[-1]["phases"] = pool_trace.breakdown(logs, ids)
                     time.sleep(2.5)  # a heartbeat: the per-worker counts below are settled
                 rows[-1]["finished_per_worker"] = pool.finished_per_worker()
                 duplicates = {k: v for k, v in burst.finals.items() if v != 1}
@@ -208,18 +233,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--jobs", type=int, default=48)
     parser.add_argument("--sleep", type=float, default=0.5)
+    parser.add_argument("--only", nargs="+", choices=["sleep", "true"], help="bursts to run")
+    parser.add_argument(
+        "--trace", action="store_true", help="workers log per-job marks; print where time goes"
+    )
+    parser.add_argument("--keep", metavar="DIR", help="leave the workers' directories in DIR")
     args = parser.parse_args(argv)
-    result = measure(args.workers, args.jobs, args.sleep)
+    result = measure(args.workers, args.jobs, args.sleep, args.only, args.trace, args.keep)
     result["settings"] = {"slots_per_worker": SLOTS, "broker": AMQP_URL.split("@")[-1]}
     result["cpus"] = os.cpu_count()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "pool.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'workers':>7} {'burst':>6} {'jobs/s':>8} {'efficiency':>10} {'start s':>8}")
+    print(f"{'workers':>7} {'burst':>6} {'jobs/s':>8} {'efficiency':>10} {'start s':>8} load")
     for row in result["rows"]:
         print(
             f"{row['workers']:>7} {row['burst']:>6} {row['jobs_per_second']:>8} "
-            f"{row.get('efficiency', '-'):>10} {row['startup_seconds']:>8}"
+            f"{row.get('efficiency', '-'):>10} {row['startup_seconds']:>8} {row['load_average']}"
         )
+        if "phases" in row:
+            print(pool_trace.render(f"{row['workers']} worker(s), {row['burst']}", row["phases"]))
     if "error" in result:
         print(f"NOT exactly once: {result['error']}")
         return 1

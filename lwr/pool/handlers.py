@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kombu.message import Message
 
+from lwr import trace
 from lwr.errors import InvalidRequestError, LwrError
 from lwr.messaging import messages
 from lwr.pool import protocol
@@ -67,6 +68,7 @@ class Handlers:
             self._channel.basic_reject(message.delivery_tag, requeue=False)
             self._channel.tx_commit()
             return
+        trace.mark(self.manager.name, job_id, "setup received")
         if ack is not None:
             self._reply(*ack)
         held = self.leases.get(job_id)

@@ -44,13 +44,15 @@ from typing import TYPE_CHECKING, Any
 
 import kombu
 
+from lwr import trace
 from lwr.errors import ConfigurationError
 from lwr.messaging.broker_thread import BACKOFF_START, BrokerThread, next_delay
 from lwr.messaging.exchange import redact_url
 from lwr.pool import protocol, tether
 from lwr.pool.abandon import GivingUp
 from lwr.pool.handlers import Handlers
-from lwr.pool.leases import LeaseTable
+from lwr.pool.leases import LeaseTable, Outgoing
+from lwr.pool.wakeup import Waker
 
 if TYPE_CHECKING:
     from lwr.managers.stateful import StatefulManager
@@ -61,7 +63,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: seconds one wait for broker events lasts: the latency of a status update leaving
+#: seconds one wait for broker events lasts at most; a status update queued by a manager thread
+#: ends the wait at once (lwr.pool.wakeup), so this paces only the heartbeat and drain checks
 TICK = 0.1
 #: prefetch of the kill/status queues (handled at once, acked at once)
 REQUEST_PREFETCH = 16
@@ -114,6 +117,7 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
         self._channel: Any = None  # the transactional setup channel of the live session
         self._plain: Any = None  # the other channel: kill/status, broadcasts, reports
         self._crash_at = os.environ.get(CRASH_ENV, "")
+        self.waker = Waker()
         manager.listeners.append(self.on_change)
         tether.attach(manager.backend)  # its jobs are leased: they must not outlive this worker
 
@@ -146,7 +150,10 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
         if self.leases.get(record.job_id) is None:
             return
         final = record.state.is_final
-        self.leases.offer(record.job_id, manager.status_of(record), final)
+        if final:
+            trace.mark(self.manager.name, record.job_id, "final status queued")
+        if self.leases.offer(record.job_id, manager.status_of(record), final):
+            self.waker.wake()  # the consumer thread sends it now, not at its next tick
 
     # -- the thread --------------------------------------------------------------------------
 
@@ -247,10 +254,7 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
         next_report = 0.0
         consuming = not self.draining
         while not self._stopping.is_set():
-            try:
-                connection.drain_events(timeout=TICK)
-            except TimeoutError:
-                pass
+            self.waker.wait(connection, TICK)
             connection.heartbeat_check()
             self._flush()
             if consuming and self.draining:
@@ -279,32 +283,49 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
     # -- sending -----------------------------------------------------------------------------
 
     def _flush(self) -> None:
-        """Send what the manager threads queued, each update in a transaction of its own."""
+        """Send what the manager threads queued, in one transaction (one broker round trip).
+
+        Each final status goes out with the ack of its setup in the same transaction, so a
+        job's status and ack still take effect together; the jobs whose finals share a commit
+        are only committed (or, if it fails, given up) together. Nothing of a lease given up, or
+        after its final status, is sent.
+        """
+        batch: list[Outgoing] = []
+        ended: set[int] = set()  # leases whose final status is in this batch
         for item in self.leases.pending():
-            if not self.leases.is_current(item.lease):
-                continue  # produced under a lease given up since: never sent
-            job_id = item.lease.job_id
+            if not self.leases.is_current(item.lease) or item.lease.serial in ended:
+                continue  # produced under a lease given up since, or after its final: never sent
+            batch.append(item)
+            if item.final:
+                ended.add(item.lease.serial)
+        if not batch:
+            return
+        finals = [item for item in batch if item.final]
+        for item in batch:
             self.exchange.publish_on(self._channel, "status_update", item.body)
             if item.final:
                 for delivery in item.lease.deliveries:
                     self._channel.basic_ack(delivery.delivery_tag)
-                self._crash_point("before_commit", job_id)
-            try:
-                self._channel.tx_commit()
-            except Exception:
-                if item.final:
-                    self._commit_failed(job_id)
-                raise
-            if item.final:
-                self._crash_point("after_commit", job_id)
-                self._announced(job_id)
-                self.leases.release(item.lease, finished=True)
-                log.info(
-                    "job %s/%s: final status %s published and setup acknowledged",
-                    self.manager.name,
-                    job_id,
-                    item.body.get("status"),
-                )
+        for item in finals:
+            self._crash_point("before_commit", item.lease.job_id)
+        try:
+            self._channel.tx_commit()
+        except Exception:
+            for item in finals:
+                self._commit_failed(item.lease.job_id)
+            raise
+        for item in finals:
+            job_id = item.lease.job_id
+            self._crash_point("after_commit", job_id)
+            trace.mark(self.manager.name, job_id, "final status committed")
+            self._announced(job_id)
+            self.leases.release(item.lease, finished=True)
+            log.info(
+                "job %s/%s: final status %s published and setup acknowledged",
+                self.manager.name,
+                job_id,
+                item.body.get("status"),
+            )
 
     def _commit_failed(self, job_id: str) -> None:
         """Name the job whose final commit failed: the one case the lease cannot decide.

@@ -51,3 +51,68 @@ def test_a_failed_commit_names_the_job_only_for_a_final_status(
     assert named == final
     assert worker._channel.acked == ([7] if final else [])
     assert worker.leases.get("j1") is not None  # not released: the caller gives it up
+
+
+class RecordingChannel:
+    """A transactional channel that records what each commit carried."""
+
+    def __init__(self) -> None:
+        self.pending: list[Any] = []
+        self.commits: list[list[Any]] = []
+
+    def basic_ack(self, tag: Any) -> None:
+        self.pending.append(("ack", tag))
+
+    def tx_commit(self) -> None:
+        self.commits.append(self.pending)
+        self.pending = []
+
+
+def recording_consumer() -> PoolConsumer:
+    worker = consumer()
+    channel = RecordingChannel()
+    worker._channel = channel
+    worker.exchange = SimpleNamespace(  # type: ignore[assignment]
+        publish_on=lambda _channel, _queue, body: channel.pending.append(("status", body["job_id"],
+                                                                          body["status"]))
+    )  # fmt: skip
+    worker._announced = lambda job_id: None  # type: ignore[method-assign]
+    return worker
+
+
+def test_updates_queued_together_go_out_in_one_commit_each_final_with_its_ack() -> None:
+    worker = recording_consumer()
+    worker.leases.take("j1", SimpleNamespace(delivery_tag=1))
+    worker.leases.take("j2", SimpleNamespace(delivery_tag=2))
+    worker.leases.offer("j1", {"job_id": "j1", "status": "running"}, final=False)
+    worker.leases.offer("j1", {"job_id": "j1", "status": "complete"}, final=True)
+    worker.leases.offer("j2", {"job_id": "j2", "status": "complete"}, final=True)
+    worker._flush()
+    assert worker._channel.commits == [
+        [
+            ("status", "j1", "running"),
+            ("status", "j1", "complete"),
+            ("ack", 1),
+            ("status", "j2", "complete"),
+            ("ack", 2),
+        ]
+    ]
+    assert worker.leases.get("j1") is None and worker.leases.get("j2") is None
+    assert worker.leases.finished_total == 2
+
+
+def test_nothing_after_a_final_status_in_the_same_batch_is_sent() -> None:
+    """A second final of one lease would ack its delivery twice: the broker closes the channel."""
+    worker = recording_consumer()
+    worker.leases.take("j1", SimpleNamespace(delivery_tag=1))
+    worker.leases.offer("j1", {"job_id": "j1", "status": "complete"}, final=True)
+    worker.leases.offer("j1", {"job_id": "j1", "status": "cancelled"}, final=True)
+    worker.leases.offer("j1", {"job_id": "j1", "status": "running"}, final=False)
+    worker._flush()
+    assert worker._channel.commits == [[("status", "j1", "complete"), ("ack", 1)]]
+
+
+def test_nothing_queued_means_no_commit() -> None:
+    worker = recording_consumer()
+    worker._flush()
+    assert worker._channel.commits == []
