@@ -13,6 +13,8 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -36,19 +38,40 @@ def lwr(
     )
 
 
+@contextmanager
+def sigint_as_in_a_terminal() -> Iterator[None]:
+    """Children started inside get SIGINT's default action, as a program run in a terminal does.
+
+    A suite started in the background of a non-interactive shell (``.ci/run &``, a CI runner)
+    inherits SIGINT *ignored*, and an ignored signal stays ignored across exec: Python then
+    installs no KeyboardInterrupt handler and a Ctrl-C sent to ``lwr submit`` is dropped by the
+    kernel (the client honours the ignore, as every program should). A handler of ours is reset
+    to the default at exec, so the child sees what a person's shell would give it.
+    """
+    before = signal.getsignal(signal.SIGINT)
+    if before is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if before is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, before)
+
+
 def start_submit(
     env: dict[str, str], cwd: Path, server: LwrServer, job_id: str, *extra: str
 ) -> subprocess.Popen[str]:
-    """``lwr submit`` of a 60-second job, left running."""
+    """``lwr submit`` of a 60-second job, left running, interruptible as in a terminal."""
     argv = [str(BIN / "lwr"), "submit", "--url", server.url, "--job-id", job_id, *extra]
-    return subprocess.Popen(
-        [*argv, "--", "sleep 60"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        cwd=cwd,
-    )
+    with sigint_as_in_a_terminal():
+        return subprocess.Popen(
+            [*argv, "--", "sleep 60"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=cwd,
+        )
 
 
 def server_status(server: LwrServer, job_id: str) -> dict[str, object]:
