@@ -79,3 +79,14 @@ def _signed_in(case: schemathesis.Case, csrf: str, job_id: str) -> None:
     if job_id and isinstance(params, dict) and isinstance(params.get("job_id"), str):
         if len(params["job_id"]) % 2 == 0:
             params["job_id"] = job_id
+
+
+@schemathesis.hook
+def after_call(context: schemathesis.HookContext, case: schemathesis.Case, response: Any) -> None:
+    """With ``LWR_FUZZ_RESPONSES`` set, append ``METHOD path-template status`` for every answer:
+    the no-token test judges every answer itself rather than trusting schemathesis' missing-auth
+    warning, a heuristic that needs enough cases of an operation to fire (fewer under load)."""
+    record = os.environ.get("LWR_FUZZ_RESPONSES")
+    if record:
+        with open(record, "a", encoding="utf-8") as out:
+            out.write(f"{case.method.upper()} {case.operation.path} {response.status_code}\n")
