@@ -140,14 +140,22 @@ def reap(main: int) -> int | None:
 
 def kill_everything() -> None:
     """The worker is gone: SIGKILL every descendant until none is left, then the group (us)."""
+    sigkill_descendants(pause=0.0)
+    os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def sigkill_descendants(pause: float) -> None:
+    """SIGKILL every descendant, reaping, until none is left (at most 100 rounds, ``pause``
+    seconds apart): a process may fork between a walk of /proc and the signal."""
     me = os.getpid()
     for _ in range(100):
-        alive = descendants(me)
-        if not alive:
-            break
-        signal_all(alive, signal.SIGKILL)
+        left = descendants(me)
+        if not left:
+            return
+        signal_all(left, signal.SIGKILL)
         reap(-1)
-    os.killpg(os.getpgrp(), signal.SIGKILL)
+        if pause:
+            time.sleep(pause)
 
 
 def has_children() -> bool:
@@ -175,13 +183,7 @@ def end_leftovers(grace: float) -> None:
         if not descendants(me):
             return
         time.sleep(0.05)
-    for _ in range(100):
-        left = descendants(me)
-        if not left:
-            return
-        signal_all(left, signal.SIGKILL)
-        reap(-1)
-        time.sleep(0.01)
+    sigkill_descendants(pause=0.01)
 
 
 def start(argv: list[str]) -> int:
