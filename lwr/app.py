@@ -70,6 +70,7 @@ class LwrApp:
             RemoteStager(settings=staging_settings(config)),
             self.users,
             EgressPolicy(config.tes_user_allowed_networks),
+            store=self.store,
         )
         user_auth = None
         if config.user_auth is not None:

@@ -198,12 +198,19 @@ class JobStore:
 
     # -- what the service layer (users, plans, listing) asks ------------------------------
 
-    def record_file(self, manager: str, job_id: str, file_type: str, name: str, size: int) -> None:
-        """Remember an upload into a job (a repeated name replaces the earlier size)."""
+    def record_file(
+        self, manager: str, job_id: str, file_type: str, name: str, size: int, replace: bool = True
+    ) -> None:
+        """Remember an upload into a job (a repeated name replaces the earlier size).
+
+        ``replace=False`` only names a file not recorded yet: a placeholder written after the
+        job was submitted must not undo the real size its stage-in may already have recorded.
+        """
+        conflict = "DO UPDATE SET size = excluded.size" if replace else "DO NOTHING"
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO job_files (manager, job_id, type, name, size) VALUES (?,?,?,?,?) "
-                "ON CONFLICT (manager, job_id, type, name) DO UPDATE SET size = excluded.size",
+                f"ON CONFLICT (manager, job_id, type, name) {conflict}",
                 (manager, job_id, file_type, name, size),
             )
 

@@ -30,7 +30,7 @@ from lwr.persistence.store import JobRecord, JobStore, PageQuery
 from lwr.tes import command, paths, policy, resources, runtime
 from lwr.tes.models import DIRECTORY, Task, parse_task
 from lwr.tes.owner import may_see, user_of
-from lwr.tes.staging import LAUNCH_KEY, check_url
+from lwr.tes.staging import JOB_KEY, LAUNCH_KEY, check_url
 from lwr.tes.states import TES_STATES
 from lwr.tes.views import state_of, task_view, tes_info
 
@@ -110,6 +110,8 @@ def create(
         LAUNCH_KEY: {
             "task": document,
             "owner": owner,
+            # where stage-in records the size of each input it fetched (the job's files table)
+            JOB_KEY: [manager.name, job_id],
             "runtime": container,
             "warnings": list(mapped.warnings),
         },
@@ -220,12 +222,12 @@ def _token(raw: str | None) -> int | None:
 
 def _record_inputs(manager: StatefulManager, job_id: str, task: Task) -> None:
     """Name the task's inputs in the job's files table, so ``GET /jobs`` and the dashboard list
-    them as a Galaxy job's uploads. A ``content`` input has its size; an ``http(s)`` one is 0
-    here, its size being known only once stage-in fetches it (and counted against the plan
-    then, lwr.tes.policy)."""
+    them as a Galaxy job's uploads. A ``content`` input has its size now; a fetched one is named
+    with 0 until stage-in records what it brought (:class:`lwr.tes.staging.TesStaging`), which
+    may already have happened: nothing recorded is replaced here."""
     for item in task.inputs:
         size = len(item.content.encode("utf-8")) if item.content is not None else 0
-        manager.store.record_file(manager.name, job_id, "input", item.path, size)
+        manager.store.record_file(manager.name, job_id, "input", item.path, size, replace=False)
 
 
 def _check_storage(task: Task) -> None:

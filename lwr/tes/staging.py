@@ -26,6 +26,7 @@ import glob
 import json
 import logging
 import os
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import replace
@@ -46,6 +47,7 @@ from lwr.tes.models import DIRECTORY, Input, Output, Task, task_from_document
 from lwr.tes.owner import user_of
 
 if TYPE_CHECKING:
+    from lwr.persistence.store import JobStore
     from lwr.service.users import Users
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,8 @@ log = logging.getLogger(__name__)
 OUTPUTS_LOG = "tes_outputs.json"
 #: the launch key that marks a job as a TES task
 LAUNCH_KEY = "tes"
+#: the key, in a task's launch block, of ``[manager, stored job id]``: where to record input sizes
+JOB_KEY = "job"
 SCHEMES = ("file", "http", "https")
 
 
@@ -70,8 +74,11 @@ class TesStaging:
         remote: RemoteStager,
         users: Users | None = None,
         egress: EgressPolicy | None = None,
+        store: JobStore | None = None,
     ) -> None:
         self.remote = remote
+        #: the job store, whose files table gets the size of each input fetched
+        self.store = store
         self.s3 = s3.S3Storage()
         #: service users' plans: their tasks' inputs are counted against them (lwr.tes.policy)
         self.users = users
@@ -99,6 +106,7 @@ class TesStaging:
                 raise
             except LwrError as exc:
                 raise StagingError(f"input {index} ({item.path}): {exc.message}") from None
+            self._record_size(launch, directory, item)
         log.info("TES: staged %d input(s) into %s", len(task.inputs), directory.root)
         return None
 
@@ -126,6 +134,19 @@ class TesStaging:
         return None
 
     # -- inputs -----------------------------------------------------------------------------
+
+    def _record_size(self, launch: Mapping[str, Any], directory: JobDirectory, item: Input) -> None:
+        """Record what a fetched input weighs in the job's files table (``GET /jobs``, the
+        dashboard, and the plan's per-job total that later uploads into the job are checked
+        against). Only inputs fetched whole get here: one stopped at the plan's limit raised."""
+        job = launch[LAUNCH_KEY].get(JOB_KEY)
+        if self.store is None or not (isinstance(job, list) and len(job) == 2):
+            return  # a task made before sizes were recorded
+        try:
+            size = _size_below(directory.resolve(paths.ROOT_TYPE, paths.relative(item.path)))
+        except LwrError:
+            return  # its name now leads out of the job: nothing there is the input's
+        self.store.record_file(str(job[0]), str(job[1]), "input", item.path, size)
 
     def _egress(self, launch: Mapping[str, Any]) -> EgressPolicy | None:
         """The policy a service user's task's transfers are held to (None: the admin token's)."""
@@ -289,6 +310,26 @@ def _files_below(root: Path, container_path: str) -> list[str]:
             if not os.path.islink(os.path.join(folder, name)):
                 found.append(f"{container_path.rstrip('/')}/{rel}")
     return found
+
+
+def _size_below(host: Path) -> int:
+    """Bytes of the regular file ``host``, or of the regular files below it (links not
+    followed: a link the task planted counts as nothing)."""
+    try:
+        found = os.lstat(host)
+    except OSError:
+        return 0
+    if not stat.S_ISDIR(found.st_mode):
+        return found.st_size if stat.S_ISREG(found.st_mode) else 0
+    total = 0
+    for folder, _dirs, files in os.walk(host):
+        for name in files:
+            try:
+                inner = os.lstat(os.path.join(folder, name))
+            except OSError:
+                continue
+            total += inner.st_size if stat.S_ISREG(inner.st_mode) else 0
+    return total
 
 
 def _scheme(url: str) -> tuple[str, str]:
