@@ -25,6 +25,7 @@ from lwr.service.users import Users
 from lwr.staging.movers import StagingSettings
 from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import RetryPolicy
+from lwr.tes import legacy as tes_legacy
 from lwr.tes.runtime import check_managers as check_container_runtimes
 from lwr.tes.staging import TesStaging
 from lwr.tools import ToolAuthorizer, ToolBox
@@ -138,6 +139,7 @@ class LwrApp:
         if self._started:
             return
         self._upgrade_layout()
+        tes_legacy.adopt(self.store, self.managers)  # users' tasks from before namespaces
         for manager in self.managers.values():
             manager.start()
         if self.messaging is not None:

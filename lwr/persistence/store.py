@@ -214,6 +214,19 @@ class JobStore:
                 (manager, job_id, file_type, name, size),
             )
 
+    def rename_job(self, manager: str, job_id: str, new_id: str) -> None:
+        """Store a job under another id, its files with it, its owner the new id's (a service
+        user's TES task from before namespaces moving into theirs: lwr.tes.legacy)."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE jobs SET job_id=?, owner=? WHERE manager=? AND job_id=?",
+                (new_id, namespace.owner_of(new_id) or "", manager, job_id),
+            )
+            tx.execute(
+                "UPDATE job_files SET job_id=? WHERE manager=? AND job_id=?",
+                (new_id, manager, job_id),
+            )
+
     def uploaded_total(self, manager: str, job_id: str, replacing: tuple[str, str]) -> int:
         """Bytes uploaded into a job so far, without the file ``(type, name)`` being replaced."""
         (total,) = self.db.fetchone(

@@ -126,16 +126,12 @@ def create(
 def find(manager: StatefulManager, task_id: str, owner: str) -> JobRecord:
     """The caller's task ``task_id``, or a 404 (unknown, not a task, or another's).
 
-    The id is looked up in the caller's namespace only, so another user's task is not there;
-    a service user's task created before tasks had namespaces (kept in the admin's, marked with
-    its owner) is still found, by that mark.
+    The id is looked up in the caller's namespace only, so another user's task is not there
+    (a user's task from before namespaces was moved into theirs at start: lwr.tes.legacy).
     """
-    user = user_of(owner)
     record = None
     try:
-        record = manager.find(namespace.scoped(user, task_id))
-        if record is None and user is not None:
-            record = manager.find(task_id)
+        record = manager.find(namespace.scoped(user_of(owner), task_id))
     except LwrError:
         record = None  # an id no job could have
     if record is None or not tes_info(record) or not may_see(tes_info(record).get("owner"), owner):

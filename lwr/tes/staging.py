@@ -143,7 +143,7 @@ class TesStaging:
         if self.store is None or not (isinstance(job, list) and len(job) == 2):
             return  # a task made before sizes were recorded
         try:
-            size = _size_below(directory.resolve(paths.ROOT_TYPE, paths.relative(item.path)))
+            size = size_below(directory.resolve(paths.ROOT_TYPE, paths.relative(item.path)))
         except LwrError:
             return  # its name now leads out of the job: nothing there is the input's
         self.store.record_file(str(job[0]), str(job[1]), "input", item.path, size)
@@ -312,7 +312,7 @@ def _files_below(root: Path, container_path: str) -> list[str]:
     return found
 
 
-def _size_below(host: Path) -> int:
+def size_below(host: Path) -> int:
     """Bytes of the regular file ``host``, or of the regular files below it (links not
     followed: a link the task planted counts as nothing)."""
     try:

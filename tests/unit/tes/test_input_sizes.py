@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from lwr.persistence.store import JobRecord, JobStore
-from lwr.tes.staging import _size_below
+from lwr.tes.staging import size_below
 
 
 def test_a_placeholder_never_replaces_a_recorded_size(tmp_path: Path) -> None:
@@ -28,14 +28,14 @@ def test_a_size_counts_regular_files_and_no_link(tmp_path: Path) -> None:
     outside.write_bytes(b"x" * 1000)
     single = tmp_path / "one.bin"
     single.write_bytes(b"1" * 10)
-    assert _size_below(single) == 10
+    assert size_below(single) == 10
     tree = tmp_path / "tree"
     (tree / "sub").mkdir(parents=True)
     (tree / "a").write_bytes(b"a" * 3)
     (tree / "sub" / "b").write_bytes(b"b" * 4)
     os.symlink(outside, tree / "sub" / "link")
     os.symlink(tmp_path, tree / "dirlink")
-    assert _size_below(tree) == 7
+    assert size_below(tree) == 7
     os.symlink(outside, tmp_path / "top-link")
-    assert _size_below(tmp_path / "top-link") == 0
-    assert _size_below(tmp_path / "missing") == 0
+    assert size_below(tmp_path / "top-link") == 0
+    assert size_below(tmp_path / "missing") == 0
