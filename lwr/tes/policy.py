@@ -28,11 +28,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from lwr.egress import EgressPolicy
 from lwr.errors import AuthorizationError, LwrError, StagingError, UserAuthError
 from lwr.service.plans import Plan, Plans, budget
 from lwr.tes.models import Task
+from lwr.tes.user_storage import UserStorage
 
 if TYPE_CHECKING:
     from lwr.managers.stateful import StatefulManager
@@ -65,6 +67,8 @@ class Quota:
     plans: Plans
     #: where the user's task may fetch from and send to (``tes_user_allowed_networks``)
     egress: EgressPolicy = field(default_factory=EgressPolicy)
+    #: where the operator opened file:// and s3:// to users (lwr.tes.user_storage)
+    storage: UserStorage = field(default_factory=UserStorage)
 
 
 def admit(manager: StatefulManager, job_id: str, launch: Mapping[str, Any]) -> None:
@@ -88,19 +92,23 @@ def admit(manager: StatefulManager, job_id: str, launch: Mapping[str, Any]) -> N
 
 
 def check_storage(task: Task, quota: Quota | None) -> None:
-    """A service user's task may name only ``content`` and :data:`USER_SCHEMES` (403)."""
+    """A service user's task may name only ``content``, :data:`USER_SCHEMES`, and ``file``
+    and ``s3`` where the operator opened them (403)."""
     if quota is None:
         return
     named = [
-        (f"inputs[{i}].url", item.url)
+        (f"inputs[{i}].url", item.url, item.type)
         for i, item in enumerate(task.inputs)
         if item.content is None and item.url is not None
     ]
-    named += [(f"outputs[{i}].url", output.url) for i, output in enumerate(task.outputs)]
-    for where, url in named:
+    named += [(f"outputs[{i}].url", o.url, "") for i, o in enumerate(task.outputs)]
+    for where, url, kind in named:
         scheme = "file" if url.startswith("/") else url.partition(":")[0].lower()
         if scheme in USER_SCHEMES:
             _check_address(where, url, quota.egress)
+            continue
+        if scheme in ("file", "s3") and _opened_to(quota, scheme):
+            _check_place(where, url, scheme, kind == "DIRECTORY", quota)
             continue
         raise TesRefusedError(
             f"{where}: {scheme} storage reads and writes with the server's own rights and is for "
@@ -108,6 +116,43 @@ def check_storage(task: Task, quota: Quota | None) -> None:
             f"{', '.join(s + '://' for s in USER_SCHEMES)} storage",
             "service users' storage",
         )
+
+
+def _opened_to(quota: Quota, scheme: str) -> bool:
+    storage = quota.storage
+    return bool(storage.file_roots if scheme == "file" else storage.s3_places)
+
+
+def _check_place(where: str, url: str, scheme: str, directory: bool, quota: Quota) -> None:
+    """403 when a user's ``file``/``s3`` URL lies outside what the operator opened, by name
+    (each transfer checks again, following no link out: lwr.tes.user_storage)."""
+    if scheme == "s3":
+        if quota.storage.s3_allows(quota.user, url):
+            return
+        raise TesRefusedError(
+            f"{where}: {url} is outside the s3 places opened to service users "
+            f"({_s3_places(quota)})",
+            "tes_user_s3_buckets",
+        )
+    path = url if url.startswith("/") else unquote(urlsplit(url).path)
+    if directory:
+        raise TesRefusedError(
+            f"{where}: a DIRECTORY input from file:// is the admin token's; a service user's "
+            "may name files in their directories",
+            "tes_user_file_roots",
+        )
+    if quota.storage.file_place(quota.user, path) is None:
+        roots = ", ".join(r.replace("{user}", quota.user) for r in quota.storage.file_roots)
+        raise TesRefusedError(
+            f"{where}: {url} is outside the directories opened to service users' file:// "
+            f"URLs ({roots}; no '..')",
+            "tes_user_file_roots",
+        )
+
+
+def _s3_places(quota: Quota) -> str:
+    places = quota.storage.s3_places
+    return ", ".join(f"s3://{b}/{p.replace('{user}', quota.user)}".rstrip("/") for b, p in places)
 
 
 def _check_address(where: str, url: str, egress: EgressPolicy) -> None:

@@ -42,9 +42,10 @@ from lwr.managers.directory import JobDirectory
 from lwr.staging.movers import ClientFile, CopyMover
 from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import fetch, push
-from lwr.tes import paths, policy, s3
+from lwr.tes import paths, policy, s3, user_storage
 from lwr.tes.models import DIRECTORY, Input, Output, Task, task_from_document
 from lwr.tes.owner import user_of
+from lwr.tes.user_storage import UserStorage
 
 if TYPE_CHECKING:
     from lwr.persistence.store import JobStore
@@ -75,8 +76,11 @@ class TesStaging:
         users: Users | None = None,
         egress: EgressPolicy | None = None,
         store: JobStore | None = None,
+        user_storage: UserStorage | None = None,
     ) -> None:
         self.remote = remote
+        #: where users' file:// and s3:// URLs may lead (tes_user_file_roots, tes_user_s3_buckets)
+        self.user_storage = user_storage or UserStorage()
         #: the job store, whose files table gets the size of each input fetched
         self.store = store
         self.s3 = s3.S3Storage()
@@ -98,10 +102,11 @@ class TesStaging:
         rewrite = _script_rewriter(launch, task, directory)
         budget = self._budget(launch)
         egress = self._egress(launch)
+        user = _user(launch)
         for index, item in enumerate(task.inputs):
             where = f"input {index} ({item.path})"
             try:
-                self._fetch(rewrite(item), directory, budget, where, egress)
+                self._fetch(rewrite(item), directory, budget, where, egress, user)
             except policy.InputQuotaError:
                 raise
             except LwrError as exc:
@@ -122,10 +127,11 @@ class TesStaging:
             return self.remote.stage_out(launch, directory, status)
         sent: list[dict[str, str]] = []
         egress = self._egress(launch)
+        user = _user(launch)
         if status.get("returncode") == 0:  # an executor error uploads nothing
             for index, output in enumerate(task.outputs):
                 try:
-                    sent.extend(self._send(output, directory, egress))
+                    sent.extend(self._send(output, directory, egress, user))
                 except LwrError as exc:
                     _write_log(directory, sent)
                     raise StagingError(f"output {index} ({output.path}): {exc.message}") from None
@@ -150,12 +156,11 @@ class TesStaging:
 
     def _egress(self, launch: Mapping[str, Any]) -> EgressPolicy | None:
         """The policy a service user's task's transfers are held to (None: the admin token's)."""
-        user = user_of(str(launch[LAUNCH_KEY].get("owner") or ""))
-        return None if user is None else self.egress
+        return None if _user(launch) is None else self.egress
 
     def _budget(self, launch: Mapping[str, Any]) -> policy.InputBudget | None:
         """What a service user's task may stage in under their plan now (None: no limit)."""
-        user = user_of(str(launch[LAUNCH_KEY].get("owner") or ""))
+        user = _user(launch)
         if user is None or self.users is None:
             return None
         try:
@@ -173,6 +178,7 @@ class TesStaging:
         budget: policy.InputBudget | None = None,
         where: str = "",
         egress: EgressPolicy | None = None,
+        user: str | None = None,
     ) -> None:
         relative = paths.relative(item.path)
         if budget is not None:
@@ -190,8 +196,9 @@ class TesStaging:
             target = _target(directory, relative)
             fetch(url, target, self.remote.policy, progress=progress, egress=egress)
             return
-        if egress is not None:  # a task made before its owner's storage was checked
-            raise StagingError(f"{scheme} storage is for the admin token")
+        if egress is not None:
+            self._fetch_for_user(str(user), item, directory, relative, budget)
+            return
         if item.type == DIRECTORY and scheme == "s3":
             for name, object_url in self.s3.keys_below(url):
                 self.s3.fetch(object_url, _target(directory, f"{relative}/{name}"))
@@ -208,6 +215,35 @@ class TesStaging:
             self.remote.mover("remote_transfer").fetch(
                 ClientFile(url, "input", {"url": url}), target
             )
+
+    def _fetch_for_user(
+        self,
+        user: str,
+        item: Input,
+        directory: JobDirectory,
+        relative: str,
+        budget: policy.InputBudget | None,
+    ) -> None:
+        """A user's ``file://`` or ``s3://`` input, only where the operator opened them
+        (lwr.tes.user_storage), counted against the user's plan as it arrives."""
+        url = item.url or ""
+        scheme, local = _scheme(url)
+        take = budget.attempt() if budget is not None else None
+        if scheme == "file":
+            place = self.user_storage.file_place(user, local)
+            if place is None or item.type == DIRECTORY:
+                raise StagingError(_closed("file", url))
+            user_storage.read_into(*place, _target(directory, relative), take)
+            return
+        if scheme != "s3" or not self.user_storage.s3_allows(user, url):
+            raise StagingError(_closed(scheme, url))
+        if item.type != DIRECTORY:
+            self.s3.fetch(url, _target(directory, relative), take)
+            return
+        for name, object_url in self.s3.keys_below(url):
+            if not self.user_storage.s3_allows(user, object_url):
+                raise StagingError(_closed("s3", object_url))
+            self.s3.fetch(object_url, _target(directory, f"{relative}/{name}"), take)
 
     def _fetch_directory(self, local: str, directory: JobDirectory, relative: str) -> None:
         copier = self._copier()
@@ -227,25 +263,46 @@ class TesStaging:
     # -- outputs ----------------------------------------------------------------------------
 
     def _send(
-        self, output: Output, directory: JobDirectory, egress: EgressPolicy | None = None
+        self,
+        output: Output,
+        directory: JobDirectory,
+        egress: EgressPolicy | None = None,
+        user: str | None = None,
     ) -> list[dict[str, str]]:
         sent = []
         for container_path, url in _matches(output, directory):
             with _opened(directory, container_path) as (source, size):
-                self._put(source, url, egress)
+                self._put(source, url, egress, user)
             sent.append({"url": url, "path": container_path, "size_bytes": str(size)})
         return sent
 
-    def _put(self, source: Path, url: str, egress: EgressPolicy | None = None) -> None:
+    def _put(
+        self,
+        source: Path,
+        url: str,
+        egress: EgressPolicy | None = None,
+        user: str | None = None,
+    ) -> None:
         scheme, local = _scheme(url)
         if egress is not None and scheme not in policy.USER_SCHEMES:
-            raise StagingError(f"{scheme} storage is for the admin token")
-        if scheme == "file":
+            self._put_for_user(str(user), source, url)
+        elif scheme == "file":
             self._copier().send(source, ClientFile(local, "output"))
         elif scheme == "s3":
             self.s3.send(source, url)
         else:
             push(url, source, self.remote.policy, method="PUT", egress=egress)
+
+    def _put_for_user(self, user: str, source: Path, url: str) -> None:
+        """A user's ``file://`` or ``s3://`` output, only where the operator opened them."""
+        scheme, local = _scheme(url)
+        place = self.user_storage.file_place(user, local) if scheme == "file" else None
+        if place is not None:
+            user_storage.write_from(source, *place)
+        elif scheme == "s3" and self.user_storage.s3_allows(user, url):
+            self.s3.send(source, url)
+        else:
+            raise StagingError(_closed(scheme, url))
 
     def _copier(self) -> CopyMover:
         mover = self.remote.mover("remote_copy")
@@ -310,6 +367,17 @@ def _files_below(root: Path, container_path: str) -> list[str]:
             if not os.path.islink(os.path.join(folder, name)):
                 found.append(f"{container_path.rstrip('/')}/{rel}")
     return found
+
+
+def _user(launch: Mapping[str, Any]) -> str | None:
+    """The service user whose task this is (None: the admin token's)."""
+    return user_of(str(launch[LAUNCH_KEY].get("owner") or ""))
+
+
+def _closed(scheme: str, url: str) -> str:
+    """Why a user's URL is refused at transfer (the options may have changed since)."""
+    option = "tes_user_file_roots" if scheme == "file" else "tes_user_s3_buckets"
+    return f"{url} is not in the {scheme} storage opened to service users ({option})"
 
 
 def size_below(host: Path) -> int:
