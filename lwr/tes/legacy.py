@@ -36,9 +36,9 @@ from lwr.managers.stateful import StatefulManager
 from lwr.persistence.database import Writer
 from lwr.persistence.store import JobRecord, JobStore
 from lwr.tes import paths
+from lwr.tes.job_files import size_below as _size_below
 from lwr.tes.models import task_from_document
 from lwr.tes.owner import user_of
-from lwr.tes.staging import size_below as _size_below
 from lwr.tes.views import tes_info
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,9 @@ For a service user (lwr.service) the task is measured against their plan like an
 gets; what ``http(s)`` inputs weigh is known only while they arrive, so stage-in counts them
 (:class:`InputBudget`) and fails the task, with the limit and plan in its system logs, the moment
 they pass it. ``file://`` and ``s3://`` reach what the server's own file system rights and
-credentials reach: like server-side staging for Galaxy jobs, they are the admin token's.
+credentials reach: like server-side staging for Galaxy jobs, they are the admin token's, unless
+the operator opened places to users (``tes_user_file_roots``, ``tes_user_s3_buckets``:
+:mod:`lwr.tes.user_storage`), where a user's URL must then lie (403 naming the option).
 
 A service user's ``http(s)`` URLs reach only public addresses (:mod:`lwr.egress`, opened by
 ``tes_user_allowed_networks``): an address literal that is internal (``127.0.0.1``, ``[::1]``,
@@ -113,7 +115,9 @@ def check_storage(task: Task, quota: Quota | None) -> None:
         raise TesRefusedError(
             f"{where}: {scheme} storage reads and writes with the server's own rights and is for "
             "the admin token; a service user's task may use content and "
-            f"{', '.join(s + '://' for s in USER_SCHEMES)} storage",
+            f"{', '.join(s + '://' for s in USER_SCHEMES)} storage (the server's administrator "
+            "can open directories and buckets to users: tes_user_file_roots, "
+            "tes_user_s3_buckets)",
             "service users' storage",
         )
 

@@ -13,36 +13,34 @@ Storage schemes: ``content`` literals, ``http(s)://`` (GET in, PUT out), ``file:
 absolute paths inside ``remote_copy_allowed_paths`` (directories too), and ``s3://`` (files and
 prefixes as directories) when boto3 is installed (:mod:`lwr.tes.s3`).
 
-A service user's task (lwr.tes.owner) may use ``content`` and ``http(s)`` only, and its transfers
-go through :mod:`lwr.egress`: the host is resolved once, every address judged (no loopback,
+A service user's task (lwr.tes.owner) may use ``content`` and ``http(s)``, and ``file://`` and
+``s3://`` only where the operator opened them (:mod:`lwr.tes.user_storage`: confined to the
+user's roots and buckets, checked again here at each transfer). Its ``http(s)`` transfers go
+through :mod:`lwr.egress`: the host is resolved once, every address judged (no loopback,
 private, link-local or other internal address unless ``tes_user_allowed_networks`` allows its
 network) and the connection made to a judged address, so a name rebound to an internal address
-fails the task with the reason in its system logs. The admin token's tasks are not held.
+fails the task with the reason in its system logs. The admin token's tasks are not held. Each
+input fetched whole has its size recorded in the job's files table (``GET /jobs``, the plan).
 """
 
 from __future__ import annotations
 
-import glob
-import json
 import logging
 import os
-import stat
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from lwr import jsondepth
 from lwr.egress import EgressPolicy
 from lwr.errors import InvalidRequestError, LwrError, NotFoundError, StagingError
-from lwr.managers import safe_path
 from lwr.managers.directory import JobDirectory
 from lwr.staging.movers import ClientFile, CopyMover
 from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import fetch, push
-from lwr.tes import paths, policy, s3, user_storage
+from lwr.tes import job_files, paths, policy, s3, user_storage
+from lwr.tes.job_files import size_below
 from lwr.tes.models import DIRECTORY, Input, Output, Task, task_from_document
 from lwr.tes.owner import user_of
 from lwr.tes.user_storage import UserStorage
@@ -53,8 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: the control file (job directory) where stage-out records what it sent, for the task's logs
-OUTPUTS_LOG = "tes_outputs.json"
 #: the launch key that marks a job as a TES task
 LAUNCH_KEY = "tes"
 #: the key, in a task's launch block, of ``[manager, stored job id]``: where to record input sizes
@@ -133,9 +129,9 @@ class TesStaging:
                 try:
                     sent.extend(self._send(output, directory, egress, user))
                 except LwrError as exc:
-                    _write_log(directory, sent)
+                    job_files.write_log(directory, sent)
                     raise StagingError(f"output {index} ({output.path}): {exc.message}") from None
-        _write_log(directory, sent)
+        job_files.write_log(directory, sent)
         log.info("TES: sent %d output file(s) from %s", len(sent), directory.root)
         return None
 
@@ -187,7 +183,7 @@ class TesStaging:
             data = item.content.encode("utf-8")
             if budget is not None:
                 budget.attempt()(len(data))
-            _write_content(directory, relative, data)
+            job_files.write_content(directory, relative, data)
             return
         url = item.url or ""
         scheme, local = _scheme(url)
@@ -270,8 +266,8 @@ class TesStaging:
         user: str | None = None,
     ) -> list[dict[str, str]]:
         sent = []
-        for container_path, url in _matches(output, directory):
-            with _opened(directory, container_path) as (source, size):
+        for container_path, url in job_files.matches(output, directory):
+            with job_files.opened(directory, container_path) as (source, size):
                 self._put(source, url, egress, user)
             sent.append({"url": url, "path": container_path, "size_bytes": str(size)})
         return sent
@@ -310,65 +306,6 @@ class TesStaging:
         return mover
 
 
-@contextmanager
-def _opened(directory: JobDirectory, container_path: str) -> Iterator[tuple[Path, int]]:
-    """An output opened through the job's link-safe opens, as a path to read it by, and its size.
-
-    The task's processes may outlive it and swap a name for a link after any check by path; so
-    the file is opened by descriptor (links kept inside the job, never a device or FIFO) and read
-    through ``/proc/self/fd`` where there is one, which reaches the opened file, not the name.
-    """
-    relative = paths.relative(container_path)
-    try:
-        source = directory.resolve("output_workdir", relative, for_output=True)
-        with directory.locate("output_workdir", relative, for_output=True) as found:
-            fd = safe_path.open_regular(found)
-    except NotFoundError:
-        raise StagingError(f"{container_path} was not produced") from None
-    try:
-        by_descriptor = Path(f"/proc/self/fd/{fd}")
-        yield (by_descriptor if by_descriptor.exists() else source), os.fstat(fd).st_size
-    finally:
-        os.close(fd)
-
-
-def _matches(output: Output, directory: JobDirectory) -> list[tuple[str, str]]:
-    """(container path, destination URL) of every file an output names (globs, directories)."""
-    root = directory.sub(paths.ROOT_SUBDIR)
-    if output.is_glob:
-        prefix = (output.path_prefix or "/").rstrip("/")
-        found = sorted(glob.glob(paths.relative(output.path), root_dir=root))
-        pairs = []
-        for rel in found:
-            for container_path in _files_below(root, "/" + rel):
-                pruned = container_path[len(prefix) :].lstrip("/")
-                pairs.append((container_path, f"{output.url.rstrip('/')}/{pruned}"))
-        return pairs
-    if output.type == DIRECTORY:
-        return [
-            (path, f"{output.url.rstrip('/')}/{path[len(output.path.rstrip('/')) :].lstrip('/')}")
-            for path in _files_below(root, output.path.rstrip("/"))
-        ]
-    return [(output.path, output.url)]
-
-
-def _files_below(root: Path, container_path: str) -> list[str]:
-    """The container paths of the regular files at or below ``container_path`` (no links)."""
-    host = paths.host_path(root, container_path)
-    if host.is_symlink():
-        return []
-    if host.is_file():
-        return [container_path]
-    found = []
-    for folder, _dirs, files in os.walk(host):
-        inner = os.path.relpath(folder, host)
-        for name in sorted(files):
-            rel = name if inner == "." else f"{inner}/{name}"
-            if not os.path.islink(os.path.join(folder, name)):
-                found.append(f"{container_path.rstrip('/')}/{rel}")
-    return found
-
-
 def _user(launch: Mapping[str, Any]) -> str | None:
     """The service user whose task this is (None: the admin token's)."""
     return user_of(str(launch[LAUNCH_KEY].get("owner") or ""))
@@ -378,26 +315,6 @@ def _closed(scheme: str, url: str) -> str:
     """Why a user's URL is refused at transfer (the options may have changed since)."""
     option = "tes_user_file_roots" if scheme == "file" else "tes_user_s3_buckets"
     return f"{url} is not in the {scheme} storage opened to service users ({option})"
-
-
-def size_below(host: Path) -> int:
-    """Bytes of the regular file ``host``, or of the regular files below it (links not
-    followed: a link the task planted counts as nothing)."""
-    try:
-        found = os.lstat(host)
-    except OSError:
-        return 0
-    if not stat.S_ISDIR(found.st_mode):
-        return found.st_size if stat.S_ISREG(found.st_mode) else 0
-    total = 0
-    for folder, _dirs, files in os.walk(host):
-        for name in files:
-            try:
-                inner = os.lstat(os.path.join(folder, name))
-            except OSError:
-                continue
-            total += inner.st_size if stat.S_ISREG(inner.st_mode) else 0
-    return total
 
 
 def _scheme(url: str) -> tuple[str, str]:
@@ -416,7 +333,6 @@ def _scheme(url: str) -> tuple[str, str]:
 
 def check_url(url: str, where: str) -> None:
     """Refuse, at task creation, a URL whose scheme no stager here can handle."""
-    from lwr.errors import InvalidRequestError
 
     try:
         _scheme(url)
@@ -454,44 +370,3 @@ def _task(launch: Mapping[str, Any]) -> Task | None:
     if not isinstance(tes, Mapping):
         return None
     return task_from_document(tes.get("task") or {})
-
-
-def _write_content(directory: JobDirectory, relative: str, data: bytes) -> None:
-    """Write a content literal into the task root (see :func:`_write_safely`)."""
-    _write_safely(directory, paths.ROOT_TYPE, relative, data)
-
-
-def _write_safely(directory: JobDirectory, file_type: str, name: str, data: bytes) -> None:
-    """Write a file in the job through its link-safe opens: a temporary file made with
-    ``O_EXCL|O_NOFOLLOW`` and renamed over the name, so a link the job planted is replaced,
-    never followed out of the job."""
-    with directory.locate(file_type, name, create=True) as found:
-        fd, tmp_name = safe_path.open_temporary(found.dir_fd, ".tes-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            safe_path.put_in_place(found, tmp_name)
-        except BaseException:
-            safe_path.discard(found, tmp_name)
-            raise
-
-
-def _write_log(directory: JobDirectory, sent: list[dict[str, str]]) -> None:
-    _write_safely(directory, "jobdir", OUTPUTS_LOG, json.dumps(sent).encode("utf-8"))
-
-
-def read_outputs_log(directory: JobDirectory) -> list[dict[str, str]]:
-    """What stage-out recorded (read without following links; malformed reads as nothing)."""
-    text = directory.read_text(OUTPUTS_LOG, 4 * 1024 * 1024)
-    try:  # in the job directory: the task may have rewritten it, even nested thousands deep
-        found = jsondepth.loads(text, OUTPUTS_LOG) if text else []
-    except InvalidRequestError:
-        return []
-    if not isinstance(found, list):
-        return []
-    keys = ("url", "path", "size_bytes")
-    return [
-        {k: str(e[k]) for k in keys}
-        for e in found
-        if isinstance(e, dict) and all(k in e for k in keys)
-    ]

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from lwr.persistence.store import JobRecord, JobStore
-from lwr.tes.staging import size_below
+from lwr.tes.job_files import size_below
 
 
 def test_a_placeholder_never_replaces_a_recorded_size(tmp_path: Path) -> None:
