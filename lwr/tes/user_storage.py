@@ -77,18 +77,23 @@ class UserStorage:
                 return True
         return False
 
-    def check_apart(self, protected: Iterable[Path], archive_bucket: str) -> None:
-        """Refuse, at start, roots that hold or lie in the server's own directories, and the
-        retention archive's bucket: no user name may make a root reach them."""
+    def check_apart(
+        self, protected: Iterable[Path], archive_bucket: str, configs: Iterable[Path] = ()
+    ) -> None:
+        """Refuse, at start, roots that hold or lie in the server's own directories, or hold
+        the directory of its configuration (server.ini and its token), and the retention
+        archive's bucket: no user name may make a root reach them."""
         for template in self.file_roots:
             fixed = os.path.realpath(_fixed_part(template))
-            for directory in protected:
+            reached = [(p, True) for p in protected] + [(p, False) for p in configs]
+            for directory, both_ways in reached:
                 own = os.path.realpath(directory)
-                if _within(own, fixed) or _within(fixed, own):
+                if _within(own, fixed) or (both_ways and _within(fixed, own)):
                     raise ConfigurationError(
                         f"tes_user_file_roots: {template!r} would let users' tasks reach "
                         f"{own}, where the server keeps its own files; give them a directory "
-                        "apart from staging, persistence, archive and cache directories"
+                        "apart from its configuration, staging, persistence, archive and cache "
+                        "directories"
                     )
         if archive_bucket and any(bucket == archive_bucket for bucket, _ in self.s3_places):
             raise ConfigurationError(
@@ -102,7 +107,9 @@ def check_server_apart(config: AppConfig, managers: Mapping[str, StatefulManager
     own = [config.staging_directory, config.persistence_directory, config.file_cache_dir]
     own += [config.retention.directory_option, *(m.staging_directory for m in managers.values())]
     storage = config.tes_user_storage
-    storage.check_apart([p for p in own if p is not None], config.retention.s3_bucket)
+    storage.check_apart(
+        [p for p in own if p is not None], config.retention.s3_bucket, [config.here]
+    )
 
 
 def parse_user_storage(roots: str, buckets: str, base: Path) -> UserStorage:

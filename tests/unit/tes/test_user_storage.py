@@ -47,6 +47,10 @@ def test_roots_keep_apart_from_the_servers_own_files(tmp_path: Path) -> None:
         with pytest.raises(ConfigurationError, match="tes_user_file_roots"):
             parse_user_storage(roots, "", tmp_path).check_apart([staging], "")
     parse_user_storage(f"{tmp_path}/users/{{user}}", "", tmp_path).check_apart([staging], "")
+    here = tmp_path / "lwr"  # server.ini's directory: a root may lie in it, not hold it
+    parse_user_storage(f"{here}/users/{{user}}", "", tmp_path).check_apart([], "", [here])
+    with pytest.raises(ConfigurationError, match="configuration"):
+        parse_user_storage(f"{tmp_path}/{{user}}", "", tmp_path).check_apart([], "", [here])
     with pytest.raises(ConfigurationError, match="retention_s3_bucket"):
         parse_user_storage("", "archive/{user}", tmp_path).check_apart([], "archive")
 
