@@ -99,18 +99,18 @@ def check_storage(task: Task, quota: Quota | None) -> None:
     if quota is None:
         return
     named = [
-        (f"inputs[{i}].url", item.url, item.type)
+        (f"inputs[{i}].url", item.url)
         for i, item in enumerate(task.inputs)
         if item.content is None and item.url is not None
     ]
-    named += [(f"outputs[{i}].url", o.url, "") for i, o in enumerate(task.outputs)]
-    for where, url, kind in named:
+    named += [(f"outputs[{i}].url", output.url) for i, output in enumerate(task.outputs)]
+    for where, url in named:
         scheme = "file" if url.startswith("/") else url.partition(":")[0].lower()
         if scheme in USER_SCHEMES:
             _check_address(where, url, quota.egress)
             continue
         if scheme in ("file", "s3") and _opened_to(quota, scheme):
-            _check_place(where, url, scheme, kind == "DIRECTORY", quota)
+            _check_place(where, url, scheme, quota)
             continue
         raise TesRefusedError(
             f"{where}: {scheme} storage reads and writes with the server's own rights and is for "
@@ -127,7 +127,7 @@ def _opened_to(quota: Quota, scheme: str) -> bool:
     return bool(storage.file_roots if scheme == "file" else storage.s3_places)
 
 
-def _check_place(where: str, url: str, scheme: str, directory: bool, quota: Quota) -> None:
+def _check_place(where: str, url: str, scheme: str, quota: Quota) -> None:
     """403 when a user's ``file``/``s3`` URL lies outside what the operator opened, by name
     (each transfer checks again, following no link out: lwr.tes.user_storage)."""
     if scheme == "s3":
@@ -139,12 +139,6 @@ def _check_place(where: str, url: str, scheme: str, directory: bool, quota: Quot
             "tes_user_s3_buckets",
         )
     path = url if url.startswith("/") else unquote(urlsplit(url).path)
-    if directory:
-        raise TesRefusedError(
-            f"{where}: a DIRECTORY input from file:// is the admin token's; a service user's "
-            "may name files in their directories",
-            "tes_user_file_roots",
-        )
     if quota.storage.file_place(quota.user, path) is None:
         roots = ", ".join(r.replace("{user}", quota.user) for r in quota.storage.file_roots)
         raise TesRefusedError(

@@ -227,9 +227,15 @@ class TesStaging:
         take = budget.attempt() if budget is not None else None
         if scheme == "file":
             place = self.user_storage.file_place(user, local)
-            if place is None or item.type == DIRECTORY:
+            if place is None:
                 raise StagingError(_closed("file", url))
-            user_storage.read_into(*place, _target(directory, relative), take)
+            root, parts = place
+            if item.type != DIRECTORY:
+                user_storage.read_into(root, parts, _target(directory, relative), take)
+                return
+            for below in user_storage.files_below(root, parts):
+                target = _target(directory, "/".join([relative, *below]))
+                user_storage.read_into(root, [*parts, *below], target, take)
             return
         if scheme != "s3" or not self.user_storage.s3_allows(user, url):
             raise StagingError(_closed(scheme, url))

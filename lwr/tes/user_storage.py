@@ -169,6 +169,24 @@ def read_into(
         raise
 
 
+def files_below(root: Path, parts: list[str]) -> list[list[str]]:
+    """The files below the directory ``parts`` of ``root`` (a ``DIRECTORY`` input), each as
+    components below it. Only names are listed here; every file is then opened by
+    :func:`read_into` from the root, so a link among them that leads out is refused there."""
+    real = os.path.realpath(root)
+    top = os.path.realpath(os.path.join(real, *parts))
+    if not _within(top, real) or top == real:
+        raise StagingError(f"refused {_shown(Path(real), parts)}: it leads out of {real}")
+    if not os.path.isdir(top):
+        raise StagingError(f"{_shown(Path(real), parts)} is not a directory")
+    found: list[list[str]] = []
+    for folder, _dirs, files in os.walk(top):  # links to directories are not descended
+        inner = os.path.relpath(folder, top)
+        prefix = [] if inner == "." else inner.split(os.sep)
+        found.extend([*prefix, name] for name in sorted(files))
+    return found
+
+
 def write_from(source: Path, root: Path, parts: list[str]) -> None:
     """Write ``source`` to ``parts`` below ``root`` (directories made inside it), through a
     temporary file renamed over the name: a link there is replaced, never followed out."""

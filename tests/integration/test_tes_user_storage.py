@@ -195,3 +195,25 @@ def test_an_s3_input_over_the_plan_is_not_fetched(site: Site) -> None:
     assert done.state == "SYSTEM_ERROR" and "max_input_size" in "\n".join(done.logs[0].system_logs)
     working = site.server.directory / "files" / "staging" / ".users" / "alice" / done.id / "working"
     assert not [p for p in working.rglob("*") if p.is_file()]
+
+
+def test_a_directory_from_the_users_root(site: Site) -> None:
+    tree = site.roots / "alice" / "tree"
+    (tree / "deep").mkdir(parents=True)
+    (tree / "a").write_text("a")
+    (tree / "deep" / "b").write_text("bb")
+    (tree / "deep" / "near").symlink_to("../a")  # inside the root: followed
+    listing = "cd /in/tree && find . -type f | sort && cat a deep/b deep/near"
+    url = f"file://{tree}"
+    done = site.run("alice", [tes.Input(path="/in/tree", url=url, type="DIRECTORY")], [], listing)
+    assert done.state == "COMPLETE", done
+    assert done.logs[0].logs[0].stdout == "./a\n./deep/b\n./deep/near\nabba"
+
+    (site.roots / "bob" / "secret").write_text("bob's\n")
+    (tree / "deep" / "far").symlink_to(site.roots / "bob" / "secret")
+    done = site.run("alice", [tes.Input(path="/in/tree", url=url, type="DIRECTORY")], [], "true")
+    assert done.state == "SYSTEM_ERROR" and "leads out of" in "\n".join(done.logs[0].system_logs)
+    (site.roots / "alice" / "to-bob-dir").symlink_to(site.roots / "bob")
+    url = f"file://{site.roots}/alice/to-bob-dir"
+    done = site.run("alice", [tes.Input(path="/in/tree", url=url, type="DIRECTORY")], [], "true")
+    assert done.state == "SYSTEM_ERROR" and "leads out of" in "\n".join(done.logs[0].system_logs)
