@@ -214,13 +214,23 @@ class JobStore:
                 (manager, job_id, file_type, name, size),
             )
 
-    def rename_job(self, manager: str, job_id: str, new_id: str) -> None:
-        """Store a job under another id, its files with it, its owner the new id's (a service
-        user's TES task from before namespaces moving into theirs: lwr.tes.legacy)."""
+    def rename_job(
+        self, manager: str, job_id: str, new_id: str, launch: dict[str, Any] | None = None
+    ) -> None:
+        """Store a job under another id, its files with it, its owner the new id's, and its
+        launch record replaced when one is given (a service user's TES task from before
+        namespaces moving into theirs: lwr.tes.legacy)."""
         with self.db.transaction() as tx:
             tx.execute(
-                "UPDATE jobs SET job_id=?, owner=? WHERE manager=? AND job_id=?",
-                (new_id, namespace.owner_of(new_id) or "", manager, job_id),
+                "UPDATE jobs SET job_id=?, owner=?, launch=COALESCE(?, launch) "
+                "WHERE manager=? AND job_id=?",
+                (
+                    new_id,
+                    namespace.owner_of(new_id) or "",
+                    json.dumps(launch) if launch is not None else None,
+                    manager,
+                    job_id,
+                ),
             )
             tx.execute(
                 "UPDATE job_files SET job_id=? WHERE manager=? AND job_id=?",

@@ -13,7 +13,8 @@ Crash safety: the tasks to move are found once, by one scan of the admin namespa
 written in the same transaction as its "scanned" mark, into ``tes_legacy_tasks``; an entry
 leaves that table only once its task is entirely moved. Each move is steps that can each be
 repeated: the directory is renamed (one ``rename``), then the job's rows are renamed in one
-transaction (:meth:`~lwr.persistence.store.JobStore.rename_job`). A task that has not finished
+transaction (:meth:`~lwr.persistence.store.JobStore.rename_job`), its launch record given the
+key stage-in records input sizes under, and its inputs named in the files table. A task that has not finished
 keeps working meanwhile: its command line and job script name the old directory, so the old
 name is left as a link to the new place (made under a temporary name and renamed over the old
 one, as :mod:`lwr.managers.layout` does) until a start finds the task final, when the link goes
@@ -39,6 +40,7 @@ from lwr.tes import paths
 from lwr.tes.job_files import size_below as _size_below
 from lwr.tes.models import task_from_document
 from lwr.tes.owner import user_of
+from lwr.tes.staging import JOB_KEY, LAUNCH_KEY
 from lwr.tes.views import tes_info
 
 log = logging.getLogger(__name__)
@@ -131,7 +133,9 @@ def _adopt_one(store: JobStore, manager: StatefulManager, job_id: str, user: str
         manager.staging_directory, job_id, user, keep_link=not current.state.is_final
     )  # no record: the task expired since the scan, and its directory with it
     if old is not None:
-        store.rename_job(manager.name, job_id, new_id)
+        launch = dict(old.launch or {})
+        launch[LAUNCH_KEY] = {**launch[LAUNCH_KEY], JOB_KEY: [manager.name, new_id]}
+        store.rename_job(manager.name, job_id, new_id, launch)  # its sizes go to the new id
         _name_inputs(store, manager, old, new_id)
         log.info("TES: task %s/%s of %s moved into their namespace", manager.name, job_id, user)
     if not linked:

@@ -87,6 +87,8 @@ def test_a_finished_task_moves_whole(store: JobStore, manager: FakeManager) -> N
     assert store.get("m", "t1") is None and moved is not None and moved.owner == "alice"
     assert [r.job_id for r in store.page(PageQuery(owner="alice"))] == ["alice~t1"]
     assert files(store, "alice~t1") == {"/in/got": 9, "/in/note": 4}
+    assert moved.launch is not None and moved.launch["tes"]["job"] == ["m", "alice~t1"]
+    assert moved.launch["tes"]["owner"] == "user:alice" and moved.launch["command_line"] == "true"
     new = manager.staging_directory / ".users" / "alice" / "t1"
     assert (new / "working" / "in" / "got").read_bytes() == b"g" * 9
     assert not os.path.lexists(old) and entries(store) == []
@@ -139,3 +141,16 @@ def test_a_clash_is_left_as_it_is(store: JobStore, manager: FakeManager) -> None
     assert legacy.adopt(store, {"m": manager}) == 0  # type: ignore[dict-item]
     assert old.is_dir() and store.get("m", "t1") is not None
     assert entries(store) == [("m", "t1", "alice")]
+
+
+def test_a_task_not_staged_in_yet_gets_its_sizes_later(
+    store: JobStore, manager: FakeManager
+) -> None:
+    """Before stage-in a fetched input is named with 0, and the launch record says where
+    stage-in records its size (lwr.tes.staging.JOB_KEY), as for a task made now."""
+    old_task(store, manager, "t1", JobState.PREPROCESSING)
+    legacy.adopt(store, {"m": manager})  # type: ignore[dict-item]
+    moved = store.get("m", "alice~t1")
+    assert moved is not None and moved.launch is not None
+    assert moved.launch["tes"]["job"] == ["m", "alice~t1"]
+    assert files(store, "alice~t1") == {"/in/got": 0, "/in/note": 4}
