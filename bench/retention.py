@@ -13,13 +13,17 @@ pass of the server's worker:
 
 Then it measures what an upgrade of a database from before the ``retention_inbox`` costs: a
 second store filled the same way but without retention rows is opened (the migration queues
-every finished job of a user) and the worker's intake drains that queue.
+every finished job of a user) and the worker's intake drains that queue (``--upgrade-only``
+measures just that). Besides wall-clock seconds it gives the CPU seconds of this process and,
+on a PostgreSQL server on this host, of the store's server processes (read from /proc): on a
+shared machine those move less with the load than wall-clock time does.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -123,10 +127,15 @@ def upgrade(jobs: int, database_url: str | None) -> dict[str, Any]:
             worker = worker_for(store, users, Path(scratch))  # creates the tables: migration
             migrated = time.perf_counter() - start
             (queued,) = store.db.fetchone("SELECT COUNT(*) FROM retention_inbox")
-            start = time.perf_counter()
+            backends = server_processes(store)
+            server_before = cpu_seconds(backends)
+            start, cpu_start = time.perf_counter(), time.process_time()
+            batches = 0
             while worker.take_changes(time.time()):
-                pass
+                batches += 1
             drained = time.perf_counter() - start
+            client_cpu = time.process_time() - cpu_start
+            server_cpu = cpu_seconds(backends) - server_before if backends else None
             (rows,) = store.db.fetchone("SELECT COUNT(*) FROM retention")
         finally:
             store.close()
@@ -136,8 +145,32 @@ def upgrade(jobs: int, database_url: str | None) -> dict[str, Any]:
         "migration_s": round(migrated, 2),
         "queued_by_migration": int(queued),
         "intake_s": round(drained, 1),
+        "intake_batches": batches,
+        "intake_client_cpu_s": round(client_cpu, 1),
+        "intake_server_cpu_s": None if server_cpu is None else round(server_cpu, 1),
         "rows_after": int(rows),
     }
+
+
+def server_processes(store: JobStore) -> list[int]:
+    """The PostgreSQL server processes of the store's connections (writer and this thread's
+    reader) when they run on this host and /proc shows them; else none."""
+    if store.db.dialect != "postgresql":
+        return []
+    with store.db.transaction() as tx:
+        (writer,) = tx.execute("SELECT pg_backend_pid()").fetchone()
+    (reader,) = store.db.fetchone("SELECT pg_backend_pid()")
+    pids = [int(writer), int(reader)]
+    return pids if all(Path(f"/proc/{pid}/stat").exists() for pid in pids) else []
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of the processes (fields 14 and 15 of /proc/PID/stat)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _empty(database_url: str) -> None:
@@ -153,7 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=100_000)
     parser.add_argument("--database-url", help="a scratch PostgreSQL database (emptied after)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument(
+        "--upgrade-only", action="store_true", help="measure only the upgrade's catch-up"
+    )
     args = parser.parse_args(argv)
+    if args.upgrade_only:
+        return _print({"upgrade": upgrade(args.jobs, args.database_url)}, args.json)
     with tempfile.TemporaryDirectory(prefix="lwr-bench-retention-") as scratch:
         store = JobStore(Path(scratch), args.database_url)
         try:
@@ -173,9 +211,12 @@ def main(argv: list[str] | None = None) -> int:
             store.close()
             if args.database_url:
                 _empty(args.database_url)
-    if hasattr(RetentionWorker, "take_changes"):
-        document["upgrade"] = upgrade(args.jobs, args.database_url)
-    if args.json:
+    document["upgrade"] = upgrade(args.jobs, args.database_url)
+    return _print(document, args.json)
+
+
+def _print(document: dict[str, Any], as_json: bool) -> int:
+    if as_json:
         print(json.dumps(document, indent=2))
     else:
         for key, value in document.items():

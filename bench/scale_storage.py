@@ -11,14 +11,21 @@ as a size, though: Debian's ``/dev/shm`` allows about 3 million inodes on a 24 G
    count fitted to the largest level) and unmounted at the end: one ``umount`` frees every job at
    once, so the clean-up does not grow with millions of ``unlink`` calls;
 3. the scratch directory on disk (slow to delete; said so in the JSON).
+
+A bench killed before its end cannot unmount its tmpfs, which would then hold its gigabytes of
+memory until a reboot. Each mount therefore carries the bench's pid in its source name
+(``lwr-bench-scale-<pid>``), and :func:`reclaim_stale` (run by :func:`choose`) unmounts the ones
+whose bench is gone, leaving a concurrent live bench's mount alone.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +33,8 @@ from pathlib import Path
 BYTES_PER_JOB = 80 * 1024
 #: files and directories a finished job of both servers takes (LWR 18, Pulsar 31), with room
 INODES_PER_JOB = 60
+#: the source name of a tmpfs this module mounts; the owning bench's pid follows it
+MOUNT_SOURCE = "lwr-bench-scale"
 
 
 @dataclass
@@ -64,8 +73,48 @@ def has_room(path: str, need_bytes: int, need_inodes: int) -> bool:
     return space and inodes
 
 
+def stale_mounts(mounts: str, alive: Callable[[int], bool]) -> list[Path]:
+    """Mount points of this module's tmpfs (in ``/proc/mounts`` text) whose bench is gone."""
+    stale = []
+    for line in mounts.splitlines():
+        fields = line.split()
+        if len(fields) < 3 or fields[2] != "tmpfs":
+            continue
+        owner = re.fullmatch(rf"{MOUNT_SOURCE}-(\d+)", fields[0])
+        if owner is not None and not alive(int(owner.group(1))):
+            # /proc/mounts escapes blanks and backslashes in octal
+            stale.append(Path(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), fields[1])))
+    return stale
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reclaim_stale() -> list[Path]:
+    """Unmount (and remove) the tmpfs left by benches killed before their end."""
+    if os.geteuid() != 0:
+        return []
+    reclaimed = []
+    for mount in stale_mounts(Path("/proc/mounts").read_text(), pid_alive):
+        if subprocess.run(["umount", str(mount)], capture_output=True).returncode == 0:
+            try:
+                mount.rmdir()
+            except OSError:
+                pass
+            reclaimed.append(mount)
+    return reclaimed
+
+
 def choose(scratch: Path, largest: int) -> Storage:
     """A fresh directory for the scale servers (see the module's docstring for the order)."""
+    reclaim_stale()
     need_bytes, need_inodes = needs(largest)
     for candidate in (os.environ.get("LWR_BENCH_SCALE_DIR"), "/dev/shm"):
         if not candidate or not os.path.isdir(candidate) or not os.access(candidate, os.W_OK):
@@ -77,7 +126,7 @@ def choose(scratch: Path, largest: int) -> Storage:
         mount = Path(tempfile.mkdtemp(prefix="lwr-bench-scale-mnt-", dir=scratch))
         options = f"size={need_bytes},nr_inodes={need_inodes},mode=0700"
         result = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", options, "lwr-bench-scale", str(mount)],
+            ["mount", "-t", "tmpfs", "-o", options, f"{MOUNT_SOURCE}-{os.getpid()}", str(mount)],
             capture_output=True,
             text=True,
         )

@@ -1,14 +1,18 @@
-"""Real receivers for notification tests: an SMTP server (aiosmtpd) and a webhook endpoint.
+"""Real receivers for notification tests: an SMTP server (aiosmtpd), a webhook endpoint, and
+a forward proxy webhooks may be sent through.
 
-Both record only what they fully took (a mail after its DATA, a webhook after its body was read
-and its signature verified), and both can be told to hold the sender mid-delivery (``block``)
-so a test can kill the sending server at exactly that moment.
+The first two record only what they fully took (a mail after its DATA, a webhook after its body
+was read and its signature verified), and can be told to hold the sender mid-delivery
+(``block``) so a test can kill the sending server at exactly that moment.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import json
+import socket
 import ssl
 import subprocess
 import threading
@@ -16,9 +20,14 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from lwr.service.notify import webhook
 from tests.integration.server import free_port
@@ -38,6 +47,67 @@ def self_signed(directory: Path, names: str) -> Path:
         capture_output=True,
     )
     return pem
+
+
+def signed_by_test_ca(directory: Path, host: str) -> tuple[Path, Path, Path]:
+    """A test CA and a server certificate it signed for ``host`` (a name or an address):
+    ``(ca.pem, server.pem, server-key.pem)`` in ``directory``. The CA file holds the CA
+    alone, so trusting it trusts the chain, not one pinned certificate."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "LWR test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - day)
+        .not_valid_after(now + day)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(*[False] * 5, True, True, False, False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    try:
+        alt: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        alt = x509.DNSName(host)
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - day)
+        .not_valid_after(now + day)
+        .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server-key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+def server_tls(certificate: Path, key: Path) -> ssl.SSLContext:
+    """A receiver's TLS context serving ``certificate``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certificate, key)
+    return context
 
 
 class MailServer:
@@ -205,3 +275,88 @@ class WebhookReceiver:
         self.release.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+class ForwardProxy:
+    """A forward HTTP proxy on 127.0.0.1, as an operator's would be: ``CONNECT host:port``
+    tunnels (https) and absolute-form requests (http), each connected by the proxy itself.
+
+    ``requests`` has every request line's method and target as received; ``names`` is the
+    proxy's own DNS (a name not in it is resolved by the system); ``refuse`` answers every
+    request 403 without connecting anywhere.
+    """
+
+    def __init__(self, names: dict[str, str] | None = None, refuse: bool = False) -> None:
+        self.names = names or {}
+        self.refuse = refuse
+        self.requests: list[tuple[str, str]] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        with client:
+            reader = client.makefile("rb", buffering=0)
+            head = [reader.readline(8192)]
+            while head[-1] not in (b"\r\n", b"\n", b""):
+                head.append(reader.readline(8192))
+            method, target, version = head[0].decode("latin-1").split()
+            self.requests.append((method, target))
+            if self.refuse:
+                client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+                return
+            if method == "CONNECT":
+                upstream = self._connect(target)
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:  # absolute form: the origin gets the path only
+                parts = urlsplit(target)
+                upstream = self._connect(parts.netloc if parts.port else f"{parts.netloc}:80")
+                path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+                upstream.sendall(f"{method} {path} {version}\r\n".encode() + b"".join(head[1:]))
+            with upstream:
+                self._pipe(client, upstream)
+
+    def _connect(self, authority: str) -> socket.socket:
+        host, port = authority.rsplit(":", 1)
+        host = host.strip("[]")
+        return socket.create_connection((self.names.get(host, host), int(port)), timeout=30)
+
+    @staticmethod
+    def _pipe(one: socket.socket, other: socket.socket) -> None:
+        """Bytes both ways until either side closes."""
+
+        def copy(source: socket.socket, sink: socket.socket) -> None:
+            try:
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            except OSError:
+                pass
+            finally:
+                for end in (source, sink):
+                    try:
+                        end.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+
+        back = threading.Thread(target=copy, args=(other, one), daemon=True)
+        back.start()
+        copy(one, other)
+        back.join(30)
+
+    def __enter__(self) -> ForwardProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._listener.close()

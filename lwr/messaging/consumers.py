@@ -15,7 +15,10 @@ Reliability rules, each the answer to a way Galaxy jobs get lost:
 * when the connection drops the thread reconnects with exponential back-off and resumes (messages
   not acked on the old channel are redelivered by the broker);
 * a message carrying ``acknowledge_uuid`` is answered on its ``<name>_ack`` queue after it was
-  handled, and remembered durably, so the client's resends are answered but not acted on again.
+  handled, and remembered durably, so the client's resends are answered but not acted on again;
+* a kill may come before its job's setup (two queues, no order between them): it is remembered
+  durably for :data:`KILL_MEMORY` and the setup, when it comes, records the job cancelled
+  without running it and announces that final status.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -50,6 +54,9 @@ PREFETCH = 16
 DRAIN_TIMEOUT = 1.0
 #: how many failed message bodies are remembered to reject their redelivery
 FAILED_MEMORY = 1000
+#: how long a kill for a job not set up yet is remembered, in seconds: longer than a setup
+#: queue's backlog takes to drain after an outage, far shorter than Galaxy reuses a job id
+KILL_MEMORY = 24 * 3600.0
 
 
 class RequestConsumer(BrokerThread):
@@ -244,8 +251,12 @@ class RequestConsumer(BrokerThread):
     def _setup(self, body: dict[str, Any]) -> None:
         """Set up and queue the job; one refused is reported ``failed`` so Galaxy stops waiting."""
         job_id = messages.job_id_of(body)
+        killed = self.outbox.buried(self.exchange.manager, job_id, time.time() - KILL_MEMORY)
         try:
             _, launch = messages.setup_launch(body)
+            if killed:
+                self._cancel_unstarted(job_id, launch)
+                return
             self.manager.submit(job_id, launch)
         except LwrError as exc:
             log.warning(
@@ -258,12 +269,35 @@ class RequestConsumer(BrokerThread):
             if isinstance(exc, InvalidRequestError):
                 raise
 
+    def _cancel_unstarted(self, job_id: str, launch: dict[str, Any]) -> None:
+        """The setup of a job whose kill came first: record it cancelled, never run it.
+
+        The job is set up (its directory and record exist, so status and clean work as for any
+        job) and cancelled through the manager, whose listener announces the final status. The
+        early kill is forgotten only after that: a crash in between leaves the kill remembered,
+        so the redelivered setup lands here again and finds the job set up or already cancelled.
+        """
+        manager = self.exchange.manager
+        record = self.manager.find(job_id)
+        if record is None or not record.state.is_final:
+            log.info("job %s/%s: setup of a job killed before it came; cancelled", manager, job_id)
+            if record is None:
+                meta = launch.get("setup_params") or {}
+                self.manager.setup(job_id, meta.get("tool_id"), meta.get("tool_version"))
+            self.manager.cancel(job_id)
+        self.outbox.exhume(manager, job_id)
+
     def _kill(self, body: dict[str, Any]) -> None:
         job_id = messages.job_id_of(body)
         try:
             self.manager.cancel(job_id)
         except UnknownJobError:
-            log.info("job %s/%s: kill for an unknown job ignored", self.exchange.manager, job_id)
+            self.outbox.bury(self.exchange.manager, job_id)
+            log.info(
+                "job %s/%s: kill came before the job's setup; remembered, so it will not run",
+                self.exchange.manager,
+                job_id,
+            )
         except LwrError as exc:
             log.warning("job %s/%s: kill failed: %s", self.exchange.manager, job_id, exc.message)
 

@@ -13,6 +13,11 @@ therefore also records, in the same transaction as the message, which final stat
 attempt it has announced (``announced``), so that after a crash between the two commits the
 messaging binding can find the finished jobs never announced and announce them
 (:meth:`Outbox.announcements`, used by :mod:`lwr.messaging.bind_amqp`).
+
+It also remembers kills that came before their job (``early_kills``): Galaxy's kill and setup
+travel on two queues, so the broker may hand LWR a job's kill first; the setup that follows must
+then not run the job (:mod:`lwr.messaging.consumers`). Kept on disk, because a restart between
+the two messages must not turn a cancelled job into a running one.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 
 from lwr.persistence import sqlite
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -55,6 +60,13 @@ CREATE TABLE IF NOT EXISTS announced (
     state   TEXT NOT NULL,
     PRIMARY KEY (manager, job_id)
 );
+CREATE TABLE IF NOT EXISTS early_kills (
+    manager TEXT NOT NULL,
+    job_id  TEXT NOT NULL,
+    killed  REAL NOT NULL,
+    PRIMARY KEY (manager, job_id)
+);
+CREATE INDEX IF NOT EXISTS early_kills_killed ON early_kills (killed);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('announced_since', (julianday('now') - 2440587.5) * 86400.0);
 """
@@ -212,6 +224,37 @@ class Outbox:
         """Forget uuids seen before ``older_than``; a client stops resending long before that."""
         with self._transaction() as db:
             cursor = db.execute("DELETE FROM consumed WHERE seen < ?", (older_than,))
+        return cursor.rowcount
+
+    # -- kills that came before their job ----------------------------------------------------
+
+    def bury(self, manager: str, job_id: str, when: float | None = None) -> None:
+        """Remember a kill for a job this server does not know (yet)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO early_kills VALUES (?,?,?) ON CONFLICT (manager, job_id) "
+                "DO UPDATE SET killed=excluded.killed",
+                (manager, job_id, time.time() if when is None else when),
+            )
+
+    def buried(self, manager: str, job_id: str, since: float) -> bool:
+        """Whether a kill for ``job_id`` came at or after ``since`` and is still remembered."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM early_kills WHERE manager=? AND job_id=? AND killed >= ?",
+                (manager, job_id, since),
+            ).fetchone()
+        return row is not None
+
+    def exhume(self, manager: str, job_id: str) -> None:
+        """Forget the early kill of ``job_id`` once its job is durably cancelled."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM early_kills WHERE manager=? AND job_id=?", (manager, job_id))
+
+    def forget_kills(self, older_than: float) -> int:
+        """Forget early kills from before ``older_than`` (their setup never came)."""
+        with self._transaction() as db:
+            cursor = db.execute("DELETE FROM early_kills WHERE killed < ?", (older_than,))
         return cursor.rowcount
 
     def close(self) -> None:

@@ -107,7 +107,7 @@ def test_an_idle_pass_reads_no_job(world: dict[str, Any], monkeypatch: pytest.Mo
     monkeypatch.setattr(store.db, "fetchall", spy)
     assert retention.run_once() == 0
     touching_jobs = [sql for sql in seen if " jobs " in f"{sql} "]
-    assert touching_jobs == [intake._CHANGES]
+    assert touching_jobs == [intake.changes_sql(intake.BATCH)]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -154,3 +154,125 @@ def test_jobs_finished_before_the_upgrade_are_still_archived(
         assert contents(jobs / "m" / f"alice~before{n}") == KEPT
     assert retention.table.get("m", "alice~gone") is None and not stale_archive.exists()
     assert inbox(store) == []
+
+
+#: tables the catch-up reads; each statement may examine a row of each per key, no more
+_CATCH_UP_TABLES = {"jobs", "retention", "retention_inbox"}
+
+
+def test_catch_up_statements_probe_each_key_without_statistics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At an upgrade the catch-up fills ``retention`` before PostgreSQL has statistics for it.
+    Each statement of a catch-up batch, replayed with EXPLAIN ANALYZE in a custom and in a
+    generic plan (psycopg prepares a statement at its fifth run), examines at most one row
+    of each table per key: never the whole ``retention`` table, which made every batch slower
+    than the last (``job_id IN (...)`` planned as a scan of the manager's rows)."""
+    import psycopg
+    from psycopg import sql
+
+    jobs, batch = 6 * intake.BATCH, intake.BATCH
+    with scratch_database("lwr_retention_plans") as url:
+        store = JobStore(tmp_path / "state", url)
+        try:
+            _no_statistics(store, "jobs")
+            with store.db.transaction() as tx:  # jobs finished before the inbox existed
+                tx.execute(
+                    "INSERT INTO jobs (manager, job_id, attempt, state, launch_state, seq, "
+                    "created, updated, owner, finished) SELECT 'm', 'alice~' || n, 1, "
+                    "'complete', 'launched', n, 1.0, 2.0, 'alice', 2.0 "
+                    "FROM generate_series(1, ?) AS n",
+                    (jobs,),
+                )
+            users = Users(store, PLANS)
+            users.add("alice")
+            config = RetentionConfig(directory_option=tmp_path / "archive")
+            retention = worker.RetentionWorker(  # the upgrade: the inbox, the catch-up queued
+                store, users, config, lambda m, j: JobDirectory(tmp_path / m / j), tmp_path
+            )
+            _no_statistics(store, "retention", "retention_inbox")
+            while len(inbox(store)) > batch:  # all but the last batch taken in
+                retention.take_changes(time.time())
+            seen: list[tuple[str, tuple[Any, ...]]] = []
+            for owner, name in ((store.db, "fetchall"), (type(store.db), "transaction")):
+                _spy(monkeypatch, owner, name, seen)
+            assert retention.take_changes(time.time()) == batch
+        finally:
+            store.close()
+        reads = [(s, p) for s, p in seen if s.lstrip().upper().startswith(("SELECT", "WITH"))]
+        assert len(reads) >= 3, reads  # the batch, its jobs, its rows and entries (at least)
+        with psycopg.connect(url, autocommit=True, prepare_threshold=None) as db:
+            for statement, params in reads:
+                numbered = _numbered(statement)
+                for mode in ("force_custom_plan", "force_generic_plan"):
+                    db.execute(f"SET plan_cache_mode = {mode}")
+                    db.execute(f"PREPARE q AS {numbered}")  # type: ignore[call-overload]
+                    values = sql.SQL(",").join(sql.Literal(p) for p in params)
+                    arguments = sql.SQL("({})").format(values) if params else sql.SQL("")
+                    explain = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE q{}").format(
+                        arguments
+                    )
+                    with db.transaction(force_rollback=True):
+                        ((plan,),) = db.execute(explain).fetchall()
+                    db.execute("DEALLOCATE q")
+                    examined = _examined(plan[0]["Plan"])
+                    assert examined and max(examined.values()) <= batch, (mode, statement, examined)
+
+
+def _no_statistics(store: JobStore, *tables: str) -> None:
+    """Keep autovacuum from gathering statistics for ``tables``, whatever the server's
+    settings: the planner sees them as a fresh upgrade's catch-up does."""
+    with store.db.transaction() as tx:
+        for table in tables:
+            tx.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+
+
+def _spy(
+    monkeypatch: pytest.MonkeyPatch, owner: Any, name: str, seen: list[tuple[str, Any]]
+) -> None:
+    """Record every statement (and its parameters) the reader's ``fetchall`` or a
+    transaction's ``execute`` runs."""
+    original = getattr(owner, name)
+    if name == "fetchall":
+
+        def fetchall(statement: str, params: Any = ()) -> Any:
+            seen.append((statement, tuple(params)))
+            return original(statement, params)
+
+        monkeypatch.setattr(owner, name, fetchall)
+        return
+
+    from contextlib import contextmanager
+
+    @contextmanager
+    def transaction(self: Any) -> Iterator[Any]:
+        with original(self) as tx:
+            execute = tx.execute
+
+            def recorded(statement: str, params: Any = ()) -> Any:
+                seen.append((statement, tuple(params)))
+                return execute(statement, params)
+
+            tx.execute = recorded
+            yield tx
+
+    monkeypatch.setattr(owner, name, transaction)
+
+
+def _numbered(statement: str) -> str:
+    """``?`` placeholders as PREPARE's ``$1, $2, ...`` (the store's SQL has no ``?`` else)."""
+    parts = statement.split("?")
+    return "".join(part + (f"${n}" if n < len(parts) else "") for n, part in enumerate(parts, 1))
+
+
+def _examined(node: dict[str, Any], found: dict[str, int] | None = None) -> dict[str, int]:
+    """Rows each catch-up table's scans read (returned or filtered out), over all loops."""
+    found = {} if found is None else found
+    table = node.get("Relation Name")
+    if table in _CATCH_UP_TABLES:
+        rows = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        rows += node.get("Rows Removed by Index Recheck", 0)
+        found[table] = found.get(table, 0) + rows * node["Actual Loops"]
+    for child in node.get("Plans", []):
+        _examined(child, found)
+    return found

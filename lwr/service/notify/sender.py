@@ -53,9 +53,12 @@ class Sender:
         )
         self._stopping = self._loop.stopping
         # the store's egress policy: the one that judged the URL when it was set
+        tls = config.webhook_tls()
         self._channels: dict[str, Callable[[Notification], None]] = {
             EMAIL: lambda item: smtp.send(config.smtp, item),
-            WEBHOOK: lambda item: webhook.send(item, config.smtp.timeout, store.egress),
+            WEBHOOK: lambda item: webhook.send(
+                item, config.smtp.timeout, store.egress, tls, config.webhook_proxy
+            ),
         }
         self._next_prune = 0.0
 

@@ -6,11 +6,12 @@ Kept beside the code that uses them (as :mod:`lwr.pool.settings` does); config.p
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lwr.egress import EgressPolicy, Network, parse_networks
+from lwr.egress import EgressPolicy, Network, Proxy, parse_networks
 from lwr.errors import ConfigurationError
 
 #: the options of this module with their defaults, merged into ``lwr.config.APP_DEFAULTS``
@@ -31,6 +32,8 @@ NOTIFY_DEFAULTS: Mapping[str, str] = {
     "notify_lease": "120",
     "notify_keep_days": "30",
     "notify_webhook_allowed_networks": "",
+    "notify_webhook_ca_file": "",
+    "notify_webhook_proxy": "",
 }
 
 SMTP_TLS = ("none", "starttls", "ssl")
@@ -68,6 +71,10 @@ class NotifyConfig:
     keep_days: float = 30.0
     #: internal networks webhooks may reach all the same (an operator's own receivers)
     webhook_allowed_networks: tuple[Network, ...] = ()
+    #: the CA bundle verifying https receivers instead of the system's (a private CA)
+    webhook_ca_file: Path | None = None
+    #: the forward proxy webhooks go through (None: straight to the judged address)
+    webhook_proxy: Proxy | None = None
 
     @property
     def keep_seconds(self) -> float | None:
@@ -77,6 +84,12 @@ class NotifyConfig:
     def egress(self) -> EgressPolicy:
         """Where webhooks may go (lwr.egress)."""
         return EgressPolicy(self.webhook_allowed_networks)
+
+    def webhook_tls(self) -> ssl.SSLContext:
+        """What verifies https receivers: ``webhook_ca_file``'s CAs, else the system's."""
+        return ssl.create_default_context(
+            cafile=None if self.webhook_ca_file is None else str(self.webhook_ca_file)
+        )
 
     def backoff(self, attempts: int) -> float:
         """Seconds to wait after the ``attempts``-th failed try: doubling, capped."""
@@ -88,9 +101,7 @@ def parse_notify(values: Mapping[str, str], base: Path) -> NotifyConfig:
     tls = values["smtp_tls"].lower()
     if tls not in SMTP_TLS:
         raise ConfigurationError(f"smtp_tls must be one of {SMTP_TLS}, not {tls!r}")
-    ca_file = (base / values["smtp_ca_file"]).resolve() if values["smtp_ca_file"] else None
-    if ca_file is not None and not ca_file.is_file():
-        raise ConfigurationError(f"smtp_ca_file {str(ca_file)!r} does not exist")
+    ca_file = _ca_file(values, "smtp_ca_file", base)
     smtp = SmtpConfig(
         host=values["smtp_host"] or None,
         port=int(_number(values, "smtp_port")),
@@ -111,12 +122,40 @@ def parse_notify(values: Mapping[str, str], base: Path) -> NotifyConfig:
         lease=_number(values, "notify_lease"),
         keep_days=_number(values, "notify_keep_days"),
         webhook_allowed_networks=_networks(values["notify_webhook_allowed_networks"]),
+        webhook_ca_file=_ca_file(values, "notify_webhook_ca_file", base),
+        webhook_proxy=_proxy(values["notify_webhook_proxy"]),
     )
+    try:  # a file that is no CA bundle fails the start, not every https webhook
+        config.webhook_tls()
+    except ssl.SSLError as exc:
+        raise ConfigurationError(
+            f"notify_webhook_ca_file {str(config.webhook_ca_file)!r} has no usable CA "
+            f"certificate (PEM expected): {exc}"
+        ) from None
     if config.max_attempts < 1 or config.poll_interval <= 0 or config.retry_delay < 0:
         raise ConfigurationError(
             "notify_max_attempts must be >= 1, notify_poll_interval > 0, notify_retry_delay >= 0"
         )
     return config
+
+
+def _ca_file(values: Mapping[str, str], key: str, base: Path) -> Path | None:
+    """A CA bundle option: a file, relative to the configuration's directory; None: unset."""
+    if not values[key]:
+        return None
+    path = (base / values[key]).resolve()
+    if not path.is_file():
+        raise ConfigurationError(f"{key} {str(path)!r} does not exist")
+    return path
+
+
+def _proxy(text: str) -> Proxy | None:
+    if not text.strip():
+        return None
+    try:
+        return Proxy.parse(text.strip())
+    except ValueError as exc:
+        raise ConfigurationError(f"notify_webhook_proxy {text!r}: {exc}") from None
 
 
 def _networks(text: str) -> tuple[Network, ...]:

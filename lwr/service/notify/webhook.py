@@ -12,8 +12,16 @@ just judged: the host is resolved once, every answer checked, and the connection
 of those answers, with the URL's host in the ``Host`` header and, for https, as the TLS server
 name whose certificate is verified. A client that resolved the name again (urllib does) could
 be sent elsewhere by a DNS answer changed between the check and the connection. Redirects are
-never followed (a 3xx is a failed try), and no proxy from the environment is used: the address
-judged is the address connected to.
+never followed (a 3xx is a failed try).
+
+No proxy from the environment (``https_proxy``, ``http_proxy``, ``no_proxy``) is used: a
+server's environment comes from whatever started it, and a variable meant for other tools
+would silently move where webhooks go. An operator names one with ``notify_webhook_proxy``
+(:class:`~lwr.egress.Proxy`): then the target is judged as above, every try, and the POST
+goes through the proxy by the URL's host name (a CONNECT tunnel for https, with TLS and its
+certificate check end to end; an absolute-form request for http). The proxy resolves the name
+again, so the pinning no longer holds there (docs/security.md). ``notify_webhook_ca_file``
+replaces the system's CAs for receivers' certificates (the ``context`` the sender passes).
 """
 
 from __future__ import annotations
@@ -26,7 +34,16 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
-from lwr.egress import EgressPolicy, PinnedConnection, PinnedTlsConnection, UnresolvedHost
+from lwr.egress import (
+    EgressPolicy,
+    ForwardedConnection,
+    PinnedConnection,
+    PinnedTlsConnection,
+    Proxy,
+    TunnelledTlsConnection,
+    UnresolvedHost,
+    authority,
+)
 from lwr.service.notify.outbox import Notification
 
 SIGNATURE_HEADER = "X-LWR-Signature"
@@ -58,18 +75,19 @@ def send(
     timeout: float,
     policy: EgressPolicy,
     context: ssl.SSLContext | None = None,
+    proxy: Proxy | None = None,
 ) -> None:
     """POST ``item``'s body to its URL; raises WebhookError unless the answer is 2xx.
 
     :class:`~lwr.egress.EgressRefused` (a permanent failure) when the host now
-    resolves to an address ``policy`` refuses; ``context`` verifies https receivers (the
-    system's CAs when None).
+    resolves to an address ``policy`` refuses, proxy or not; ``context`` verifies https
+    receivers (the system's CAs when None); ``proxy``: the operator's forward proxy.
     """
     parts = urlsplit(item.target)
     https = parts.scheme == "https"
     try:
         host, port = parts.hostname or "", parts.port or (443 if https else 80)
-        targets = policy.targets(host, port)
+        targets = policy.targets(host, port)  # judged before any connection, proxy or not
     except (UnresolvedHost, ValueError) as exc:
         raise WebhookError(f"{item.target}: {exc}") from None
     body = json.dumps(item.body, sort_keys=True).encode()
@@ -82,13 +100,24 @@ def send(
         DELIVERY_HEADER: item.id,
     }
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    tls = context or ssl.create_default_context()
+    if proxy is not None:
+        try:
+            if https:
+                through: http.client.HTTPConnection = TunnelledTlsConnection(
+                    proxy, host, port, timeout, tls
+                )
+            else:  # the proxy's request form: the absolute URL
+                through = ForwardedConnection(proxy, host, port, timeout)
+                path = f"http://{authority(host, port, 80)}{path}"
+        except http.client.InvalidURL as exc:
+            raise WebhookError(f"{item.target}: {exc}") from None
+        return _post(through, item.target, path, body, headers)
     error: Exception | None = None
     for target in targets:  # the first address that takes the connection gets the POST
         try:
             connection = (
-                PinnedTlsConnection(
-                    host, port, [target], timeout, context or ssl.create_default_context()
-                )
+                PinnedTlsConnection(host, port, [target], timeout, tls)
                 if https
                 else PinnedConnection(host, port, [target], timeout)
             )
@@ -100,14 +129,24 @@ def send(
             connection.close()
             error = exc
             continue
-        try:
-            connection.request("POST", path, body, headers)
-            status = connection.getresponse().status
-        except (OSError, http.client.HTTPException) as exc:
-            raise WebhookError(f"{item.target}: {type(exc).__name__}: {exc}") from None
-        finally:
-            connection.close()
-        if not 200 <= status < 300:  # a redirect too: it is an answer, not a delivery
-            raise WebhookError(f"HTTP {status} from {item.target}")
-        return
+        return _post(connection, item.target, path, body, headers)
     raise WebhookError(f"{item.target}: {type(error).__name__}: {error}")
+
+
+def _post(
+    connection: http.client.HTTPConnection,
+    url: str,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+) -> None:
+    """One POST on ``connection`` (connected here unless it already is); 2xx or WebhookError."""
+    try:
+        connection.request("POST", path, body, headers)
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        raise WebhookError(f"{url}: {type(exc).__name__}: {exc}") from None
+    finally:
+        connection.close()
+    if not 200 <= status < 300:  # a redirect too: it is an answer, not a delivery
+        raise WebhookError(f"HTTP {status} from {url}")

@@ -7,28 +7,75 @@ changed since the last pass, not how many jobs the store holds (the scan it repl
 finished job, and every row, at each pass). The worker drops rows of attempts that are gone
 (their archives with them), then :meth:`Intake.adopt` gives newly finished jobs their rows and
 takes the handled entries out, in one transaction per batch, a few statements per batch.
+
+Every statement here reaches ``jobs``, ``retention`` and ``retention_inbox`` one key at a time,
+through their primary keys (a scalar subquery or a lateral join per key), never through
+``job_id IN (...)``. Why: after an upgrade the catch-up fills ``retention`` from empty with
+tens of thousands of rows within minutes, before PostgreSQL has statistics for it (autovacuum
+gathers them a minute later at best, never when it is off). Without them the planner guesses
+that ``manager=?`` matches a few rows and reads every row of the manager through the primary
+key's first column, testing ``job_id`` against the list as a filter; once psycopg prepares
+the statement (its fifth run) the generic plan's list is an array of parameters, which
+PostgreSQL compares one by one: 500 comparisons per row, batches slowing as the table grows
+(2 s per batch at 80,000 rows; a 100,000-job catch-up took minutes). A probe per key costs
+the same with or without statistics, custom or generic plan (see docs/service.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Any
 
 from lwr.persistence.database import Writer
 from lwr.service.retention import policy
 from lwr.service.retention.table import Kept, RetentionTable
 
-#: the inbox's entries, with the job's current attempt and the row it has (None: none)
-_CHANGES = (
-    "SELECT i.manager, i.job_id, i.version, j.seq, j.owner, j.finished, r.seq "
-    "FROM (SELECT manager, job_id, version FROM retention_inbox LIMIT ?) i "
-    "LEFT JOIN jobs j ON j.manager=i.manager AND j.job_id=i.job_id "
-    "LEFT JOIN retention r ON r.manager=i.manager AND r.job_id=i.job_id"
-)
 #: entries a pass takes at most (several passes follow at once while there are more)
 BATCH = 500
+
+
+def changes_sql(limit: int) -> str:
+    """The inbox's entries, with the job's current attempt and the row it has (None: none).
+
+    The limit is written into the statement, not bound: a generic plan's ``LIMIT $1`` is
+    planned for a tenth of the inbox, which can turn the join with ``jobs`` into a hash join
+    reading every job.
+    """
+    return (
+        "SELECT i.manager, i.job_id, i.version, j.seq, j.owner, j.finished, "
+        "(SELECT r.seq FROM retention r WHERE r.manager=i.manager AND r.job_id=i.job_id) "
+        f"FROM (SELECT manager, job_id, version FROM retention_inbox LIMIT {int(limit)}) i "
+        "LEFT JOIN jobs j ON j.manager=i.manager AND j.job_id=i.job_id"
+    )
+
+
+def _keys(count: int) -> str:
+    """The job ids of one manager's batch, as a table ``k(job_id)``."""
+    return f"WITH k(job_id) AS (VALUES {','.join(['(?)'] * count)}) "
+
+
+def current_jobs_sql(count: int, dialect: str) -> str:
+    """The batch's jobs (attempt, finish time), locked on PostgreSQL: a lateral probe per key
+    (a plain join could be planned as a hash join reading every job)."""
+    if dialect == "postgresql":
+        return _keys(count) + (
+            "SELECT k.job_id, j.seq, j.finished FROM k CROSS JOIN LATERAL "
+            "(SELECT seq, finished FROM jobs WHERE manager=? AND job_id=k.job_id FOR UPDATE) j"
+        )
+    return _keys(count) + (
+        "SELECT k.job_id, j.seq, j.finished FROM k JOIN jobs j ON j.manager=? AND j.job_id=k.job_id"
+    )
+
+
+def current_rows_sql(count: int) -> str:
+    """The batch's retention rows' attempts and inbox entries' versions (None: none)."""
+    return _keys(count) + (
+        "SELECT k.job_id, "
+        "(SELECT r.seq FROM retention r WHERE r.manager=? AND r.job_id=k.job_id), "
+        "(SELECT i.version FROM retention_inbox i WHERE i.manager=? AND i.job_id=k.job_id) "
+        "FROM k"
+    )
 
 
 @dataclass(frozen=True)
@@ -70,7 +117,7 @@ class Intake:
 
     def changes(self, limit: int = BATCH) -> list[Change]:
         """Inbox entries to handle (the worker drops stale rows, then :meth:`adopt`)."""
-        return [Change(*row) for row in self.table.db.fetchall(_CHANGES, (limit,))]
+        return [Change(*row) for row in self.table.db.fetchall(changes_sql(limit))]
 
     def adopt(self, changes: list[Change], now: float) -> int:
         """Give each newly finished job of a user its row and its deadline (the plan's now),
@@ -117,21 +164,14 @@ class Intake:
     ) -> tuple[dict[str, tuple[int, bool]], dict[str, int], dict[str, int]]:
         """The jobs' attempts (and whether finished), their rows' attempts, the entries'
         versions, read (and the jobs locked, on PostgreSQL) in ``tx``."""
-        marks = ",".join("?" * len(ids))
-        lock = " FOR UPDATE" if self.table.db.dialect == "postgresql" else ""
-        where = f"WHERE manager=? AND job_id IN ({marks})"
-        jobs = _rows(tx, f"SELECT job_id, seq, finished FROM jobs {where}{lock}", manager, ids)
-        rows = _rows(tx, f"SELECT job_id, seq FROM retention {where}", manager, ids)
-        entries = _rows(tx, f"SELECT job_id, version FROM retention_inbox {where}", manager, ids)
+        dialect = self.table.db.dialect
+        jobs = tx.execute(current_jobs_sql(len(ids), dialect), (*ids, manager)).fetchall()
+        rows = tx.execute(current_rows_sql(len(ids)), (*ids, manager, manager)).fetchall()
         return (
             {job_id: (int(seq), finished is not None) for job_id, seq, finished in jobs},
-            {job_id: int(seq) for job_id, seq in rows},
-            {job_id: int(version) for job_id, version in entries},
+            {job_id: int(seq) for job_id, seq, _ in rows if seq is not None},
+            {job_id: int(version) for job_id, _, version in rows if version is not None},
         )
-
-
-def _rows(tx: Writer, sql: str, manager: str, ids: Iterable[str]) -> list[Any]:
-    return list(tx.execute(sql, (manager, *ids)).fetchall())
 
 
 def _key(change: Change) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,37 @@ def test_without_room_anywhere_root_mounts_a_tmpfs_and_umount_empties_it(
     storage.remove([storage.root / "lwr"])
     assert f" {storage.root} " not in Path("/proc/mounts").read_text()
     assert not storage.root.exists()
+
+
+def test_stale_mounts_are_those_of_benches_gone() -> None:
+    mounts = "\n".join(
+        [
+            "lwr-bench-scale-101 /tmp/a tmpfs rw,size=1g 0 0",
+            "lwr-bench-scale-202 /tmp/with\\040blank tmpfs rw 0 0",
+            "lwr-bench-scale-303 /tmp/live tmpfs rw 0 0",
+            "lwr-bench-scale /tmp/old-unnamed tmpfs rw 0 0",  # not ours to judge: no pid
+            "tmpfs /dev/shm tmpfs rw 0 0",
+            "/dev/sda1 / ext4 rw 0 0",
+        ]
+    )
+    stale = scale_storage.stale_mounts(mounts, lambda pid: pid == 303)
+    assert stale == [Path("/tmp/a"), Path("/tmp/with blank")]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_a_killed_benchs_tmpfs_is_reclaimed_by_the_next(tmp_path: Path) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer runs
+    mine, theirs = tmp_path / "killed", tmp_path / "live"
+    for point, pid in ((mine, dead.pid), (theirs, os.getpid())):
+        point.mkdir()
+        source = f"{scale_storage.MOUNT_SOURCE}-{pid}"
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", source, str(point)], check=True)
+    try:
+        assert mine in scale_storage.reclaim_stale()
+        mounts = Path("/proc/mounts").read_text()
+        assert f" {mine} " not in mounts and not mine.exists()
+        assert f" {theirs} " in mounts  # a live bench's mount is left alone
+    finally:
+        for point in (mine, theirs):
+            subprocess.run(["umount", str(point)], capture_output=True)

@@ -93,3 +93,34 @@ def test_a_version_1_outbox_is_upgraded_in_place(tmp_path: Path) -> None:
     assert [e.body["status"] for e in outbox.unpublished("m")] == ["queued"]
     assert outbox.announcements("m") == {}
     assert abs(outbox.announced_since() - time.time()) < 60
+
+
+def test_early_kills_are_remembered_until_forgotten(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path)
+    outbox.bury("m", "j1", when=1000.0)
+    outbox.bury("m", "j2", when=5000.0)
+    outbox.close()
+    outbox = Outbox(tmp_path)  # a restart keeps them
+    assert outbox.buried("m", "j1", since=500.0)
+    assert not outbox.buried("m", "j1", since=2000.0)  # older than the memory asked for
+    assert not outbox.buried("other", "j1", since=0.0)  # per manager
+    outbox.bury("m", "j1", when=6000.0)  # a kill sent again refreshes it
+    assert outbox.buried("m", "j1", since=5500.0)
+    outbox.exhume("m", "j1")
+    assert not outbox.buried("m", "j1", since=0.0)
+    assert outbox.forget_kills(older_than=5001.0) == 1
+    assert not outbox.buried("m", "j2", since=0.0)
+
+
+def test_a_version_2_outbox_gains_early_kills(tmp_path: Path) -> None:
+    import sqlite3
+
+    outbox = Outbox(tmp_path)
+    outbox.put("m", "status_update", {"status": "queued"})
+    outbox.close()
+    with sqlite3.connect(tmp_path / "outbox.sqlite3") as db:  # what LWR before early kills wrote
+        db.executescript("DROP TABLE early_kills; PRAGMA user_version=2;")
+    outbox = Outbox(tmp_path)
+    assert [e.body["status"] for e in outbox.unpublished("m")] == ["queued"]
+    outbox.bury("m", "j", when=1.0)
+    assert outbox.buried("m", "j", since=0.0)

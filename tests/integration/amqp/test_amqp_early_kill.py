@@ -1,0 +1,60 @@
+"""A kill that reaches LWR before its job's setup, over a real RabbitMQ.
+
+Galaxy publishes a job's setup and its kill on two queues, and the broker keeps no order between
+queues: after an outage, or with a backlog of setups, LWR may consume the kill first. The job must
+then never run, Galaxy must hear exactly one final status (``cancelled``), and the memory of that
+kill must survive an LWR restart between the two messages.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.integration.amqp.support import Client, WeblessServer
+from tests.integration.files_endpoint import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
+
+REMEMBERED = "kill came before the job's setup; remembered"
+
+
+def test_a_kill_before_its_setup_keeps_the_job_from_running(
+    manager_name: str,
+    webless_factory: Callable[..., WeblessServer],
+    client_factory: Callable[..., Client],
+    tmp_path: Path,
+) -> None:
+    server = webless_factory(manager_name)
+    client = client_factory(manager_name)
+    ran = tmp_path / "early-ran"
+    client.publish("kill", {"job_id": "early"})
+    wait_for(lambda: f"job {manager_name}/early: {REMEMBERED}" in server.log(), what="the kill")
+    assert early_kills(server) == 1
+    server.stop()  # the kill is remembered on disk, not only in the consumer's memory
+    server.start()
+
+    setup = client.setup("early", f"touch {ran}; echo ran")
+    final = client.wait_status("early", "cancelled", timeout=60)
+    assert final["complete"] == "true"
+    # the broker delivers the same setup again (a resend, a redelivery): still nothing runs
+    client.publish("setup", {k: v for k, v in setup.items() if not k.startswith("acknowledge")})
+    client.setup("sentinel", "echo sentinel")  # one queue, in order: handled after the resend
+    assert client.wait_status("sentinel", "complete", timeout=60)["stdout"] == "sentinel\n"
+    wait_for(lambda: server.log().count(f"job {manager_name}/early: duplicate submit") >= 1)
+    assert not ran.exists()
+    assert client.statuses("early").count("cancelled") == 1
+    assert "complete" not in client.statuses("early")
+    assert "setup of a job killed before it came; cancelled" in server.log()
+    assert early_kills(server) == 0  # used up: the cancelled record now stops any resend
+
+
+def early_kills(server: WeblessServer) -> int:
+    """Kills remembered in the server's outbox (read straight from its SQLite file)."""
+    path = server.directory / "files" / "persisted_data" / "outbox.sqlite3"
+    with sqlite3.connect(path) as db:
+        (count,) = db.execute("SELECT COUNT(*) FROM early_kills").fetchone()
+    return int(count)
