@@ -14,12 +14,13 @@ written in the same transaction as its "scanned" mark, into ``tes_legacy_tasks``
 leaves that table only once its task is entirely moved. Each move is steps that can each be
 repeated: the directory is renamed (one ``rename``), then the job's rows are renamed in one
 transaction (:meth:`~lwr.persistence.store.JobStore.rename_job`), its launch record given the
-key stage-in records input sizes under, and its inputs named in the files table. A task that has not finished
-keeps working meanwhile: its command line and job script name the old directory, so the old
-name is left as a link to the new place (made under a temporary name and renamed over the old
-one, as :mod:`lwr.managers.layout` does) until a start finds the task final, when the link goes
-with its entry. A task that finished before the upgrade is not archived by its owner's plan's
-retention or notified: neither applied to it when it finished; one finishing afterwards is.
+key stage-in records input sizes under, then its inputs are named in the files table. A task
+that has not finished keeps working meanwhile: its command line and job script name the old
+directory, so the old name is left as a link to the new place (made under a temporary name and
+renamed over the old one, as :mod:`lwr.managers.layout` does) until a start finds the task
+final, when the link goes with its entry. A task that finished before the upgrade is not
+archived by its owner's plan's retention or notified: neither applied to it when it finished;
+one finishing afterwards is.
 """
 
 from __future__ import annotations
