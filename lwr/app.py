@@ -25,8 +25,10 @@ from lwr.service.users import Users
 from lwr.staging.movers import StagingSettings
 from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import RetryPolicy
+from lwr.tes import legacy as tes_legacy
 from lwr.tes.runtime import check_managers as check_container_runtimes
 from lwr.tes.staging import TesStaging
+from lwr.tes.user_storage import check_server_apart as check_user_storage
 from lwr.tools import ToolAuthorizer, ToolBox
 
 if TYPE_CHECKING:
@@ -70,6 +72,8 @@ class LwrApp:
             RemoteStager(settings=staging_settings(config)),
             self.users,
             EgressPolicy(config.tes_user_allowed_networks),
+            store=self.store,
+            user_storage=config.tes_user_storage,
         )
         user_auth = None
         if config.user_auth is not None:
@@ -124,6 +128,7 @@ class LwrApp:
         if not self.managers:
             raise ConfigurationError("no job manager configured")
         check_container_runtimes(self.managers)
+        check_user_storage(config, self.managers)  # users' file roots apart from our own files
         self.messaging: AmqpBinding | None = None
         if config.message_queue_url:
             from lwr.messaging import build_binding
@@ -137,6 +142,7 @@ class LwrApp:
         if self._started:
             return
         self._upgrade_layout()
+        tes_legacy.adopt(self.store, self.managers)  # users' tasks from before namespaces
         for manager in self.managers.values():
             manager.start()
         if self.messaging is not None:

@@ -41,6 +41,7 @@ from lwr.service.notify.settings import NOTIFY_DEFAULTS, NotifyConfig, parse_not
 from lwr.service.plans import Plans, parse_plans
 from lwr.service.retention.settings import RETENTION_DEFAULTS, RetentionConfig, parse_retention
 from lwr.service.sessions import SESSION_DEFAULTS, SessionConfig, parse_sessions
+from lwr.tes.user_storage import UserStorage, parse_user_storage
 from lwr.ui.tools import parse_tools
 
 DEFAULT_MANAGER = "_default_"
@@ -101,6 +102,9 @@ APP_DEFAULTS: Mapping[str, str] = {
     **RETENTION_DEFAULTS,
     # internal networks service users' TES tasks may fetch from and send to (lwr.egress)
     "tes_user_allowed_networks": "",
+    # where service users' TES file:// and s3:// URLs may lead (lwr.tes.user_storage): nowhere
+    "tes_user_file_roots": "",
+    "tes_user_s3_buckets": "",
     # the dashboard's signed-in sessions: idle timeout and lifetime (lwr.service.sessions)
     **SESSION_DEFAULTS,
 }
@@ -212,6 +216,8 @@ class AppConfig:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     #: internal networks service users' TES tasks may reach all the same (lwr.egress)
     tes_user_allowed_networks: tuple[Network, ...] = ()
+    #: file:// directories and s3:// buckets opened to service users' TES tasks
+    tes_user_storage: UserStorage = field(default_factory=UserStorage)
     #: how long the dashboard's signed-in sessions live (lwr.service.sessions)
     sessions: SessionConfig = field(default_factory=SessionConfig)
 
@@ -309,6 +315,9 @@ def load_app_config(
         notify=parse_notify(values, base),
         retention=parse_retention(values, base),
         tes_user_allowed_networks=_networks(values, "tes_user_allowed_networks"),
+        tes_user_storage=parse_user_storage(
+            values["tes_user_file_roots"], values["tes_user_s3_buckets"], base
+        ),
         sessions=parse_sessions(values),
     )
 

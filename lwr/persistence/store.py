@@ -198,13 +198,43 @@ class JobStore:
 
     # -- what the service layer (users, plans, listing) asks ------------------------------
 
-    def record_file(self, manager: str, job_id: str, file_type: str, name: str, size: int) -> None:
-        """Remember an upload into a job (a repeated name replaces the earlier size)."""
+    def record_file(
+        self, manager: str, job_id: str, file_type: str, name: str, size: int, replace: bool = True
+    ) -> None:
+        """Remember an upload into a job (a repeated name replaces the earlier size).
+
+        ``replace=False`` only names a file not recorded yet: a placeholder written after the
+        job was submitted must not undo the real size its stage-in may already have recorded.
+        """
+        conflict = "DO UPDATE SET size = excluded.size" if replace else "DO NOTHING"
         with self.db.transaction() as tx:
             tx.execute(
                 "INSERT INTO job_files (manager, job_id, type, name, size) VALUES (?,?,?,?,?) "
-                "ON CONFLICT (manager, job_id, type, name) DO UPDATE SET size = excluded.size",
+                f"ON CONFLICT (manager, job_id, type, name) {conflict}",
                 (manager, job_id, file_type, name, size),
+            )
+
+    def rename_job(
+        self, manager: str, job_id: str, new_id: str, launch: dict[str, Any] | None = None
+    ) -> None:
+        """Store a job under another id, its files with it, its owner the new id's, and its
+        launch record replaced when one is given (a service user's TES task from before
+        namespaces moving into theirs: lwr.tes.legacy)."""
+        with self.db.transaction() as tx:
+            tx.execute(
+                "UPDATE jobs SET job_id=?, owner=?, launch=COALESCE(?, launch) "
+                "WHERE manager=? AND job_id=?",
+                (
+                    new_id,
+                    namespace.owner_of(new_id) or "",
+                    json.dumps(launch) if launch is not None else None,
+                    manager,
+                    job_id,
+                ),
+            )
+            tx.execute(
+                "UPDATE job_files SET job_id=? WHERE manager=? AND job_id=?",
+                (new_id, manager, job_id),
             )
 
     def uploaded_total(self, manager: str, job_id: str, replacing: tuple[str, str]) -> int:

@@ -15,7 +15,9 @@ For a service user (lwr.service) the task is measured against their plan like an
 gets; what ``http(s)`` inputs weigh is known only while they arrive, so stage-in counts them
 (:class:`InputBudget`) and fails the task, with the limit and plan in its system logs, the moment
 they pass it. ``file://`` and ``s3://`` reach what the server's own file system rights and
-credentials reach: like server-side staging for Galaxy jobs, they are the admin token's.
+credentials reach: like server-side staging for Galaxy jobs, they are the admin token's, unless
+the operator opened places to users (``tes_user_file_roots``, ``tes_user_s3_buckets``:
+:mod:`lwr.tes.user_storage`), where a user's URL must then lie (403 naming the option).
 
 A service user's ``http(s)`` URLs reach only public addresses (:mod:`lwr.egress`, opened by
 ``tes_user_allowed_networks``): an address literal that is internal (``127.0.0.1``, ``[::1]``,
@@ -28,11 +30,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
 
 from lwr.egress import EgressPolicy
 from lwr.errors import AuthorizationError, LwrError, StagingError, UserAuthError
 from lwr.service.plans import Plan, Plans, budget
 from lwr.tes.models import Task
+from lwr.tes.user_storage import UserStorage
 
 if TYPE_CHECKING:
     from lwr.managers.stateful import StatefulManager
@@ -65,6 +69,8 @@ class Quota:
     plans: Plans
     #: where the user's task may fetch from and send to (``tes_user_allowed_networks``)
     egress: EgressPolicy = field(default_factory=EgressPolicy)
+    #: where the operator opened file:// and s3:// to users (lwr.tes.user_storage)
+    storage: UserStorage = field(default_factory=UserStorage)
 
 
 def admit(manager: StatefulManager, job_id: str, launch: Mapping[str, Any]) -> None:
@@ -88,7 +94,8 @@ def admit(manager: StatefulManager, job_id: str, launch: Mapping[str, Any]) -> N
 
 
 def check_storage(task: Task, quota: Quota | None) -> None:
-    """A service user's task may name only ``content`` and :data:`USER_SCHEMES` (403)."""
+    """A service user's task may name only ``content``, :data:`USER_SCHEMES`, and ``file``
+    and ``s3`` where the operator opened them (403)."""
     if quota is None:
         return
     named = [
@@ -102,12 +109,48 @@ def check_storage(task: Task, quota: Quota | None) -> None:
         if scheme in USER_SCHEMES:
             _check_address(where, url, quota.egress)
             continue
+        if scheme in ("file", "s3") and _opened_to(quota, scheme):
+            _check_place(where, url, scheme, quota)
+            continue
         raise TesRefusedError(
             f"{where}: {scheme} storage reads and writes with the server's own rights and is for "
             "the admin token; a service user's task may use content and "
-            f"{', '.join(s + '://' for s in USER_SCHEMES)} storage",
+            f"{', '.join(s + '://' for s in USER_SCHEMES)} storage (the server's administrator "
+            "can open directories and buckets to users: tes_user_file_roots, "
+            "tes_user_s3_buckets)",
             "service users' storage",
         )
+
+
+def _opened_to(quota: Quota, scheme: str) -> bool:
+    storage = quota.storage
+    return bool(storage.file_roots if scheme == "file" else storage.s3_places)
+
+
+def _check_place(where: str, url: str, scheme: str, quota: Quota) -> None:
+    """403 when a user's ``file``/``s3`` URL lies outside what the operator opened, by name
+    (each transfer checks again, following no link out: lwr.tes.user_storage)."""
+    if scheme == "s3":
+        if quota.storage.s3_allows(quota.user, url):
+            return
+        raise TesRefusedError(
+            f"{where}: {url} is outside the s3 places opened to service users "
+            f"({_s3_places(quota)})",
+            "tes_user_s3_buckets",
+        )
+    path = url if url.startswith("/") else unquote(urlsplit(url).path)
+    if quota.storage.file_place(quota.user, path) is None:
+        roots = ", ".join(r.replace("{user}", quota.user) for r in quota.storage.file_roots)
+        raise TesRefusedError(
+            f"{where}: {url} is outside the directories opened to service users' file:// "
+            f"URLs ({roots}; no '..')",
+            "tes_user_file_roots",
+        )
+
+
+def _s3_places(quota: Quota) -> str:
+    places = quota.storage.s3_places
+    return ", ".join(f"s3://{b}/{p.replace('{user}', quota.user)}".rstrip("/") for b, p in places)
 
 
 def _check_address(where: str, url: str, egress: EgressPolicy) -> None:

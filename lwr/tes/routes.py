@@ -77,7 +77,8 @@ def _quota(ctx: Context) -> policy.Quota | None:
         return None
     users = ctx.app.users
     egress = EgressPolicy(ctx.app.config.tes_user_allowed_networks)
-    return policy.Quota(user.name, users.plan_of(user), users.plans, egress)
+    storage = ctx.app.config.tes_user_storage
+    return policy.Quota(user.name, users.plan_of(user), users.plans, egress, storage)
 
 
 def list_tasks(ctx: Context) -> dict[str, Any]:

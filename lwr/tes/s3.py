@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from lwr.errors import StagingError
+from lwr.errors import LwrError, StagingError
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,26 @@ class S3Storage:
             self._client = boto3.client("s3")  # thread-safe once made
         return self._client
 
-    def fetch(self, url: str, target: Path) -> None:
+    def fetch(self, url: str, target: Path, progress: Callable[[int], None] | None = None) -> None:
+        """Download ``url`` to ``target``. ``progress`` (a plan's budget) is told the object's
+        size before any byte is fetched, and any bytes beyond it once they are: it may raise,
+        and then nothing is kept."""
         bucket, key = split(url)
         fd, tmp_name = tempfile.mkstemp(prefix=".s3-", dir=target.parent)
         os.close(fd)
         try:
+            expected = 0
+            if progress is not None:
+                head = self.client().head_object(Bucket=bucket, Key=key)
+                expected = int(head.get("ContentLength") or 0)
+                progress(expected)
             self.client().download_file(bucket, key, tmp_name)
+            if progress is not None and os.path.getsize(tmp_name) > expected:
+                progress(os.path.getsize(tmp_name) - expected)  # replaced by a bigger one
             os.replace(tmp_name, target)
+        except LwrError:
+            _discard(tmp_name)
+            raise
         except Exception as exc:
             _discard(tmp_name)
             raise StagingError(f"GET {url} failed: {_said(exc)}") from None

@@ -30,7 +30,7 @@ from lwr.persistence.store import JobRecord, JobStore, PageQuery
 from lwr.tes import command, paths, policy, resources, runtime
 from lwr.tes.models import DIRECTORY, Task, parse_task
 from lwr.tes.owner import may_see, user_of
-from lwr.tes.staging import LAUNCH_KEY, check_url
+from lwr.tes.staging import JOB_KEY, LAUNCH_KEY, check_url
 from lwr.tes.states import TES_STATES
 from lwr.tes.views import state_of, task_view, tes_info
 
@@ -110,6 +110,8 @@ def create(
         LAUNCH_KEY: {
             "task": document,
             "owner": owner,
+            # where stage-in records the size of each input it fetched (the job's files table)
+            JOB_KEY: [manager.name, job_id],
             "runtime": container,
             "warnings": list(mapped.warnings),
         },
@@ -124,16 +126,12 @@ def create(
 def find(manager: StatefulManager, task_id: str, owner: str) -> JobRecord:
     """The caller's task ``task_id``, or a 404 (unknown, not a task, or another's).
 
-    The id is looked up in the caller's namespace only, so another user's task is not there;
-    a service user's task created before tasks had namespaces (kept in the admin's, marked with
-    its owner) is still found, by that mark.
+    The id is looked up in the caller's namespace only, so another user's task is not there
+    (a user's task from before namespaces was moved into theirs at start: lwr.tes.legacy).
     """
-    user = user_of(owner)
     record = None
     try:
-        record = manager.find(namespace.scoped(user, task_id))
-        if record is None and user is not None:
-            record = manager.find(task_id)
+        record = manager.find(namespace.scoped(user_of(owner), task_id))
     except LwrError:
         record = None  # an id no job could have
     if record is None or not tes_info(record) or not may_see(tes_info(record).get("owner"), owner):
@@ -220,12 +218,12 @@ def _token(raw: str | None) -> int | None:
 
 def _record_inputs(manager: StatefulManager, job_id: str, task: Task) -> None:
     """Name the task's inputs in the job's files table, so ``GET /jobs`` and the dashboard list
-    them as a Galaxy job's uploads. A ``content`` input has its size; an ``http(s)`` one is 0
-    here, its size being known only once stage-in fetches it (and counted against the plan
-    then, lwr.tes.policy)."""
+    them as a Galaxy job's uploads. A ``content`` input has its size now; a fetched one is named
+    with 0 until stage-in records what it brought (:class:`lwr.tes.staging.TesStaging`), which
+    may already have happened: nothing recorded is replaced here."""
     for item in task.inputs:
         size = len(item.content.encode("utf-8")) if item.content is not None else 0
-        manager.store.record_file(manager.name, job_id, "input", item.path, size)
+        manager.store.record_file(manager.name, job_id, "input", item.path, size, replace=False)
 
 
 def _check_storage(task: Task) -> None:

@@ -13,47 +13,48 @@ Storage schemes: ``content`` literals, ``http(s)://`` (GET in, PUT out), ``file:
 absolute paths inside ``remote_copy_allowed_paths`` (directories too), and ``s3://`` (files and
 prefixes as directories) when boto3 is installed (:mod:`lwr.tes.s3`).
 
-A service user's task (lwr.tes.owner) may use ``content`` and ``http(s)`` only, and its transfers
-go through :mod:`lwr.egress`: the host is resolved once, every address judged (no loopback,
+A service user's task (lwr.tes.owner) may use ``content`` and ``http(s)``, and ``file://`` and
+``s3://`` only where the operator opened them (:mod:`lwr.tes.user_storage`: confined to the
+user's roots and buckets, checked again here at each transfer). Its ``http(s)`` transfers go
+through :mod:`lwr.egress`: the host is resolved once, every address judged (no loopback,
 private, link-local or other internal address unless ``tes_user_allowed_networks`` allows its
 network) and the connection made to a judged address, so a name rebound to an internal address
-fails the task with the reason in its system logs. The admin token's tasks are not held.
+fails the task with the reason in its system logs. The admin token's tasks are not held. Each
+input fetched whole has its size recorded in the job's files table (``GET /jobs``, the plan).
 """
 
 from __future__ import annotations
 
-import glob
-import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from lwr import jsondepth
 from lwr.egress import EgressPolicy
 from lwr.errors import InvalidRequestError, LwrError, NotFoundError, StagingError
-from lwr.managers import safe_path
 from lwr.managers.directory import JobDirectory
 from lwr.staging.movers import ClientFile, CopyMover
 from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import fetch, push
-from lwr.tes import paths, policy, s3
+from lwr.tes import job_files, paths, policy, s3, user_storage
+from lwr.tes.job_files import size_below
 from lwr.tes.models import DIRECTORY, Input, Output, Task, task_from_document
 from lwr.tes.owner import user_of
+from lwr.tes.user_storage import UserStorage
 
 if TYPE_CHECKING:
+    from lwr.persistence.store import JobStore
     from lwr.service.users import Users
 
 log = logging.getLogger(__name__)
 
-#: the control file (job directory) where stage-out records what it sent, for the task's logs
-OUTPUTS_LOG = "tes_outputs.json"
 #: the launch key that marks a job as a TES task
 LAUNCH_KEY = "tes"
+#: the key, in a task's launch block, of ``[manager, stored job id]``: where to record input sizes
+JOB_KEY = "job"
 SCHEMES = ("file", "http", "https")
 
 
@@ -70,8 +71,14 @@ class TesStaging:
         remote: RemoteStager,
         users: Users | None = None,
         egress: EgressPolicy | None = None,
+        store: JobStore | None = None,
+        user_storage: UserStorage | None = None,
     ) -> None:
         self.remote = remote
+        #: where users' file:// and s3:// URLs may lead (tes_user_file_roots, tes_user_s3_buckets)
+        self.user_storage = user_storage or UserStorage()
+        #: the job store, whose files table gets the size of each input fetched
+        self.store = store
         self.s3 = s3.S3Storage()
         #: service users' plans: their tasks' inputs are counted against them (lwr.tes.policy)
         self.users = users
@@ -91,14 +98,16 @@ class TesStaging:
         rewrite = _script_rewriter(launch, task, directory)
         budget = self._budget(launch)
         egress = self._egress(launch)
+        user = _user(launch)
         for index, item in enumerate(task.inputs):
             where = f"input {index} ({item.path})"
             try:
-                self._fetch(rewrite(item), directory, budget, where, egress)
+                self._fetch(rewrite(item), directory, budget, where, egress, user)
             except policy.InputQuotaError:
                 raise
             except LwrError as exc:
                 raise StagingError(f"input {index} ({item.path}): {exc.message}") from None
+            self._record_size(launch, directory, item)
         log.info("TES: staged %d input(s) into %s", len(task.inputs), directory.root)
         return None
 
@@ -114,27 +123,40 @@ class TesStaging:
             return self.remote.stage_out(launch, directory, status)
         sent: list[dict[str, str]] = []
         egress = self._egress(launch)
+        user = _user(launch)
         if status.get("returncode") == 0:  # an executor error uploads nothing
             for index, output in enumerate(task.outputs):
                 try:
-                    sent.extend(self._send(output, directory, egress))
+                    sent.extend(self._send(output, directory, egress, user))
                 except LwrError as exc:
-                    _write_log(directory, sent)
+                    job_files.write_log(directory, sent)
                     raise StagingError(f"output {index} ({output.path}): {exc.message}") from None
-        _write_log(directory, sent)
+        job_files.write_log(directory, sent)
         log.info("TES: sent %d output file(s) from %s", len(sent), directory.root)
         return None
 
     # -- inputs -----------------------------------------------------------------------------
 
+    def _record_size(self, launch: Mapping[str, Any], directory: JobDirectory, item: Input) -> None:
+        """Record what a fetched input weighs in the job's files table (``GET /jobs``, the
+        dashboard, and the plan's per-job total that later uploads into the job are checked
+        against). Only inputs fetched whole get here: one stopped at the plan's limit raised."""
+        job = launch[LAUNCH_KEY].get(JOB_KEY)
+        if self.store is None or not (isinstance(job, list) and len(job) == 2):
+            return  # a task made before sizes were recorded
+        try:
+            size = size_below(directory.resolve(paths.ROOT_TYPE, paths.relative(item.path)))
+        except LwrError:
+            return  # its name now leads out of the job: nothing there is the input's
+        self.store.record_file(str(job[0]), str(job[1]), "input", item.path, size)
+
     def _egress(self, launch: Mapping[str, Any]) -> EgressPolicy | None:
         """The policy a service user's task's transfers are held to (None: the admin token's)."""
-        user = user_of(str(launch[LAUNCH_KEY].get("owner") or ""))
-        return None if user is None else self.egress
+        return None if _user(launch) is None else self.egress
 
     def _budget(self, launch: Mapping[str, Any]) -> policy.InputBudget | None:
         """What a service user's task may stage in under their plan now (None: no limit)."""
-        user = user_of(str(launch[LAUNCH_KEY].get("owner") or ""))
+        user = _user(launch)
         if user is None or self.users is None:
             return None
         try:
@@ -152,6 +174,7 @@ class TesStaging:
         budget: policy.InputBudget | None = None,
         where: str = "",
         egress: EgressPolicy | None = None,
+        user: str | None = None,
     ) -> None:
         relative = paths.relative(item.path)
         if budget is not None:
@@ -160,7 +183,7 @@ class TesStaging:
             data = item.content.encode("utf-8")
             if budget is not None:
                 budget.attempt()(len(data))
-            _write_content(directory, relative, data)
+            job_files.write_content(directory, relative, data)
             return
         url = item.url or ""
         scheme, local = _scheme(url)
@@ -169,8 +192,9 @@ class TesStaging:
             target = _target(directory, relative)
             fetch(url, target, self.remote.policy, progress=progress, egress=egress)
             return
-        if egress is not None:  # a task made before its owner's storage was checked
-            raise StagingError(f"{scheme} storage is for the admin token")
+        if egress is not None:
+            self._fetch_for_user(str(user), item, directory, relative, budget)
+            return
         if item.type == DIRECTORY and scheme == "s3":
             for name, object_url in self.s3.keys_below(url):
                 self.s3.fetch(object_url, _target(directory, f"{relative}/{name}"))
@@ -187,6 +211,41 @@ class TesStaging:
             self.remote.mover("remote_transfer").fetch(
                 ClientFile(url, "input", {"url": url}), target
             )
+
+    def _fetch_for_user(
+        self,
+        user: str,
+        item: Input,
+        directory: JobDirectory,
+        relative: str,
+        budget: policy.InputBudget | None,
+    ) -> None:
+        """A user's ``file://`` or ``s3://`` input, only where the operator opened them
+        (lwr.tes.user_storage), counted against the user's plan as it arrives."""
+        url = item.url or ""
+        scheme, local = _scheme(url)
+        take = budget.attempt() if budget is not None else None
+        if scheme == "file":
+            place = self.user_storage.file_place(user, local)
+            if place is None:
+                raise StagingError(_closed("file", url))
+            root, parts = place
+            if item.type != DIRECTORY:
+                user_storage.read_into(root, parts, _target(directory, relative), take)
+                return
+            for below in user_storage.files_below(root, parts):
+                target = _target(directory, "/".join([relative, *below]))
+                user_storage.read_into(root, [*parts, *below], target, take)
+            return
+        if scheme != "s3" or not self.user_storage.s3_allows(user, url):
+            raise StagingError(_closed(scheme, url))
+        if item.type != DIRECTORY:
+            self.s3.fetch(url, _target(directory, relative), take)
+            return
+        for name, object_url in self.s3.keys_below(url):
+            if not self.user_storage.s3_allows(user, object_url):
+                raise StagingError(_closed("s3", object_url))
+            self.s3.fetch(object_url, _target(directory, f"{relative}/{name}"), take)
 
     def _fetch_directory(self, local: str, directory: JobDirectory, relative: str) -> None:
         copier = self._copier()
@@ -206,25 +265,46 @@ class TesStaging:
     # -- outputs ----------------------------------------------------------------------------
 
     def _send(
-        self, output: Output, directory: JobDirectory, egress: EgressPolicy | None = None
+        self,
+        output: Output,
+        directory: JobDirectory,
+        egress: EgressPolicy | None = None,
+        user: str | None = None,
     ) -> list[dict[str, str]]:
         sent = []
-        for container_path, url in _matches(output, directory):
-            with _opened(directory, container_path) as (source, size):
-                self._put(source, url, egress)
+        for container_path, url in job_files.matches(output, directory):
+            with job_files.opened(directory, container_path) as (source, size):
+                self._put(source, url, egress, user)
             sent.append({"url": url, "path": container_path, "size_bytes": str(size)})
         return sent
 
-    def _put(self, source: Path, url: str, egress: EgressPolicy | None = None) -> None:
+    def _put(
+        self,
+        source: Path,
+        url: str,
+        egress: EgressPolicy | None = None,
+        user: str | None = None,
+    ) -> None:
         scheme, local = _scheme(url)
         if egress is not None and scheme not in policy.USER_SCHEMES:
-            raise StagingError(f"{scheme} storage is for the admin token")
-        if scheme == "file":
+            self._put_for_user(str(user), source, url)
+        elif scheme == "file":
             self._copier().send(source, ClientFile(local, "output"))
         elif scheme == "s3":
             self.s3.send(source, url)
         else:
             push(url, source, self.remote.policy, method="PUT", egress=egress)
+
+    def _put_for_user(self, user: str, source: Path, url: str) -> None:
+        """A user's ``file://`` or ``s3://`` output, only where the operator opened them."""
+        scheme, local = _scheme(url)
+        place = self.user_storage.file_place(user, local) if scheme == "file" else None
+        if place is not None:
+            user_storage.write_from(source, *place)
+        elif scheme == "s3" and self.user_storage.s3_allows(user, url):
+            self.s3.send(source, url)
+        else:
+            raise StagingError(_closed(scheme, url))
 
     def _copier(self) -> CopyMover:
         mover = self.remote.mover("remote_copy")
@@ -232,63 +312,15 @@ class TesStaging:
         return mover
 
 
-@contextmanager
-def _opened(directory: JobDirectory, container_path: str) -> Iterator[tuple[Path, int]]:
-    """An output opened through the job's link-safe opens, as a path to read it by, and its size.
-
-    The task's processes may outlive it and swap a name for a link after any check by path; so
-    the file is opened by descriptor (links kept inside the job, never a device or FIFO) and read
-    through ``/proc/self/fd`` where there is one, which reaches the opened file, not the name.
-    """
-    relative = paths.relative(container_path)
-    try:
-        source = directory.resolve("output_workdir", relative, for_output=True)
-        with directory.locate("output_workdir", relative, for_output=True) as found:
-            fd = safe_path.open_regular(found)
-    except NotFoundError:
-        raise StagingError(f"{container_path} was not produced") from None
-    try:
-        by_descriptor = Path(f"/proc/self/fd/{fd}")
-        yield (by_descriptor if by_descriptor.exists() else source), os.fstat(fd).st_size
-    finally:
-        os.close(fd)
+def _user(launch: Mapping[str, Any]) -> str | None:
+    """The service user whose task this is (None: the admin token's)."""
+    return user_of(str(launch[LAUNCH_KEY].get("owner") or ""))
 
 
-def _matches(output: Output, directory: JobDirectory) -> list[tuple[str, str]]:
-    """(container path, destination URL) of every file an output names (globs, directories)."""
-    root = directory.sub(paths.ROOT_SUBDIR)
-    if output.is_glob:
-        prefix = (output.path_prefix or "/").rstrip("/")
-        found = sorted(glob.glob(paths.relative(output.path), root_dir=root))
-        pairs = []
-        for rel in found:
-            for container_path in _files_below(root, "/" + rel):
-                pruned = container_path[len(prefix) :].lstrip("/")
-                pairs.append((container_path, f"{output.url.rstrip('/')}/{pruned}"))
-        return pairs
-    if output.type == DIRECTORY:
-        return [
-            (path, f"{output.url.rstrip('/')}/{path[len(output.path.rstrip('/')) :].lstrip('/')}")
-            for path in _files_below(root, output.path.rstrip("/"))
-        ]
-    return [(output.path, output.url)]
-
-
-def _files_below(root: Path, container_path: str) -> list[str]:
-    """The container paths of the regular files at or below ``container_path`` (no links)."""
-    host = paths.host_path(root, container_path)
-    if host.is_symlink():
-        return []
-    if host.is_file():
-        return [container_path]
-    found = []
-    for folder, _dirs, files in os.walk(host):
-        inner = os.path.relpath(folder, host)
-        for name in sorted(files):
-            rel = name if inner == "." else f"{inner}/{name}"
-            if not os.path.islink(os.path.join(folder, name)):
-                found.append(f"{container_path.rstrip('/')}/{rel}")
-    return found
+def _closed(scheme: str, url: str) -> str:
+    """Why a user's URL is refused at transfer (the options may have changed since)."""
+    option = "tes_user_file_roots" if scheme == "file" else "tes_user_s3_buckets"
+    return f"{url} is not in the {scheme} storage opened to service users ({option})"
 
 
 def _scheme(url: str) -> tuple[str, str]:
@@ -307,7 +339,6 @@ def _scheme(url: str) -> tuple[str, str]:
 
 def check_url(url: str, where: str) -> None:
     """Refuse, at task creation, a URL whose scheme no stager here can handle."""
-    from lwr.errors import InvalidRequestError
 
     try:
         _scheme(url)
@@ -345,44 +376,3 @@ def _task(launch: Mapping[str, Any]) -> Task | None:
     if not isinstance(tes, Mapping):
         return None
     return task_from_document(tes.get("task") or {})
-
-
-def _write_content(directory: JobDirectory, relative: str, data: bytes) -> None:
-    """Write a content literal into the task root (see :func:`_write_safely`)."""
-    _write_safely(directory, paths.ROOT_TYPE, relative, data)
-
-
-def _write_safely(directory: JobDirectory, file_type: str, name: str, data: bytes) -> None:
-    """Write a file in the job through its link-safe opens: a temporary file made with
-    ``O_EXCL|O_NOFOLLOW`` and renamed over the name, so a link the job planted is replaced,
-    never followed out of the job."""
-    with directory.locate(file_type, name, create=True) as found:
-        fd, tmp_name = safe_path.open_temporary(found.dir_fd, ".tes-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            safe_path.put_in_place(found, tmp_name)
-        except BaseException:
-            safe_path.discard(found, tmp_name)
-            raise
-
-
-def _write_log(directory: JobDirectory, sent: list[dict[str, str]]) -> None:
-    _write_safely(directory, "jobdir", OUTPUTS_LOG, json.dumps(sent).encode("utf-8"))
-
-
-def read_outputs_log(directory: JobDirectory) -> list[dict[str, str]]:
-    """What stage-out recorded (read without following links; malformed reads as nothing)."""
-    text = directory.read_text(OUTPUTS_LOG, 4 * 1024 * 1024)
-    try:  # in the job directory: the task may have rewritten it, even nested thousands deep
-        found = jsondepth.loads(text, OUTPUTS_LOG) if text else []
-    except InvalidRequestError:
-        return []
-    if not isinstance(found, list):
-        return []
-    keys = ("url", "path", "size_bytes")
-    return [
-        {k: str(e[k]) for k in keys}
-        for e in found
-        if isinstance(e, dict) and all(k in e for k in keys)
-    ]

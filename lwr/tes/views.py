@@ -19,8 +19,9 @@ from lwr.managers import safe_path
 from lwr.managers.directory import JobDirectory
 from lwr.persistence.store import JobRecord
 from lwr.tes import command, paths
+from lwr.tes.job_files import read_outputs_log
 from lwr.tes.models import task_from_document
-from lwr.tes.staging import LAUNCH_KEY, read_outputs_log
+from lwr.tes.staging import LAUNCH_KEY
 from lwr.tes.states import tes_state
 
 VIEWS = ("MINIMAL", "BASIC", "FULL")

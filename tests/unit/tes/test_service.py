@@ -11,7 +11,7 @@ from lwr.errors import InvalidRequestError, NotFoundError
 from lwr.managers.base import JobState
 from lwr.managers.directory import JobDirectory
 from lwr.persistence.store import JobRecord, JobStore
-from lwr.tes import service
+from lwr.tes import legacy, service
 
 
 class FakeManager:
@@ -91,13 +91,18 @@ def test_page_size_and_token_are_ascii_digits(raw: str) -> None:
 
 def test_a_users_tasks_are_found_in_their_namespace_only(manager: Any) -> None:
     """alice's task is ``alice~t1``: found by her by its client id, by nobody else; a task of
-    hers from before namespaces (the admin's namespace, marked ``user:alice``) is still hers."""
+    hers from before namespaces (the admin's namespace, marked ``user:alice``) is hers once the
+    start-up moved it into her namespace (lwr.tes.legacy)."""
     task = {"name": "mine", "executors": [{"image": "x", "command": ["true"]}]}
     for stored, owner in (("alice~t1", "user:alice"), ("old1", "user:alice")):
         launch = {"tes": {"task": task, "owner": owner}}
         manager.store.put(JobRecord("m", stored, state=JobState.COMPLETE, launch=launch))
     assert service.find(manager, "t1", "user:alice").job_id == "alice~t1"
-    assert service.find(manager, "old1", "user:alice").job_id == "old1"
+    with pytest.raises(NotFoundError):
+        service.find(manager, "old1", "user:alice")
+    manager.staging_directory = manager.root
+    assert legacy.adopt(manager.store, {"m": manager}) == 1
+    assert service.find(manager, "old1", "user:alice").job_id == "alice~old1"
     for who, task_id in (("user:bob", "t1"), ("user:bob", "old1"), ("alice", "t1"),
                          ("user:alice", "alice~t1")):  # fmt: skip
         with pytest.raises(NotFoundError):
@@ -105,7 +110,7 @@ def test_a_users_tasks_are_found_in_their_namespace_only(manager: Any) -> None:
     mine = service.list_tasks(
         manager.store, manager, "user:alice", service.Filters(), "BASIC", 9, None
     )
-    assert ids(mine) == ["t1"] and mine["tasks"][0]["name"] == "mine"
+    assert ids(mine) == ["old1", "t1"] and mine["tasks"][0]["name"] == "mine"
     assert (
         ids(
             service.list_tasks(

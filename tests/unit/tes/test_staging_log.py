@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lwr.managers.directory import JobDirectory
-from lwr.tes.staging import OUTPUTS_LOG, read_outputs_log
+from lwr.tes.job_files import OUTPUTS_LOG, read_outputs_log
 
 
 @pytest.fixture
