@@ -93,11 +93,22 @@ def _prctl() -> Any:
 
 def descendants(root: int) -> list[int]:
     """The live (non-zombie) descendants of ``root``, from ``/proc``; [] where there is none."""
+    children = children_map()
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def children_map() -> dict[int, list[int]]:
+    """The live (non-zombie) children of every process, by parent pid, from ``/proc``."""
     children: dict[int, list[int]] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return []
+        return children
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -108,12 +119,7 @@ def descendants(root: int) -> list[int]:
             continue
         if fields and fields[0] != b"Z":
             children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            found.append(child)
-            todo.append(child)
-    return found
+    return children
 
 
 def signal_all(pids: list[int], signum: int) -> None:
@@ -186,7 +192,7 @@ def end_leftovers(grace: float) -> None:
     sigkill_descendants(pause=0.01)
 
 
-def start(argv: list[str]) -> int:
+def start(argv: list[str], env: dict[str, str] | None = None) -> int:
     """Start the job in this process group, with default signal handling and no blocked signal.
 
     ``posix_spawnp`` (vfork and exec in glibc) rather than ``fork``: nothing of this process is
@@ -195,7 +201,7 @@ def start(argv: list[str]) -> int:
     return os.posix_spawnp(
         argv[0],
         argv,
-        os.environ,
+        os.environ if env is None else env,
         setsigdef=[getattr(signal, name) for name in _RESET if hasattr(signal, name)],
         setsigmask=[],
     )
@@ -207,9 +213,14 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def supervise(lifeline: int, argv: list[str]) -> int:
-    """Run ``argv`` until it ends (its exit code) or the lifeline does (everything killed)."""
-    os.set_inheritable(lifeline, False)  # the job must not hold it
+def supervise(lifelines: list[int], argv: list[str], env: dict[str, str] | None = None) -> int:
+    """Run ``argv`` until it ends (its exit code) or a lifeline does (everything killed).
+
+    ``lifelines``: the worker's, and under the worker's hub (:mod:`lwr.pool.hub`) the hub's too:
+    the job dies with either.
+    """
+    for lifeline in lifelines:
+        os.set_inheritable(lifeline, False)  # the job must not hold it
     become_subreaper()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
@@ -220,15 +231,15 @@ def supervise(lifeline: int, argv: list[str]) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda number, _frame: cancelled.append(number))
     try:
-        main = start(argv)
+        main = start(argv, env)
     except OSError as exc:
         os.write(2, f"lwr job supervisor: cannot start {argv[0]}: {exc}\n".encode())
         return 127
     deadline: float | None = None
     while True:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        readable, _, _ = select.select([lifeline, wake_read], [], [], timeout)
-        if lifeline in readable and os.read(lifeline, 64) == b"":
+        readable, _, _ = select.select([*lifelines, wake_read], [], [], timeout)
+        if any(os.read(fd, 64) == b"" for fd in lifelines if fd in readable):
             kill_everything()
         if wake_read in readable:
             try:
@@ -251,7 +262,7 @@ def main(args: list[str]) -> int:
     if len(args) < 3 or args[1] != "--":
         os.write(2, b"usage: supervise.py LIFELINE_FD -- COMMAND [ARG...]\n")
         return 2
-    return supervise(int(args[0]), args[2:])
+    return supervise([int(args[0])], args[2:])
 
 
 if __name__ == "__main__":
