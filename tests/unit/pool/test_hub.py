@@ -40,9 +40,11 @@ class Worker:
         self.read_end, self.write_end = os.pipe()
         self.lost: list[list[int]] = []  # per loss: which tree pids were still alive then
         self.watched: list[int] = []
+        self.slow_loss = 0.0
         self.hub = HubClient(self.read_end, self._on_lost)
 
     def _on_lost(self) -> None:
+        time.sleep(self.slow_loss)  # a slow give-up: anything not waiting for it runs first
         self.lost.append([pid for pid in self.watched if alive(pid)])
 
     def start(self, name: str, script: str) -> SupervisedChild:
@@ -155,6 +157,7 @@ def test_a_hub_death_kills_every_job_before_the_leases_are_given_up(worker: Work
 
 
 def test_a_start_waiting_on_a_dying_hub_fails_only_after_the_leases_went(worker: Worker) -> None:
+    worker.slow_loss = 0.5
     os.kill(worker.hub.process.pid, signal.SIGSTOP)  # the request waits for an answer
     failures: list[tuple[BaseException, int]] = []
 
