@@ -34,6 +34,7 @@ Runs without site packages and imports built-in modules only (``marshal`` for th
 from __future__ import annotations
 
 import _socket
+import errno
 import marshal
 import os
 import select
@@ -60,11 +61,14 @@ _INT = 4  # bytes of a descriptor in an SCM_RIGHTS array
 
 def send(sock: Any, message: dict[str, Any], fds: list[int] | None = None) -> None:
     """One message (and descriptors) on the SOCK_SEQPACKET socket."""
+    data = marshal.dumps(message)
+    if len(data) > MAX_MESSAGE:  # the other side would read it cut short
+        raise OSError(errno.E2BIG, f"a message of {len(data)} bytes is over {MAX_MESSAGE}")
     ancillary = []
     if fds:
-        data = b"".join(fd.to_bytes(_INT, sys.byteorder) for fd in fds)
-        ancillary = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, data)]
-    sock.sendmsg([marshal.dumps(message)], ancillary)
+        array = b"".join(fd.to_bytes(_INT, sys.byteorder) for fd in fds)
+        ancillary = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array)]
+    sock.sendmsg([data], ancillary)
 
 
 def receive(sock: Any, max_fds: int) -> tuple[dict[str, Any] | None, list[int]]:
@@ -132,7 +136,7 @@ class Hub:
             if message.get("kind") == "spawn" and len(fds) == 2:
                 self.spawn(message, fds[0], fds[1])
             else:
-                reply = {"kind": "failed", "id": message.get("id"), "errno": 22}
+                reply = {"kind": "failed", "id": message.get("id"), "errno": errno.EINVAL}
                 send(self.sock, {**reply, "error": f"bad request {message.get('kind')}"})
         finally:
             for fd in fds:
@@ -181,9 +185,9 @@ class Hub:
                 os.dup2(source, target)  # inheritable: the job's streams
             for fd in (stdin, out, err, directory):
                 os.close(fd)
-            code = supervise.supervise(
-                [self.lifeline, self.own_read], message["argv"], message["env"]
-            )
+            os.environ.clear()  # the worker's environment of now (PATH is searched in it too)
+            os.environ.update(message["env"])
+            code = supervise.supervise([self.lifeline, self.own_read], message["argv"])
         except BaseException as exc:  # nothing may return into the hub's loop
             try:
                 os.write(2, f"lwr job supervisor: {type(exc).__name__}: {exc}\n".encode())

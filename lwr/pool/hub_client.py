@@ -110,12 +110,20 @@ class SupervisedChild:
         self._ended.set()
 
 
+#: numbers the ids of processes ended before their start time was read (see _identity)
+_ended_serial = itertools.count(1)
+
+
 def _identity(pid: int, pidfd: int) -> str:
-    """``pid:start time``, read while the pidfd says the process lives (so the pid is its own);
-    a process already ended gets a start time no live process matches."""
+    """``pid:start time``, read while the pidfd says the process lives (so the pid is its own).
+
+    A process that ended first may be reaped by the hub and its pid reused at once: its id
+    gets a negative start time, which no live process matches (so it is never signalled), and
+    a serial, so that two such ids never collide.
+    """
     external_id = process.identity(pid)
     readable, _, _ = select.select([pidfd], [], [], 0)
-    return f"{pid}:-1.00" if readable else external_id
+    return f"{pid}:-{next(_ended_serial)}" if readable else external_id
 
 
 class _Pending:
@@ -183,13 +191,18 @@ class HubClient:
             if isinstance(exc, HubLostError) or exc.errno in _GONE:
                 # the hub is gone: the caller hears of it only once every lease was given up
                 # (a failed job's final status is then never sent)
-                self._reader.join(LOST_GRACE + 10)
+                self.wait_handled(LOST_GRACE + 10)
             raise
         pending.done.wait()
         if pending.error is not None:
             raise pending.error  # a HubLostError only after the leases were given up
         assert pending.child is not None
         return pending.child
+
+    def wait_handled(self, timeout: float) -> bool:
+        """Whether the hub's loss was handled (leases given up, waiters told) within ``timeout``."""
+        self._reader.join(timeout)
+        return not self._reader.is_alive()
 
     def close(self) -> None:
         """End the hub and whatever still runs under it, without a loss (tests, shutdown)."""
@@ -198,7 +211,7 @@ class HubClient:
             self._sock.shutdown(socket.SHUT_RDWR)  # the hub kills everything and exits
         except OSError:
             pass
-        self._reader.join(LOST_GRACE + 10)
+        self.wait_handled(LOST_GRACE + 10)
 
     # -- the reader thread -------------------------------------------------------------------
 

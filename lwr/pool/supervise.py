@@ -3,10 +3,12 @@
 A pool worker's job is *leased*: when the worker dies, the broker hands the job's setup to
 another worker, which runs it again. Processes of the first run that outlived their worker would
 then run beside the second one (two runs of one job, both with side effects). So a pool worker
-starts each job under this small supervisor (``python -I -S supervise.py FD -- ARGV...``, run by
-path with a few built-in modules only, so it starts fast: no site packages, and ``_signal`` and
-``_ctypes`` rather than their wrappers, whose imports (``enum``, ``struct``) cost more than the
-rest of the supervisor), which:
+starts each job under this small supervisor: on Linux with pidfds a fork of the worker's one
+long-lived supervisor hub (:mod:`lwr.pool.hub`, which calls :func:`supervise`), elsewhere a
+process of its own (``python -I -S supervise.py FD -- ARGV...``, run by path with a few built-in
+modules only, so it starts fast: no site packages, and ``_signal`` and ``_ctypes`` rather than
+their wrappers, whose imports (``enum``, ``struct``) cost more than the rest of the supervisor).
+It:
 
 * watches a **lifeline**: the read end (``FD``) of a pipe whose write end only the worker process
   holds (close-on-exec, never closed on purpose; see :mod:`lwr.pool.tether`). The kernel closes
@@ -192,7 +194,7 @@ def end_leftovers(grace: float) -> None:
     sigkill_descendants(pause=0.01)
 
 
-def start(argv: list[str], env: dict[str, str] | None = None) -> int:
+def start(argv: list[str]) -> int:
     """Start the job in this process group, with default signal handling and no blocked signal.
 
     ``posix_spawnp`` (vfork and exec in glibc) rather than ``fork``: nothing of this process is
@@ -201,7 +203,7 @@ def start(argv: list[str], env: dict[str, str] | None = None) -> int:
     return os.posix_spawnp(
         argv[0],
         argv,
-        os.environ if env is None else env,
+        os.environ,
         setsigdef=[getattr(signal, name) for name in _RESET if hasattr(signal, name)],
         setsigmask=[],
     )
@@ -213,7 +215,7 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def supervise(lifelines: list[int], argv: list[str], env: dict[str, str] | None = None) -> int:
+def supervise(lifelines: list[int], argv: list[str]) -> int:
     """Run ``argv`` until it ends (its exit code) or a lifeline does (everything killed).
 
     ``lifelines``: the worker's, and under the worker's hub (:mod:`lwr.pool.hub`) the hub's too:
@@ -231,7 +233,7 @@ def supervise(lifelines: list[int], argv: list[str], env: dict[str, str] | None 
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda number, _frame: cancelled.append(number))
     try:
-        main = start(argv, env)
+        main = start(argv)
     except OSError as exc:
         os.write(2, f"lwr job supervisor: cannot start {argv[0]}: {exc}\n".encode())
         return 127

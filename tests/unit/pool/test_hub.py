@@ -112,6 +112,14 @@ def test_a_job_runs_in_its_directory_and_its_exit_code_comes_back(worker: Worker
     assert child.external_id.startswith(f"{child.pid}:")
 
 
+def test_a_job_gets_the_workers_environment_of_when_it_starts(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LWR_HUB_TEST", "set after the hub started")
+    assert worker.start("j", 'echo "$LWR_HUB_TEST"').wait(20) == 0
+    assert (worker.tmp_path / "j" / "out").read_text() == "set after the hub started\n"
+
+
 def test_a_job_that_cannot_start_is_refused_with_the_reason(worker: Worker) -> None:
     with pytest.raises(OSError) as refused:
         worker.hub.spawn(["true"], worker.tmp_path / "missing", worker.tmp_path / "o",
@@ -148,7 +156,7 @@ def test_a_hub_death_kills_every_job_before_the_leases_are_given_up(worker: Work
     pids = worker.pids("a", 4) + worker.pids("b", 4)
     worker.hub.process.kill()
     assert wait_gone(pids) == []
-    assert worker.hub.lost.wait(20)
+    assert worker.hub.wait_handled(20)
     assert worker.lost == [[]]  # told once, and only once every process was gone
     for child in (first, second):  # a cut-short job never shows as ended: nothing reports it
         assert child.wait(20) == -signal.SIGKILL and child.poll() is None and child.lost
