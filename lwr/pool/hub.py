@@ -153,12 +153,19 @@ class Hub:
             pid = os.fork()
             if pid == 0:
                 self.child(message, directory, out, err)  # never returns
-            pidfd = os.pidfd_open(pid)  # our unreaped child: this pid is that process
         except OSError as exc:
             self.failed(message, exc)
             return
         finally:
             os.close(directory)
+        try:
+            pidfd = os.pidfd_open(pid)  # our unreaped child: this pid is that process
+        except OSError as exc:  # (out of descriptors) the worker could not watch it: undo it
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            self.kill_strays()  # the job, if it had started already
+            self.failed(message, exc)
+            return
         self.jobs.add(pid)
         try:
             send(self.sock, {"kind": "started", "id": message["id"], "pid": pid}, [pidfd])

@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -216,15 +217,17 @@ class HubClient:
     # -- the reader thread -------------------------------------------------------------------
 
     def _read(self) -> None:
+        """Until the hub is gone (or this thread cannot follow it any more: then it is ended)."""
         try:
             while True:
                 message, fds = hub.receive(self._sock, 1)
                 if message is None:
                     break
                 self._handle(message, fds)
-        except OSError as exc:
-            log.error("pool job supervisor (hub): reading from it failed: %s", exc)
-        self._lose()
+        except Exception:
+            log.exception("pool job supervisor (hub): following it failed; ending it")
+        finally:
+            self._lose()
 
     def _handle(self, message: dict[str, Any], fds: list[int]) -> None:
         kind = message.get("kind")
@@ -240,6 +243,8 @@ class HubClient:
             return
         for fd in fds:
             os.close(fd)
+        if kind == "started":  # a job the worker could not watch: end the hub, and the job
+            raise RuntimeError(f"the hub started a job without a pidfd ({len(fds)} descriptors)")
         if kind == "exit":
             with self._lock:
                 ended = self._children.pop(int(message["pid"]), None)
@@ -274,7 +279,12 @@ class HubClient:
             status,
             len(children),
         )
-        survivors = [child.pid for child in children if not child.gone_within(LOST_GRACE)]
+        deadline = time.monotonic() + LOST_GRACE
+        survivors = [
+            child.pid
+            for child in children
+            if not child.gone_within(max(0.0, deadline - time.monotonic()))
+        ]
         for pid in survivors:  # a supervisor stuck (stopped?): its group at least
             log.error("job supervisor %d outlived its hub by %.0fs; killing it", pid, LOST_GRACE)
             for kill in (os.killpg, os.kill):
