@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.integration.amqp.pool_support import PoolEar, finals, settle
+from tests.integration.amqp.pool_support import PoolEar, finals, ran_on, settle
 from tests.integration.amqp.support import Client, WeblessServer, alive
 from tests.integration.amqp.test_pool_orphans import processes_under
 from tests.integration.files_endpoint import wait_for
@@ -75,7 +75,34 @@ def pid_files(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
                 os.kill(pid, signal.SIGKILL)
 
 
-def test_kill_9_of_the_hub_gives_every_job_up_and_each_completes_once(
+def start_trees(
+    client: Client, pid_files: Callable[[str], Path], tmp_path: Path
+) -> dict[str, list[int]]:
+    """Jobs h1 and h2: the first run of each builds a tree (the pids of every process in a file
+    of its own), a rerun only says "once"; their trees, once built and escaped."""
+    jobs = {job: pid_files(job) for job in ("h1", "h2")}
+    for job, pids in jobs.items():
+        first = tmp_path / f"{job}.first"
+        client.setup(job, f"if mkdir {first} 2>/dev/null; then {tree(pids)}; fi; echo once")
+    return {job: recorded(pids, 4) for job, pids in jobs.items()}
+
+
+def kill_hub(worker: WeblessServer, trees: dict[str, list[int]]) -> psutil.Process:
+    """SIGKILL the worker's hub (checked to be above every tree); wait for every tree to die."""
+    hub = hub_of(worker)
+    assert all(hub in psutil.Process(pids[0]).parents() for pids in trees.values())
+    hub.kill()
+    every = [pid for pids in trees.values() for pid in pids]
+    wait_for(lambda: not any(alive(pid) for pid in every), what="the dead hub's job processes")
+    return hub
+
+
+def given_back(worker: WeblessServer, manager: str, job: str) -> bool:
+    expected = f"job {manager}/{job}: given back to the pool (the worker's job supervisor hub died"
+    return expected in worker.log()
+
+
+def test_kill_9_of_the_hub_gives_every_job_up_and_each_completes_once_elsewhere(
     manager_name: str,
     workers: Callable[..., WeblessServer],
     client_factory: Callable[..., Client],
@@ -85,30 +112,44 @@ def test_kill_9_of_the_hub_gives_every_job_up_and_each_completes_once(
 ) -> None:
     victim = workers("victim")
     client = client_factory(manager_name)
-    jobs = {job: pid_files(job) for job in ("h1", "h2")}
-    for job, pids in jobs.items():  # the first run builds the tree; a rerun just ends
-        first = tmp_path / f"{job}.first"
-        client.setup(job, f"if mkdir {first} 2>/dev/null; then {tree(pids)}; fi; echo once")
-    trees = {job: recorded(pids, 4) for job, pids in jobs.items()}
-    hub = hub_of(victim)
-    assert all(hub in psutil.Process(pids[0]).parents() for pids in trees.values())
+    trees = start_trees(client, pid_files, tmp_path)
+    ear.drain("victim")  # it takes no new setup: whatever it gives back runs elsewhere
+    ear.wait(lambda: (r := ear.latest("victim")) is not None and r.draining, what="draining")
     survivor = workers("survivor")
-    hub.kill()
-    every = [pid for pids in trees.values() for pid in pids]
-    wait_for(lambda: not any(alive(pid) for pid in every), what="the dead hub's job processes")
-    for job in jobs:
+    kill_hub(victim, trees)
+    for job in trees:
         assert client.wait_status(job, "complete", timeout=60)["stdout"] == "once\n"
-    settle(ear, "victim", "survivor")
+    settle(ear, "survivor")
     assert finals(client) == {"h1": 1, "h2": 1}
-    log = victim.log()
-    for job in jobs:
-        assert (
-            f"job {manager_name}/{job}: given back to the pool (the worker's job supervisor" in log
-        )
-    assert "pool job supervisor (hub, pid" in log and victim.process is not None
-    assert victim.process.poll() is None  # the worker lives on, with a new hub for new jobs
+    for job in trees:
+        assert given_back(victim, manager_name, job)
+        assert ran_on(survivor, manager_name, job) and not ran_on(victim, manager_name, job)
+    assert ear.last_words("victim").jobs_held == 0  # its drain ended: nothing left to hold
     assert processes_under(victim.directory) == [] and processes_under(survivor.directory) == []
-    assert all(len(pids.read_text().split()) == 4 for pids in jobs.values())  # each tree ran once
+    assert all(len(pid_files(job).read_text().split()) == 4 for job in trees)  # built once
+
+
+def test_a_worker_whose_hub_died_gives_its_jobs_back_and_lives_on(
+    manager_name: str,
+    workers: Callable[..., WeblessServer],
+    client_factory: Callable[..., Client],
+    ear: PoolEar,
+    pid_files: Callable[[str], Path],
+    tmp_path: Path,
+) -> None:
+    """Alone in its pool, the worker takes the setups it gave back again, under a new hub."""
+    victim = workers("victim")
+    client = client_factory(manager_name)
+    trees = start_trees(client, pid_files, tmp_path)
+    dead = kill_hub(victim, trees)
+    for job in trees:
+        assert client.wait_status(job, "complete", timeout=60)["stdout"] == "once\n"
+        assert given_back(victim, manager_name, job)
+    settle(ear, "victim")
+    assert finals(client) == {"h1": 1, "h2": 1}
+    assert victim.process is not None and victim.process.poll() is None
+    assert hub_of(victim).pid != dead.pid
+    assert processes_under(victim.directory) == []
 
 
 def test_a_cancel_ends_a_jobs_escapee_while_another_job_of_the_worker_runs_on(
