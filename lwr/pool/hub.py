@@ -12,7 +12,7 @@ ends, the hub reaps it and sends its wait status.
 Why a forked per-job supervisor and not the hub itself as every job's subreaper: a process that
 leaves its job (``setsid`` in a subshell that exits) is re-parented to the nearest subreaper,
 and with one subreaper for all jobs nothing would tell whose it was (its session and group are
-its own; cgroups are not delegated to an unprivileged worker). A per-job subreaper makes the
+its own; a cgroup per job needs root or a delegated subtree). A per-job subreaper makes the
 kernel do the attribution: a job's leftovers are the descendants of its own supervisor, and
 ending them never touches another job's processes.
 
