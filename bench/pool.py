@@ -8,7 +8,9 @@ and timed from the first setup published to the last final status received. Two 
 * ``true`` jobs (overhead-bound: what a worker costs per job; on a small machine more workers
   compete for the same cores, so this one is not expected to scale).
 
-Scaling efficiency is ``rate(N) / (N * rate(1))``. Numbers are reported, never asserted; the run
+Each burst also reports the CPU time (user + system) the workers' process trees spent per job:
+on a shared, noisy machine a steadier figure of a worker's cost than the rate. Scaling
+efficiency is ``rate(N) / (N * rate(1))``. Numbers are reported, never asserted; the run
 exits 1 only when a job did not complete exactly once. Results go to ``bench/results/pool.json``.
 """
 
@@ -74,6 +76,31 @@ class Pool:
                     raise RuntimeError(f"worker in {directory} exited {process.returncode}")
                 time.sleep(0.05)
         return time.perf_counter() - started
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the workers' process trees have used so far.
+
+        Each live process of a tree counts itself and the children it has reaped (a reaped
+        job is in its supervisor's count, a reaped supervisor in its parent's): so the sum over
+        the live trees is the whole history, whatever the supervision layout. Counted in clock
+        ticks by the kernel: a burst of hundreds of jobs makes it precise enough per job.
+        """
+        import psutil
+
+        total = 0.0
+        for process in self.processes:
+            try:
+                root = psutil.Process(process.pid)
+                tree = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
+            for member in tree:
+                try:
+                    times = member.cpu_times()
+                except psutil.Error:
+                    continue
+                total += times.user + times.system + times.children_user + times.children_system
+        return total
 
     def finished_per_worker(self) -> list[int]:
         return [
@@ -186,7 +213,9 @@ def measure(
             try:
                 startup = pool.start()
                 for name, command in bursts.items():
+                    cpu_before = pool.cpu_seconds()
                     seconds = burst.run(f"{name}{size}", command, jobs)
+                    cpu = pool.cpu_seconds() - cpu_before
                     rows.append(
                         {
                             "workers": size,
@@ -194,6 +223,7 @@ def measure(
                             "jobs": jobs,
                             "seconds": round(seconds, 3),
                             "jobs_per_second": round(jobs / seconds, 2),
+                            "worker_cpu_ms_per_job": round(1000 * cpu / jobs, 2),
                             "startup_seconds": round(startup, 2),
                             "load_average": load_average(),
                         }
@@ -244,10 +274,14 @@ def main(argv: list[str] | None = None) -> int:
     result["cpus"] = os.cpu_count()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "pool.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'workers':>7} {'burst':>6} {'jobs/s':>8} {'efficiency':>10} {'start s':>8} load")
+    print(
+        f"{'workers':>7} {'burst':>6} {'jobs/s':>8} {'cpu ms/job':>10} {'efficiency':>10} "
+        f"{'start s':>8} load"
+    )
     for row in result["rows"]:
         print(
             f"{row['workers']:>7} {row['burst']:>6} {row['jobs_per_second']:>8} "
+            f"{row['worker_cpu_ms_per_job']:>10} "
             f"{row.get('efficiency', '-'):>10} {row['startup_seconds']:>8} {row['load_average']}"
         )
         if "phases" in row:

@@ -12,7 +12,6 @@ on purpose: after a restart they are re-attached by pid and start time.
 from __future__ import annotations
 
 import logging
-import subprocess
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
@@ -22,7 +21,7 @@ from lwr.errors import ConfigurationError, SubmitError
 from lwr.managers import launcher, process
 from lwr.managers.base import ActiveJob, ExternalStatus, JobState, LaunchSpec, Manager
 from lwr.managers.directory import JOB_STDERR_NAME, JOB_STDOUT_NAME
-from lwr.managers.reaper import Reaper
+from lwr.managers.reaper import Child, Reaper
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +38,12 @@ class _LocalManager(Manager):
         self.poll_interval = parse_seconds(
             options.get("min_polling_interval", "1.0"), "min_polling_interval"
         )
-        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._children: dict[str, Child] = {}
         self._lock = threading.Lock()
         self.reaper = Reaper(name)
         self.launcher = launcher.choose(options.get("launcher", "auto"))
         #: starts a job's process; a pool worker swaps in lwr.pool.tether's (jobs die with it)
-        self.spawn: Callable[..., subprocess.Popen[bytes]] = process.spawn
+        self.spawn: Callable[..., Child] = process.spawn
         log.info(
             "manager %s: jobs start with the %s launcher (%s)",
             name,
@@ -64,7 +63,7 @@ class _LocalManager(Manager):
             raise SubmitError(f"cannot start job {spec.job_id}: {exc}") from exc
         trace.mark(spec.manager, spec.job_id, "process started")
         self.reaper.watch(child, lambda: self._ended(spec))
-        external_id = process.identity(child.pid)
+        external_id = getattr(child, "external_id", None) or process.identity(child.pid)
         with self._lock:
             self._children[external_id] = child
         return external_id

@@ -17,13 +17,28 @@ from __future__ import annotations
 import logging
 import os
 import select
-import subprocess
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
 OnExit = Callable[[], None]
+
+
+class Child(Protocol):
+    """What the reaper and the local managers use of a started process: ``Popen``'s face.
+
+    A child that is not this process's own (a pool worker's jobs start under its supervisor
+    hub, :mod:`lwr.pool.hub_client`) also has ``open_pidfd()``: a pidfd its starter opened
+    while the pid was surely that process's, which :meth:`Reaper.watch` then uses.
+    """
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
 
 
 def pidfds_work() -> bool:
@@ -45,12 +60,12 @@ class Reaper:
         self.name = name
         self.use_pidfds = pidfds_work() if use_pidfds is None else use_pidfds
         self._epoll = select.epoll() if self.use_pidfds else None
-        self._watched: dict[int, tuple[subprocess.Popen[bytes], OnExit]] = {}
+        self._watched: dict[int, tuple[Child, OnExit]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = threading.Event()
 
-    def watch(self, child: subprocess.Popen[bytes], on_exit: OnExit) -> None:
+    def watch(self, child: Child, on_exit: OnExit) -> None:
         """Reap ``child`` when it exits, then call ``on_exit`` (from the reaper's thread).
 
         Call it right after starting the child: the pidfd must be opened while the child is
@@ -59,8 +74,9 @@ class Reaper:
         if self._epoll is None or self._closed.is_set():
             self._thread_per_child(child, on_exit)
             return
+        open_pidfd = getattr(child, "open_pidfd", None)
         try:
-            fd = os.pidfd_open(child.pid)
+            fd = open_pidfd() if open_pidfd is not None else os.pidfd_open(child.pid)
         except OSError as exc:  # already reaped elsewhere, or refused: fall back for this one
             log.debug("reaper %s: no pidfd for %d (%s); a thread waits", self.name, child.pid, exc)
             self._thread_per_child(child, on_exit)
@@ -108,7 +124,7 @@ class Reaper:
             self._watched.clear()
             self._epoll.close()
 
-    def _thread_per_child(self, child: subprocess.Popen[bytes], on_exit: OnExit) -> None:
+    def _thread_per_child(self, child: Child, on_exit: OnExit) -> None:
         threading.Thread(
             target=self._finish,
             args=(child, on_exit),
@@ -116,7 +132,7 @@ class Reaper:
             daemon=True,
         ).start()
 
-    def _finish(self, child: subprocess.Popen[bytes], on_exit: OnExit) -> None:
+    def _finish(self, child: Child, on_exit: OnExit) -> None:
         child.wait()
         try:
             on_exit()

@@ -9,6 +9,7 @@ setup is, or is about to be, another worker's to run.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from lwr.managers.base import FINAL_STATES, JobState
@@ -17,6 +18,7 @@ from lwr.pool.leases import Lease, LeaseTable
 if TYPE_CHECKING:
     from lwr.managers.stateful import StatefulManager
     from lwr.persistence.outbox import Outbox
+    from lwr.pool.wakeup import Waker
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +29,9 @@ class GivingUp:
     manager: StatefulManager
     outbox: Outbox
     leases: LeaseTable
+    waker: Waker
     _channel: Any
+    _hub_gone: threading.Event
 
     def forget_unowned(self) -> int:
         """Give up the jobs of an earlier life: unfinished, or finished but never announced.
@@ -55,13 +59,39 @@ class GivingUp:
             given_up += 1
         return given_up
 
-    def _hand_back(self) -> None:
-        """Drain timeout: stop the held jobs here and return their setups to the queue."""
+    def _hand_back(self, why: str = "the drain timeout passed") -> None:
+        """Stop the held jobs here and return their setups to the queue (drain timeout)."""
         for lease in self.leases.held():
-            self._abandon(lease, "the drain timeout passed")
+            self._abandon(lease, why)
             for delivery in lease.deliveries:
                 self._channel.basic_reject(delivery.delivery_tag, requeue=True)
         self._channel.tx_commit()
+
+    def on_hub_lost(self) -> None:
+        """The worker's supervisor hub died, and every job it ran died with it (any thread).
+
+        Their runs were cut short: none may be reported, all are given back (the consumer
+        thread does it, :meth:`_hub_check`). The hub's client calls this once those jobs have
+        ended and before it fails any start request waiting for the dead hub, so a start that
+        fails for that reason finds the flag set.
+        """
+        self._hub_gone.set()
+        self.waker.wake()
+
+    def _hub_check(self) -> bool:
+        """On the consumer thread, after taking the updates to send and before sending them:
+        whether the hub died, in which case every held job was just given back.
+
+        An update taken before the flag was set cannot come from the hub's death (a job of a
+        lost hub never shows as ended; a start refused for it is refused after the flag). Once
+        set, everything held is given back, the updates just taken included (their leases end
+        here, so nothing of theirs is ever sent).
+        """
+        if not self._hub_gone.is_set():
+            return False
+        self._hub_gone.clear()
+        self._hand_back("the worker's job supervisor hub died, and the job with it")
+        return True
 
     def _give_up_all(self, why: str) -> None:
         for lease in self.leases.held():

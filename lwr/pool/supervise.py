@@ -3,10 +3,12 @@
 A pool worker's job is *leased*: when the worker dies, the broker hands the job's setup to
 another worker, which runs it again. Processes of the first run that outlived their worker would
 then run beside the second one (two runs of one job, both with side effects). So a pool worker
-starts each job under this small supervisor (``python -I -S supervise.py FD -- ARGV...``, run by
-path with a few built-in modules only, so it starts fast: no site packages, and ``_signal`` and
-``_ctypes`` rather than their wrappers, whose imports (``enum``, ``struct``) cost more than the
-rest of the supervisor), which:
+starts each job under this small supervisor: on Linux with pidfds a fork of the worker's one
+long-lived supervisor hub (:mod:`lwr.pool.hub`, which calls :func:`supervise`), elsewhere a
+process of its own (``python -I -S supervise.py FD -- ARGV...``, run by path with a few built-in
+modules only, so it starts fast: no site packages, and ``_signal`` and ``_ctypes`` rather than
+their wrappers, whose imports (``enum``, ``struct``) cost more than the rest of the supervisor).
+It:
 
 * watches a **lifeline**: the read end (``FD``) of a pipe whose write end only the worker process
   holds (close-on-exec, never closed on purpose; see :mod:`lwr.pool.tether`). The kernel closes
@@ -93,11 +95,22 @@ def _prctl() -> Any:
 
 def descendants(root: int) -> list[int]:
     """The live (non-zombie) descendants of ``root``, from ``/proc``; [] where there is none."""
+    children = children_map()
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def children_map() -> dict[int, list[int]]:
+    """The live (non-zombie) children of every process, by parent pid, from ``/proc``."""
     children: dict[int, list[int]] = {}
     try:
         entries = os.listdir("/proc")
     except OSError:
-        return []
+        return children
     for entry in entries:
         if not entry.isdigit():
             continue
@@ -108,12 +121,7 @@ def descendants(root: int) -> list[int]:
             continue
         if fields and fields[0] != b"Z":
             children.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            found.append(child)
-            todo.append(child)
-    return found
+    return children
 
 
 def signal_all(pids: list[int], signum: int) -> None:
@@ -207,9 +215,14 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def supervise(lifeline: int, argv: list[str]) -> int:
-    """Run ``argv`` until it ends (its exit code) or the lifeline does (everything killed)."""
-    os.set_inheritable(lifeline, False)  # the job must not hold it
+def supervise(lifelines: list[int], argv: list[str]) -> int:
+    """Run ``argv`` until it ends (its exit code) or a lifeline does (everything killed).
+
+    ``lifelines``: the worker's, and under the worker's hub (:mod:`lwr.pool.hub`) the hub's too:
+    the job dies with either.
+    """
+    for lifeline in lifelines:
+        os.set_inheritable(lifeline, False)  # the job must not hold it
     become_subreaper()
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
@@ -227,8 +240,8 @@ def supervise(lifeline: int, argv: list[str]) -> int:
     deadline: float | None = None
     while True:
         timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        readable, _, _ = select.select([lifeline, wake_read], [], [], timeout)
-        if lifeline in readable and os.read(lifeline, 64) == b"":
+        readable, _, _ = select.select([*lifelines, wake_read], [], [], timeout)
+        if any(os.read(fd, 64) == b"" for fd in lifelines if fd in readable):
             kill_everything()
         if wake_read in readable:
             try:
@@ -251,7 +264,7 @@ def main(args: list[str]) -> int:
     if len(args) < 3 or args[1] != "--":
         os.write(2, b"usage: supervise.py LIFELINE_FD -- COMMAND [ARG...]\n")
         return 2
-    return supervise(int(args[0]), args[2:])
+    return supervise([int(args[0])], args[2:])
 
 
 if __name__ == "__main__":

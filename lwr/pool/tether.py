@@ -10,6 +10,12 @@ The worker's end of the lifeline is one pipe per process, made on first use: the
 write end open for as long as it lives (close-on-exec, so no program the worker starts holds it;
 only the kernel closes it, at the worker's death) and hands the read end to each supervisor.
 
+Where it can (Linux with pidfds), the worker starts one long-lived supervisor, the *hub*
+(:mod:`lwr.pool.hub`, :mod:`lwr.pool.hub_client`), on its first job, and each job's supervisor
+is a fork of it rather than a Python interpreter started per job; elsewhere each job starts its
+own supervisor process as before. The hub's death takes its jobs with it; :func:`on_hub_lost`
+tells the pool consumers, which give up every lease they hold.
+
 Batch-system managers (drmaa, condor, cli) are not tied: their jobs run on other machines under
 the batch system's control. Where the supervisor cannot work (Windows) local jobs are not tied
 either, and the worker says so at start; see docs/elastic_workers.md.
@@ -19,13 +25,17 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lwr.managers.reaper import pidfds_work
 from lwr.pool import supervise
+from lwr.pool.hub_client import HubClient, SupervisedChild
 
 if TYPE_CHECKING:
     from lwr.managers.base import Manager
@@ -51,6 +61,24 @@ class Lifeline:
 
     def __init__(self) -> None:
         self.read_end, self._write_end = os.pipe()  # both close-on-exec (PEP 446)
+        self._hub: HubClient | None = None
+        self._hub_lock = threading.Lock()
+        #: called (from the hub's reader thread) when the hub died: give up every lease
+        self.hub_listeners: list[Callable[[], None]] = []
+
+    def spawn_in_hub(
+        self, argv: list[str], cwd: Path, stdout: Path, stderr: Path
+    ) -> SupervisedChild:
+        """Start ``argv`` under a per-job supervisor forked by this worker's hub."""
+        with self._hub_lock:
+            if self._hub is None or self._hub.lost.is_set():
+                self._hub = HubClient(self.read_end, self._hub_lost)
+            hub = self._hub
+        return hub.spawn(argv, cwd, stdout, stderr)
+
+    def _hub_lost(self) -> None:
+        for listener in list(self.hub_listeners):
+            listener()
 
     def spawn(
         self, argv: list[str], cwd: Path, stdout: Path, stderr: Path
@@ -81,6 +109,21 @@ def lifeline() -> Lifeline:
         return _lifeline
 
 
+def hub_works() -> bool:
+    """Whether jobs can start under the hub: Linux, pidfds, descriptors over a socket pair."""
+    return (
+        sys.platform.startswith("linux")
+        and pidfds_work()
+        and hasattr(socket, "SOCK_SEQPACKET")
+        and hasattr(socket, "CMSG_SPACE")
+    )
+
+
+def on_hub_lost(listener: Callable[[], None]) -> None:
+    """Call ``listener`` (from another thread) whenever this worker's hub died."""
+    lifeline().hub_listeners.append(listener)
+
+
 def attach(backend: Manager) -> bool:
     """Start ``backend``'s jobs under supervisors, if it is a local manager on a POSIX host.
 
@@ -103,10 +146,15 @@ def attach(backend: Manager) -> bool:
             backend.name,
         )
         return False
-    backend.spawn = lifeline().spawn
+    if hub_works():
+        backend.spawn = lifeline().spawn_in_hub
+        how = "a per-job supervisor forked by the worker's supervisor hub"
+    else:
+        backend.spawn = lifeline().spawn
+        how = "a supervisor process per job"
     if sys.platform.startswith("linux"):
         scope = "its whole process tree (Linux child subreaper)"
     else:
         scope = "its process group only (no child subreaper on this platform)"
-    log.info("manager %s: each job dies with this pool worker: %s", backend.name, scope)
+    log.info("manager %s: each job dies with this pool worker: %s; %s", backend.name, scope, how)
     return True

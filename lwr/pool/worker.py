@@ -119,7 +119,9 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
         self._crash_at = os.environ.get(CRASH_ENV, "")
         self.waker = Waker()
         manager.listeners.append(self.on_change)
+        self._hub_gone = threading.Event()
         tether.attach(manager.backend)  # its jobs are leased: they must not outlive this worker
+        tether.on_hub_lost(self.on_hub_lost)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -298,7 +300,7 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
             batch.append(item)
             if item.final:
                 ended.add(item.lease.serial)
-        if not batch:
+        if self._hub_check() or not batch:
             return
         finals = [item for item in batch if item.final]
         for item in batch:

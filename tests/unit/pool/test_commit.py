@@ -4,6 +4,7 @@ decide, see docs/elastic_workers.md); an update that is not final fails quietly 
 from __future__ import annotations
 
 import logging
+import threading
 from types import SimpleNamespace
 from typing import Any
 
@@ -34,6 +35,8 @@ def consumer() -> PoolConsumer:
     worker.exchange = SimpleNamespace(publish_on=lambda *args: None)  # type: ignore[assignment]
     worker._channel = BrokenChannel()
     worker._crash_at = ""
+    worker._hub_gone = threading.Event()
+    worker.waker = SimpleNamespace(wake=lambda: None)  # type: ignore[assignment]
     return worker
 
 
@@ -62,6 +65,9 @@ class RecordingChannel:
 
     def basic_ack(self, tag: Any) -> None:
         self.pending.append(("ack", tag))
+
+    def basic_reject(self, tag: Any, requeue: bool) -> None:
+        self.pending.append(("reject", tag, requeue))
 
     def tx_commit(self) -> None:
         self.commits.append(self.pending)
@@ -116,3 +122,21 @@ def test_nothing_queued_means_no_commit() -> None:
     worker = recording_consumer()
     worker._flush()
     assert worker._channel.commits == []
+
+
+def test_after_the_hub_died_nothing_is_sent_and_every_held_job_is_given_back() -> None:
+    """Updates taken in the same pass as the hub's death may be its jobs' cut-short ends: none
+    is sent; every held setup goes back to the queue in one commit and its job is stopped."""
+    worker = recording_consumer()
+    discarded: list[str] = []
+    worker._discard = discarded.append  # type: ignore[method-assign]
+    worker.leases.take("j1", SimpleNamespace(delivery_tag=1))
+    worker.leases.take("j2", SimpleNamespace(delivery_tag=2))
+    worker.leases.offer("j1", {"job_id": "j1", "status": "failed"}, final=True)
+    worker.on_hub_lost()
+    worker._flush()
+    assert worker._channel.commits == [[("reject", 1, True), ("reject", 2, True)]]
+    assert sorted(discarded) == ["j1", "j2"] and len(worker.leases) == 0
+    worker.leases.offer("j1", {"job_id": "j1", "status": "failed"}, final=True)  # too late
+    worker._flush()
+    assert worker._channel.commits == [[("reject", 1, True), ("reject", 2, True)]]
