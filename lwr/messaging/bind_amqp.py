@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from lwr.config import AppConfig
 from lwr.errors import ConfigurationError
 from lwr.managers.stateful import StatefulManager
-from lwr.messaging.consumers import KILL_MEMORY, RequestConsumer
+from lwr.messaging.consumers import RequestConsumer
 from lwr.messaging.exchange import AmqpExchange, key_prefix, redact_url
 from lwr.messaging.publisher import StatusPublisher
-from lwr.persistence.outbox import Outbox
+from lwr.persistence.outbox import EARLY_KILL_MEMORY, Outbox
 
 if TYPE_CHECKING:
     from lwr.pool.group import PoolGroup
@@ -93,7 +93,7 @@ class AmqpBinding:
 
     def start(self) -> None:
         forgotten = self.outbox.forget_consumed(time.time() - CONSUMED_MEMORY)
-        self.outbox.forget_kills(time.time() - KILL_MEMORY)
+        self.outbox.forget_kills(time.time() - EARLY_KILL_MEMORY)
         pending = self.outbox.count()
         log.info(
             "message queue %s: binding managers %s (%d status updates waiting in the outbox, "

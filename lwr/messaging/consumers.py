@@ -17,8 +17,8 @@ Reliability rules, each the answer to a way Galaxy jobs get lost:
 * a message carrying ``acknowledge_uuid`` is answered on its ``<name>_ack`` queue after it was
   handled, and remembered durably, so the client's resends are answered but not acted on again;
 * a kill may come before its job's setup (two queues, no order between them): it is remembered
-  durably for :data:`KILL_MEMORY` and the setup, when it comes, records the job cancelled
-  without running it and announces that final status.
+  durably (:data:`~lwr.persistence.outbox.EARLY_KILL_MEMORY`) and the setup, when it comes,
+  records the job cancelled without running it and announces that final status.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from lwr.managers.base import JobState
 from lwr.messaging import messages
 from lwr.messaging.broker_thread import BACKOFF_START, BrokerThread, next_delay
 from lwr.messaging.exchange import AmqpExchange, redact_url
+from lwr.persistence.outbox import EARLY_KILL_MEMORY
 
 if TYPE_CHECKING:
     from lwr.managers.stateful import StatefulManager
@@ -54,9 +55,6 @@ PREFETCH = 16
 DRAIN_TIMEOUT = 1.0
 #: how many failed message bodies are remembered to reject their redelivery
 FAILED_MEMORY = 1000
-#: how long a kill for a job not set up yet is remembered, in seconds: longer than a setup
-#: queue's backlog takes to drain after an outage, far shorter than Galaxy reuses a job id
-KILL_MEMORY = 24 * 3600.0
 
 
 class RequestConsumer(BrokerThread):
@@ -251,7 +249,7 @@ class RequestConsumer(BrokerThread):
     def _setup(self, body: dict[str, Any]) -> None:
         """Set up and queue the job; one refused is reported ``failed`` so Galaxy stops waiting."""
         job_id = messages.job_id_of(body)
-        killed = self.outbox.buried(self.exchange.manager, job_id, time.time() - KILL_MEMORY)
+        killed = self.outbox.buried(self.exchange.manager, job_id, time.time() - EARLY_KILL_MEMORY)
         try:
             _, launch = messages.setup_launch(body)
             if killed:

@@ -35,6 +35,9 @@ from typing import Any
 from lwr.persistence import sqlite
 
 SCHEMA_VERSION = 3
+#: how long a kill for a job not set up yet is remembered, in seconds: longer than a setup
+#: queue's backlog takes to drain after an outage, far shorter than Galaxy reuses a job id
+EARLY_KILL_MEMORY = 24 * 3600.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (

@@ -8,6 +8,7 @@ runs on the consumer thread.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,7 @@ from kombu.message import Message
 from lwr import trace
 from lwr.errors import InvalidRequestError, LwrError
 from lwr.messaging import messages
+from lwr.persistence.outbox import EARLY_KILL_MEMORY
 from lwr.pool import protocol
 from lwr.pool.leases import LeaseTable
 
@@ -42,6 +44,8 @@ class Handlers:
     outbox: Outbox
     leases: LeaseTable
     worker_id: str
+    #: jobs answered ``cancelled`` because their kill came first, until that final is committed
+    early_cancels: set[str]
     request_drain: Callable[[float | None], None]
     _channel: Any
     _plain: Any
@@ -79,8 +83,9 @@ class Handlers:
         if self.manager.find(job_id) is not None:
             self._discard(job_id)  # an earlier attempt of this worker's; this setup starts anew
         self.leases.take(job_id, message)
-        if self.leases.killed(job_id):
+        if self.outbox.buried(self.manager.name, job_id, time.time() - EARLY_KILL_MEMORY):
             log.info("job %s/%s: killed before it started", self.manager.name, job_id)
+            self.early_cancels.add(job_id)  # its kill is forgotten once this final is committed
             reason = "cancelled by the client before it started"
             self.leases.offer(job_id, cancelled_status(job_id, reason), final=True)
             return
@@ -148,7 +153,7 @@ class Handlers:
 
     def _kill(self, job_id: str, origin: str) -> None:
         if self.leases.get(job_id) is None:
-            self.leases.bury(job_id)  # its setup may still wait in the queue
+            self.outbox.bury(self.manager.name, job_id)  # its setup may still wait in the queue
             log.info("job %s/%s: kill for a job not held here; remembered", self.manager.name,
                      job_id)  # fmt: skip
             return

@@ -5,7 +5,7 @@ channel: the delivery is the lease. Everything the worker says about a held job 
 same channel, and the job's final status goes out in one broker transaction with the ack of the
 delivery (see :mod:`lwr.pool.worker`). This module keeps the bookkeeping: the lease of each held
 job, the status updates waiting to be sent (produced by manager threads, sent by the consumer
-thread), and the kill requests that arrived for jobs nobody held yet.
+thread). Kills that arrive for jobs nobody holds yet are kept on disk, in the outbox.
 
 A lease is an object, not a job id: an update is sent only while the lease it was produced under
 is still the job's current one, so nothing from a job this worker abandoned (connection lost,
@@ -18,14 +18,9 @@ import itertools
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-#: how long a kill for a job nobody held is remembered, in seconds
-TOMBSTONE_TTL = 3600.0
-TOMBSTONE_MAX = 10000
 
 _serial = itertools.count(1)
 
@@ -55,7 +50,6 @@ class LeaseTable:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._leases: dict[str, Lease] = {}
-        self._tombstones: OrderedDict[str, float] = OrderedDict()
         self.outgoing: queue.Queue[Outgoing] = queue.Queue()
         self.received_total = 0
         self.finished_total = 0
@@ -114,24 +108,3 @@ class LeaseTable:
                 items.append(self.outgoing.get_nowait())
             except queue.Empty:
                 return items
-
-    # -- kills that came before their job ----------------------------------------------------
-
-    def bury(self, job_id: str, now: float | None = None) -> None:
-        """Remember a kill for a job no worker held when it came (its setup may be queued)."""
-        now = time.time() if now is None else now
-        with self._lock:
-            self._tombstones[job_id] = now
-            self._tombstones.move_to_end(job_id)
-            while self._tombstones and (
-                len(self._tombstones) > TOMBSTONE_MAX
-                or next(iter(self._tombstones.values())) < now - TOMBSTONE_TTL
-            ):
-                self._tombstones.popitem(last=False)
-
-    def killed(self, job_id: str, now: float | None = None) -> bool:
-        """Whether a kill for ``job_id`` came recently; it is forgotten once asked."""
-        now = time.time() if now is None else now
-        with self._lock:
-            when = self._tombstones.pop(job_id, None)
-        return when is not None and when >= now - TOMBSTONE_TTL

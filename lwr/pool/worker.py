@@ -103,6 +103,7 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
         self.slots = slots_of(manager, settings.slots)
         self.endpoint = endpoint
         self.leases = LeaseTable()
+        self.early_cancels = set()
         self.pool_exchange = kombu.Exchange(
             protocol.POOL_EXCHANGE, protocol.POOL_EXCHANGE_TYPE, durable=False
         )
@@ -321,6 +322,9 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
             self._crash_point("after_commit", job_id)
             trace.mark(self.manager.name, job_id, "final status committed")
             self._announced(job_id)
+            if job_id in self.early_cancels:  # cancelled for a kill that came first: used up
+                self.early_cancels.discard(job_id)
+                self.outbox.exhume(self.manager.name, job_id)
             self.leases.release(item.lease, finished=True)
             log.info(
                 "job %s/%s: final status %s published and setup acknowledged",

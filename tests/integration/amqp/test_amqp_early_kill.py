@@ -1,4 +1,4 @@
-"""A kill that reaches LWR before its job's setup, over a real RabbitMQ.
+"""A kill that reaches LWR (a server or a pool worker) before its job's setup, over real RabbitMQ.
 
 Galaxy publishes a job's setup and its kill on two queues, and the broker keeps no order between
 queues: after an outage, or with a backlog of setups, LWR may consume the kill first. The job must
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.amqp.pool_support import PoolEar, finals, settle
 from tests.integration.amqp.support import Client, WeblessServer
 from tests.integration.files_endpoint import wait_for
 
@@ -58,3 +59,30 @@ def early_kills(server: WeblessServer) -> int:
     with sqlite3.connect(path) as db:
         (count,) = db.execute("SELECT COUNT(*) FROM early_kills").fetchone()
     return int(count)
+
+
+def test_a_pool_worker_remembers_an_early_kill_across_its_restart(
+    manager_name: str,
+    workers: Callable[..., WeblessServer],
+    client_factory: Callable[..., Client],
+    ear: PoolEar,
+    tmp_path: Path,
+) -> None:
+    """Every worker hears a kill for a job nobody holds; a restart (a deploy) must not forget it."""
+    worker = workers("w0")
+    client = client_factory(manager_name)
+    ran = tmp_path / "early-ran"
+    client.publish("kill", {"job_id": "early"})
+    remembered = f"job {manager_name}/early: kill for a job not held here; remembered"
+    wait_for(lambda: remembered in worker.log(), what="the worker hearing the kill")
+    assert early_kills(worker) == 1
+    worker.stop()
+    worker.start()
+    client.setup("early", f"touch {ran}; echo ran")
+    assert client.wait_status("early", "cancelled", timeout=60)["complete"] == "true"
+    client.setup("sentinel", "echo sentinel")
+    assert client.wait_status("sentinel", "complete", timeout=60)["stdout"] == "sentinel\n"
+    settle(ear, "w0")
+    assert not ran.exists()
+    assert finals(client) == {"early": 1, "sentinel": 1}
+    wait_for(lambda: early_kills(worker) == 0, what="the kill used up once its final committed")

@@ -31,6 +31,7 @@ def consumer() -> PoolConsumer:
     """A consumer with only what ``_flush`` uses (no broker, no manager threads)."""
     worker = PoolConsumer.__new__(PoolConsumer)
     worker.leases = LeaseTable()
+    worker.early_cancels = set()
     worker.manager = SimpleNamespace(name="m")  # type: ignore[assignment]
     worker.exchange = SimpleNamespace(publish_on=lambda *args: None)  # type: ignore[assignment]
     worker._channel = BrokenChannel()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lwr.pool.leases import TOMBSTONE_TTL, LeaseTable
+from lwr.pool.leases import LeaseTable
 
 
 def test_updates_of_a_held_job_are_queued_in_order() -> None:
@@ -41,20 +41,3 @@ def test_totals_count_takes_and_finishes() -> None:
     for lease in table.held()[:2]:
         table.release(lease, finished=True)
     assert (table.received_total, table.finished_total, len(table)) == (3, 2, 1)
-
-
-def test_a_kill_before_the_job_is_remembered_once_and_for_a_while() -> None:
-    table = LeaseTable()
-    table.bury("early", now=1000.0)
-    assert table.killed("early", now=1001.0)
-    assert not table.killed("early", now=1002.0)  # asked once: forgotten
-    table.bury("late", now=1000.0)
-    assert not table.killed("late", now=1000.0 + TOMBSTONE_TTL + 1)
-
-
-def test_old_kills_are_dropped_when_new_ones_come() -> None:
-    table = LeaseTable()
-    table.bury("old", now=0.0)
-    table.bury("new", now=TOMBSTONE_TTL + 10)
-    assert not table.killed("old", now=TOMBSTONE_TTL + 10)
-    assert table.killed("new", now=TOMBSTONE_TTL + 10)
