@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ensure(NEEDS if not args.profile else {**NEEDS, "py-spy": "py-spy>=0.3"})
 
-    from bench import report, run
+    from bench import cpu_report, report, run
 
     plan = run.Plan.quick() if args.quick else run.Plan.full()
     if args.only:
@@ -119,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     document = run.run(plan)
     table_rows = report.rows(document)
     document["ratios"] = report.as_dicts(table_rows)
+    document["cpu_budget"] = cpu_report.budgets(document)
     (args.results / "latest.json").write_text(json.dumps(document, indent=2) + "\n")
     machine = document["meta"]["machine"]
     report.plot(
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(table_rows))
     if report.floor_text(document):
         print(report.floor_text(document))
+    if cpu_report.text(document):
+        print(cpu_report.text(document))
     mq_mode = document["mq_mode"]
     if not mq_mode.get("measured"):
         print(f"\nMQ mode: {mq_mode['note']} ({mq_mode['reason']})")

@@ -11,6 +11,7 @@ import contextlib
 import io
 import shlex
 import subprocess
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -53,6 +54,9 @@ class Driver:
         self.url = url
         self.transport = transport
         self.poll = poll
+        #: status requests made by :meth:`wait` so far (client threads share the driver)
+        self.polls = 0
+        self._polls_lock = threading.Lock()
 
     def client(self, job_id: str) -> Any:
         return self._manager.get_client({"url": self.url}, job_id)
@@ -66,7 +70,14 @@ class Driver:
 
     def wait(self, client: Any) -> dict[str, Any]:
         """Poll until the job is complete; fail unless it ended ``complete`` with code 0."""
-        return wait_complete(client.raw_check_complete, client.job_id, self.poll)
+
+        def status() -> dict[str, Any]:
+            with self._polls_lock:
+                self.polls += 1
+            answer: dict[str, Any] = client.raw_check_complete()
+            return answer
+
+        return wait_complete(status, client.job_id, self.poll)
 
     def copy_job(
         self,

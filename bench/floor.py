@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import shlex
 import shutil
 import socket
@@ -57,12 +58,43 @@ _DIRECTORY_KEYS = (
 
 
 class _State:
-    """The floor server's whole state: its root and the jobs' processes, in memory only."""
+    """The floor server's whole state: its root and the jobs' processes, in memory only.
 
-    def __init__(self, root: Path) -> None:
+    With ``slots`` (the throughput floor) at most that many jobs run at once, as in the servers
+    under test: ``slots`` threads each start a queued job, wait for it and take the next, so a
+    job is started the moment a slot frees, with no record and no timer. Without, a submit
+    starts its job in the request's own thread (the latency floor).
+    """
+
+    def __init__(self, root: Path, slots: int = 0) -> None:
         self.root = root
+        self.slots = slots
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.lock = threading.Lock()
+        #: return codes of the jobs the slot threads ran
+        self.ended: dict[str, int] = {}
+        self.queue: queue.SimpleQueue[tuple[str, list[str]]] = queue.SimpleQueue()
+        for index in range(slots):
+            threading.Thread(target=self._slot, name=f"slot-{index}", daemon=True).start()
+
+    def start(self, job_id: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        child = subprocess.Popen(
+            argv,
+            cwd=self.root / job_id,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        with self.lock:
+            self.children[job_id] = child
+        return child
+
+    def _slot(self) -> None:
+        while True:
+            job_id, argv = self.queue.get()
+            code = self.start(job_id, argv).wait()
+            with self.lock:
+                self.ended[job_id] = code
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -105,15 +137,10 @@ class _Handler(BaseHTTPRequestHandler):
                 handle.write(self.rfile.read(length))
             self._json({"path": str(target)})
         elif len(path) == 3 and path[2] == "submit":
-            child = subprocess.Popen(
-                shlex.split(query["command_line"]),
-                cwd=self.state.root / path[1],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            with self.state.lock:
-                self.state.children[path[1]] = child
+            if self.state.slots:
+                self.state.queue.put((path[1], shlex.split(query["command_line"])))
+            else:
+                self.state.start(path[1], shlex.split(query["command_line"]))
             self._json({})
         else:
             self._json({"error": "not found"}, 404)
@@ -122,6 +149,7 @@ class _Handler(BaseHTTPRequestHandler):
         path, _ = self._parsed()
         with self.state.lock:
             self.state.children.pop(path[1], None)
+            self.state.ended.pop(path[1], None)
         directory = self.state.root / path[1]
         doomed = directory.with_name(f".deleting-{path[1]}")
         os.rename(directory, doomed)
@@ -131,7 +159,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _status(self, job_id: str) -> dict[str, Any]:
         with self.state.lock:
             child = self.state.children.get(job_id)
-        code = None if child is None else child.poll()
+            code = self.state.ended.get(job_id)
+        if code is None and child is not None and not self.state.slots:
+            code = child.poll()
         if code is None:
             return {"complete": "false", "status": "running", "job_id": job_id}
         directory = str(self.state.root / job_id)
@@ -166,11 +196,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(head.encode() + data)
 
 
-def serve(port: int, root: Path) -> None:
-    """Serve the floor protocol on 127.0.0.1:``port`` until killed."""
+class _Server(ThreadingHTTPServer):
+    """The standard threading server with the kernel's longest accept queue: its default
+    backlog of 5 drops part of eight clients' connection bursts, which the client's TCP stack
+    retries a second later (a stall of the floor, not a cost of a server)."""
+
+    request_queue_size = socket.SOMAXCONN
+
+
+def serve(port: int, root: Path, slots: int = 0) -> None:
+    """Serve the floor protocol on 127.0.0.1:``port`` until killed (``slots``: :class:`_State`)."""
     root.mkdir(parents=True, exist_ok=True)
-    handler = type("FloorHandler", (_Handler,), {"state": _State(root)})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    handler = type("FloorHandler", (_Handler,), {"state": _State(root, slots)})
+    server = _Server(("127.0.0.1", port), handler)
     server.daemon_threads = True
     server.serve_forever()
 
@@ -179,6 +217,8 @@ class FloorBench(BenchServer):
     """The floor server as a process of its own, started and stopped like the servers under test."""
 
     name = "floor"
+    #: jobs run at once (0: each submit starts its job at once, the latency floor)
+    slots = 0
 
     def configure(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -188,7 +228,8 @@ class FloorBench(BenchServer):
         boot = f"import sys; sys.path.insert(0, {str(_REPOSITORY)!r}); import bench.floor; "
         boot += "bench.floor.main()"
         root = str(self.directory / "jobs")
-        return [sys.executable, "-c", boot, "--port", str(self.port), "--root", root]
+        argv = [sys.executable, "-c", boot, "--port", str(self.port), "--root", root]
+        return [*argv, "--slots", str(self.slots)] if self.slots else argv
 
 
 def process_costs(jobs: int, scratch: Path) -> dict[str, float]:
@@ -260,8 +301,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.floor", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--slots", type=int, default=0, help="jobs run at once (0: no queue)")
     args = parser.parse_args(argv)
-    serve(args.port, args.root)
+    serve(args.port, args.root, args.slots)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bench import cpu
 from bench.client import Driver
 from bench.parallel import run_parallel
 from bench.servers import BenchServer
@@ -75,20 +76,28 @@ def latency(
     scratch: Path,
     failures: Failures,
     marks: Marks | None = None,
+    pids: dict[str, int] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """End-to-end time of one small job, servers alternating job by job.
 
     Alternating means a burst of other work on this shared machine lands on both servers alike
     instead of skewing whichever happened to be running. ``marks`` receives each job's client
-    marks, per server.
+    marks, per server. With ``pids`` (server name -> pid) each summary gets ``cpu``, CPU ms per
+    job (:mod:`bench.cpu`): the client's counted job by job in this thread, each server tree's
+    from the start of the run to its end (its idle time while the others run included).
     """
     source = scratch / "small_input.txt"
     source.write_bytes(b"a small input of a small job\n" * 8)
     times: dict[str, list[float]] = {name: [] for name in drivers}
     steps: dict[str, dict[str, list[float]]] = {name: {} for name in drivers}
+    meters = {name: cpu.Meter(pid) for name, pid in (pids or {}).items() if name in drivers}
+    client_s = dict.fromkeys(drivers, 0.0)
+    for meter in meters.values():
+        meter.start()
     for index in range(jobs):
         for name, driver in drivers.items():
             destination = scratch / f"small_output_{name}.txt"
+            client_started = time.thread_time()
             started = time.perf_counter()
             job_marks = None if marks is None else marks.setdefault(name, {})
             try:
@@ -104,15 +113,18 @@ def latency(
                 failures.add(name, f"latency job {index}", exc)
                 continue
             times[name].append(time.perf_counter() - started)
+            client_s[name] += time.thread_time() - client_started
             for step, seconds in job_steps.items():
                 steps[name].setdefault(step, []).append(seconds)
             destination.unlink()
+    spent = {name: m.stop(len(times[name]), client_s[name]) for name, m in meters.items()}
     return {
         name: {
             **summary_ms(values),
             "steps_median_ms": {
                 step: round(statistics.median(s) * 1000, 2) for step, s in steps[name].items()
             },
+            **({"cpu": spent[name]} if name in spent else {}),
         }
         for name, values in times.items()
     }
@@ -147,6 +159,7 @@ def throughput(
         if destination.read_bytes() != b"throughput\n":
             raise RuntimeError(f"job tp{index}: wrong output")
 
+    polls = driver.polls
     started = time.perf_counter()
     done = run_parallel(one, range(jobs), threads, failures, name, "throughput job")
     elapsed = time.perf_counter() - started
@@ -157,6 +170,8 @@ def throughput(
         "threads": threads,
         "seconds": round(elapsed, 3),
         "jobs_per_s": round(done / elapsed, 2),
+        # each poll is a request the server answers: part of its CPU per job
+        "status_polls_per_job": round((driver.polls - polls) / jobs, 2) if jobs else None,
     }
 
 

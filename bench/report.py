@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bench import cpu_report
 from bench.render import _target_value, as_dicts, plot, table
 
 #: the rendering functions live in bench.render; callers use them through this module
@@ -87,6 +88,7 @@ def rows(doc: dict[str, Any]) -> list[Row]:
         ),
         *_same_thread_rows(doc),
         _retry_row(doc),
+        *cpu_report.rows(doc),
     ]
     for transport, target in _TRANSPORTS:
         for way in ("up", "down"):

@@ -133,7 +133,9 @@ def _phases(
             results[name]["latency"] = summary
             print(trace.render(f"latency {name}: per-phase", summary["breakdown"]))
     if "throughput" in plan.workloads:
-        for name, summary in throughput.rounds(plan, servers, scratch, failures).items():
+        summaries = _throughput_with_floor(plan, servers, scratch, failures)
+        results.setdefault("floor", {})["throughput"] = summaries.pop("floor")
+        for name, summary in summaries.items():
             results[name]["throughput"] = summary
             results[name]["rss_after_throughput_mib"] = measure.rss_mib(servers[name])
     if "staging" in plan.workloads:
@@ -141,6 +143,21 @@ def _phases(
         results["reference"] = staged.pop("reference")
         for name, figures in staged.items():
             results[name].update(figures)
+
+
+def _throughput_with_floor(
+    plan: Plan, servers: dict[str, BenchServer], scratch: Path, failures: Failures
+) -> dict[str, dict[str, Any]]:
+    """The throughput rounds, the floor server (:mod:`bench.floor`, as many job slots as the
+    servers) taking its turn: the CPU per job that no server can save with this client."""
+    floor_server = floor.FloorBench(scratch / "floor-throughput", servers["lwr"].concurrency)
+    floor_server.slots = floor_server.concurrency
+    floor_server.configure()
+    floor_server.start()
+    try:
+        return throughput.rounds(plan, {**servers, "floor": floor_server}, scratch, failures)
+    finally:
+        floor_server.stop()
 
 
 def _latency_with_floor(
@@ -161,7 +178,8 @@ def _latency_with_floor(
     try:
         urls = {**{n: s.url for n, s in servers.items()}, "floor": floor_server.url}
         drivers = {n: Driver(url, "urllib", Poll(plan.latency_poll)) for n, url in urls.items()}
-        latencies = measure.latency(drivers, plan.latency_jobs, scratch, failures, marks)
+        pids = {**{n: s.pid for n, s in servers.items()}, "floor": floor_server.pid}
+        latencies = measure.latency(drivers, plan.latency_jobs, scratch, failures, marks, pids)
         requests = floor.request_costs(urls, 4 * plan.latency_jobs)
     finally:
         floor_server.stop()

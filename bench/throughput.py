@@ -12,13 +12,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench import measure, trace
+from bench import cpu, measure, trace
 from bench.client import Driver, Poll
 from bench.measure import Failures
 from bench.servers import BenchServer, LwrBench, PulsarBench
 
 if TYPE_CHECKING:
     from bench.run import Plan
+
+#: what the JSON keeps of every round
+_ROUND_KEYS = ("jobs_per_s", "seconds", "load_average", "status_polls_per_job", "cpu", "breakdown")
 
 
 def rounds(
@@ -36,6 +39,8 @@ def rounds(
             step(f"{label} {name} (round {round_ + 1}/{plan.throughput_rounds})")
             driver = Driver(server.url, "urllib", Poll(plan.throughput_poll))
             marks: dict[str, dict[str, float]] = {}
+            meter = cpu.Meter(server.pid)
+            meter.start()
             result = measure.throughput(
                 driver,
                 plan.throughput_jobs,
@@ -46,9 +51,14 @@ def rounds(
                 tag=f"{round_}-",
                 marks=marks,
             )
+            result["cpu"] = meter.stop(result["completed"])
             result["load_average"] = measure.load_average()
             result["breakdown"] = breakdown(server, marks)
-            print(f"  {result['jobs_per_s']} jobs/s, load average {result['load_average']}")
+            print(
+                f"  {result['jobs_per_s']} jobs/s, load average {result['load_average']}; "
+                f"{result['status_polls_per_job']} polls per job; "
+                f"CPU ms per job: {cpu.describe(result['cpu'])}"
+            )
             print(trace.render(f"  {label} {name}: per-phase", result["breakdown"]))
             done[name].append(result)
     summaries = {}
@@ -57,10 +67,9 @@ def rounds(
         summaries[name] = {
             **best,
             "rounds": [r["jobs_per_s"] for r in results],
-            "round_details": [
-                {k: r[k] for k in ("jobs_per_s", "seconds", "load_average", "breakdown")}
-                for r in results
-            ],
+            # every round's CPU over every round's jobs: CPU per job hardly moves with the load
+            "cpu": cpu.combine([r["cpu"] for r in results]),
+            "round_details": [{k: r.get(k) for k in _ROUND_KEYS} for r in results],
         }
     return summaries
 

@@ -12,6 +12,7 @@ summary and writes ``bench/results/versus.json``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import subprocess
@@ -118,14 +119,63 @@ def run(revision: str, rounds: int, jobs: int, trace: bool) -> dict[str, Any]:
     }
 
 
+def run_cpu(revision: str, rounds: int, jobs: int, pulsar: bool) -> dict[str, Any]:
+    """Throughput rounds of both LWRs (and the throughput floor, and Pulsar if asked), each
+    round's CPU per job recorded (:mod:`bench.cpu`): the A/B of a change to the server's CPU."""
+    from bench import throughput
+    from bench.run import Plan
+
+    plan = dataclasses.replace(Plan.quick(), throughput_jobs=jobs, throughput_rounds=rounds)
+    with tempfile.TemporaryDirectory(prefix="lwr-versus-") as tmp:
+        scratch = Path(tmp)
+        source = extract(revision, scratch / "before-source")
+        servers: dict[str, BenchServer] = {
+            "after": LwrBench(scratch / "after", 2),
+            "before": BeforeLwr(scratch / "before", 2, source),
+            "floor": floor.FloorBench(scratch / "floor", 2),
+        }
+        servers["floor"].slots = 2  # type: ignore[attr-defined]
+        if pulsar:
+            servers["pulsar"] = PulsarBench(scratch / "pulsar", 2)
+        failures = Failures()
+        try:
+            for server in servers.values():
+                server.configure()
+                server.start()
+            summaries = throughput.rounds(plan, servers, scratch, failures)
+        finally:
+            for server in servers.values():
+                server.stop()
+    summary = {
+        name: {
+            "cpu": found["cpu"],
+            "rounds_jobs_per_s": found["rounds"],
+            "rounds_cpu": [r["cpu"] for r in found["round_details"]],
+            "status_polls_per_job": [r["status_polls_per_job"] for r in found["round_details"]],
+        }
+        for name, found in summaries.items()
+    }
+    return {"before": revision, "mode": "cpu", "summary": summary, "failures": failures.by_server}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.versus", description=__doc__)
     parser.add_argument("--before", required=True, help="the git revision to compare against")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=15, help="jobs per server per round")
     parser.add_argument("--trace", action="store_true", help="both LWRs write lwr.trace")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="throughput rounds instead (--jobs per round, 8 client threads, 2 slots) with the "
+        "CPU per job of client, server and its children; the floor too",
+    )
+    parser.add_argument("--pulsar", action="store_true", help="with --cpu: Pulsar's rounds too")
     args = parser.parse_args(argv)
-    document = run(args.before, args.rounds, args.jobs, args.trace)
+    if args.cpu:
+        document = run_cpu(args.before, args.rounds, args.jobs, args.pulsar)
+    else:
+        document = run(args.before, args.rounds, args.jobs, args.trace)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "versus.json").write_text(json.dumps(document, indent=2) + "\n")
     print(json.dumps(document["summary"], indent=2))

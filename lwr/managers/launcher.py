@@ -110,6 +110,7 @@ def write_spec(
     }
     path = directory.control(LAUNCH_NAME)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(spec, indent=1), encoding="utf-8")
+    # no indent: json's C encoder only serves compact output, and every submit writes this
+    tmp.write_text(json.dumps(spec), encoding="utf-8")
     os.replace(tmp, path)
     return path

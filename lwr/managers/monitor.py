@@ -97,7 +97,12 @@ class Monitor:
         raise NotImplementedError
 
     def _dispatch(self) -> None:
-        """Hand queued jobs to the backend while it has capacity, oldest first."""
+        """Hand queued jobs to the backend while it has capacity, oldest first.
+
+        After a launch the queue is read again only if another job was waiting and a slot is
+        left: a job queued later is dispatched by its own submit (or the monitor's pass after
+        a job ends), so a lone submit costs one read of the queue, not two.
+        """
         limit = self.backend.max_concurrent_jobs
         while not self._stopping.is_set():
             with self._lock:
@@ -112,6 +117,8 @@ class Monitor:
                 record = self.store.put(chosen.evolve(launch_state=LAUNCHING))
             trace.mark(self.name, record.job_id, "dispatched")
             self._launch(record)
+            if len(waiting) == 1 or (limit is not None and launched + 1 >= limit):
+                return
 
     def _next_allowed(self, waiting: list[JobRecord]) -> JobRecord | None:
         """The oldest waiting job whose owner is under their plan's running limit.
@@ -205,10 +212,12 @@ class Monitor:
         if record.state not in ACTIVE:
             return record
         try:
-            self._poll_one(record)
+            status = self._poll_one(record)
         except Exception as exc:  # the answer stands without this look; the monitor polls again
             log.warning("job %s/%s: status poll failed: %s", self.name, record.job_id, exc)
             return record
+        if status is None or _unchanged(record, status):
+            return record  # nothing was written: the record just read is the answer
         current = self.store.get(self.name, record.job_id)
         if current is None:
             return record
@@ -216,10 +225,12 @@ class Monitor:
             self._wakeup.set()  # a slot is free: the monitor dispatches queued jobs into it
         return current
 
-    def _poll_one(self, record: JobRecord) -> None:
+    def _poll_one(self, record: JobRecord) -> ExternalStatus | None:
+        """Poll one launched job and apply what the backend says; that status (None: none)."""
         status = self.backend.poll([self._active(record)]).get(record.external_id or "")
         if status is not None:
             self._apply(record, status)
+        return status
 
     def _apply(self, record: JobRecord, status: ExternalStatus) -> None:
         """Turn one backend status into a persisted state change."""
@@ -286,3 +297,13 @@ class Monitor:
             f": {reason}" if reason else "",
         )
         self._notify(final)
+
+
+def _unchanged(record: JobRecord, status: ExternalStatus) -> bool:
+    """Whether :meth:`Monitor._apply` of ``status`` to ``record`` writes nothing: the same
+    unfinished state and native state (the common answer to a poll of a running job)."""
+    return (
+        not status.state.is_final
+        and status.state == record.state
+        and status.native_state == record.native_state
+    )

@@ -51,14 +51,15 @@ class LwrWsgiApp:
         if self.app.metrics is not None:
             route = environ.get("lwr.route", "unmatched")
             self.app.metrics.observe_request(route, request.method, response.status_int)
-        access_log.info(
-            "%s %s %s %d %.1fms",
-            request.client_addr,
-            request.method,
-            redact(_raw_path_qs(environ)),
-            response.status_int,
-            (time.perf_counter() - started) * 1000,
-        )
+        if access_log.isEnabledFor(logging.INFO):  # off in the sample: redacting is not free
+            access_log.info(
+                "%s %s %s %d %.1fms",
+                request.client_addr,
+                request.method,
+                redact(_raw_path_qs(environ)),
+                response.status_int,
+                (time.perf_counter() - started) * 1000,
+            )
         return response(environ, start_response)
 
     def handle(self, request: Request) -> Response:

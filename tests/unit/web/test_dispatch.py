@@ -245,3 +245,20 @@ def test_access_log_never_shows_the_token(client: Client, caplog: pytest.LogCapt
     assert all("private_token=[redacted]" in line for line in access)
     assert TOKEN not in caplog.text
     assert " 200 " in access[0] and " 403 " in access[1]
+
+
+def test_with_the_access_log_off_no_access_line_is_built(
+    client: Client, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sample turns the access log off: then no request pays for redacting its URL (a
+    second parse of the query), which the server otherwise did for every request."""
+    from lwr.web import dispatch
+
+    built: list[str] = []
+    monkeypatch.setattr(dispatch, "redact", lambda text: built.append(text) or text)
+    caplog.set_level(logging.WARNING, logger="lwr.access")
+    assert client("GET", "/jobs/9/status").status_int == 200
+    assert built == []
+    caplog.set_level(logging.INFO, logger="lwr.access")
+    assert client("GET", "/jobs/9/status").status_int == 200
+    assert len(built) == 1
