@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 #: tmpfs space a finished job of both servers takes (LWR 12 KiB, Pulsar 52 KiB), with room
 BYTES_PER_JOB = 80 * 1024
 #: files and directories a finished job of both servers takes (LWR 18, Pulsar 31), with room
@@ -87,22 +89,12 @@ def stale_mounts(mounts: str, alive: Callable[[int], bool]) -> list[Path]:
     return stale
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reclaim_stale() -> list[Path]:
     """Unmount (and remove) the tmpfs left by benches killed before their end."""
     if os.geteuid() != 0:
         return []
     reclaimed = []
-    for mount in stale_mounts(Path("/proc/mounts").read_text(), pid_alive):
+    for mount in stale_mounts(Path("/proc/mounts").read_text(), psutil.pid_exists):
         if subprocess.run(["umount", str(mount)], capture_output=True).returncode == 0:
             try:
                 mount.rmdir()
