@@ -19,6 +19,7 @@ import json
 from typing import Any
 
 from cheroot import errors
+from cheroot.makefile import MakeFile
 from cheroot.server import HeaderReader, HTTPConnection, HTTPRequest
 
 from lwr.web.send_deadline import BudgetedWriter, ResponseBudget
@@ -126,13 +127,28 @@ class LwrRequest(HTTPRequest):
 
 
 class LwrConnection(HTTPConnection):
-    """A cheroot connection whose requests are :class:`LwrRequest`, written under a deadline."""
+    """A cheroot connection whose requests are :class:`LwrRequest`, written under a deadline.
+
+    Its constructor sets what cheroot's does, less two costs every new connection paid there
+    (cheroot 11 makes one per request from Galaxy's client, which opens a connection per
+    request): a write stream built only to be replaced by the :class:`BudgetedWriter` (and
+    closed again by the garbage collector), and ``lru_cache`` wrappers of the two peer-credential
+    methods, which only UNIX-socket servers with ``peercreds_enabled`` use (those keep cheroot's
+    constructor). Building a connection went from 28-31 to 14 microseconds of CPU (measured in a
+    loop, 20,000 each, alternating). ``tests/unit/web/test_framing_connection.py`` checks that
+    the attributes stay those cheroot's constructor sets.
+    """
 
     RequestHandlerClass = LwrRequest
 
-    def __init__(self, server: Any, sock: Any, makefile: Any = None) -> None:
-        if makefile is None:
-            super().__init__(server, sock)
-        else:
+    def __init__(self, server: Any, sock: Any, makefile: Any = MakeFile) -> None:
+        if server.peercreds_enabled:
             super().__init__(server, sock, makefile)
+        else:
+            self.server = server
+            self.socket = sock
+            self.rfile = makefile(sock, "rb", self.rbufsize)
+            self.requests_seen = 0
+            self.peercreds_enabled = False
+            self.peercreds_resolve_enabled = server.peercreds_resolve_enabled
         self.wfile = BudgetedWriter(sock, "wb", self.wbufsize)
