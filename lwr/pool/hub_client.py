@@ -14,13 +14,12 @@ spawn requests with an error. A job of a lost hub never shows as ended (:meth:`p
 ``None``), so no final status is ever reported for a run its hub's death cut short: such jobs
 are given up, never finished here. The next job starts a new hub.
 
-A hub that is alive but no longer answers (stopped, stuck in a system call, deadlocked) would
-hold every lease of the worker forever: starts wait for its answer, and its jobs' ends are never
-reported. So a watchdog thread asks it for a ``pong`` while jobs run, and a hub that leaves any
-request (a start or a ping) unanswered for :data:`HUB_TIMEOUT` seconds is SIGKILLed (a stopped
-process dies of it too, and its descriptors close) and lost as above: its jobs die with it (they
-watch its lifeline), every lease goes back, the next job starts a new hub. Firing on a hub that
-was only slow costs reruns elsewhere, never a job run twice at once or a cut-short run reported.
+A hub alive but not answering (stopped, stuck, deadlocked) would hold the worker's leases
+forever: starts wait for it, its jobs' ends are never told. So a watchdog pings it while jobs
+run, and a hub that leaves a request (start or ping) unanswered :data:`HUB_TIMEOUT` seconds is
+SIGKILLed (a stopped process too: its descriptors close) and lost as above: its jobs die with
+it, every lease goes back, the next job starts a new hub. Killing a hub only slow costs reruns,
+never a job run twice at once nor a cut-short run reported.
 """
 
 from __future__ import annotations
@@ -142,17 +141,16 @@ def _identity(pid: int, pidfd: int) -> str:
 def hub_timeout(environ: Mapping[str, str] | None = None) -> float:
     """:data:`HUB_TIMEOUT`, or ``$LWR_POOL_HUB_TIMEOUT`` when that is a positive number."""
     value = (os.environ if environ is None else environ).get(TIMEOUT_ENV, "")
-    if not value:
-        return HUB_TIMEOUT
     try:
-        seconds = float(value)
+        seconds = float(value) if value else HUB_TIMEOUT
     except ValueError:
         seconds = -1.0
-    if not 0 < seconds < float("inf"):
-        log.warning("%s=%r is not a positive number of seconds: using %s", TIMEOUT_ENV, value,
-                    HUB_TIMEOUT)  # fmt: skip
-        return HUB_TIMEOUT
-    return seconds
+    if 0 < seconds < float("inf"):
+        return seconds
+    log.warning(
+        "$%s=%r is not a positive number of seconds: %s used", TIMEOUT_ENV, value, HUB_TIMEOUT
+    )
+    return HUB_TIMEOUT
 
 
 class _Pending:
@@ -268,7 +266,7 @@ class HubClient:
                 oldest = min((p.sent for p in self._pending.values()), default=None)
                 ping = oldest is None and bool(self._children)
             if oldest is not None and now - oldest > self.timeout:
-                self.kill_hung(f"a request waited {now - oldest:.0f}s for an answer")
+                self.kill_hung(now - oldest)
                 return
             if ping and now - last_ping >= self.timeout / 2:
                 last_ping = now
@@ -287,14 +285,16 @@ class HubClient:
             with self._lock:
                 self._pending.pop(request_id, None)
 
-    def kill_hung(self, why: str) -> None:
+    def kill_hung(self, waited: float) -> None:
         """Declare the hub hung and SIGKILL it: the reader then handles it as a lost hub."""
         with self._pidfd_lock:
             if self._hub_pidfd < 0 or self.lost.is_set():
                 return
             self.hung = True
-            log.error("pool job supervisor (hub, pid %d) does not answer (%s within %ss); "
-                      "killing it", self.process.pid, why, self.timeout)  # fmt: skip
+            why = f"a request waited {waited:.1f}s (limit {self.timeout}s)"
+            log.error(
+                "pool job supervisor (hub, pid %d) hangs (%s): killing it", self.process.pid, why
+            )
             try:
                 signal.pidfd_send_signal(self._hub_pidfd, signal.SIGKILL)
             except ProcessLookupError:
