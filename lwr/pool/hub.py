@@ -25,7 +25,10 @@ Every guarantee of the per-job supervisor holds, and one more:
   dies, takes every job with it; the worker sees the socket close and gives up all its leases;
 * a per-job supervisor killed outright (the OOM killer) leaves its job's processes to the hub,
   the subreaper above it; the hub then kills every process that is not under a live per-job
-  supervisor: they can only be such leftovers.
+  supervisor: they can only be such leftovers;
+* a hub that stops answering (stopped, stuck, deadlocked) is killed by the worker, which
+  treats it as dead: it answers each request, and a ``ping`` while jobs run, within a time
+  limit (see :data:`lwr.pool.hub_client.HUB_TIMEOUT`).
 
 Runs without site packages and imports built-in modules only (``marshal`` for the messages,
 ``_socket`` rather than ``socket``, whose ``enum`` import costs more than the rest).
@@ -59,8 +62,8 @@ MAX_MESSAGE = 1 << 20
 _INT = 4  # bytes of a descriptor in an SCM_RIGHTS array
 
 
-def send(sock: Any, message: dict[str, Any], fds: list[int] | None = None) -> None:
-    """One message (and descriptors) on the SOCK_SEQPACKET socket."""
+def send(sock: Any, message: dict[str, Any], fds: list[int] | None = None, flags: int = 0) -> None:
+    """One message (and descriptors) on the SOCK_SEQPACKET socket (``flags``: sendmsg's)."""
     data = marshal.dumps(message)
     if len(data) > MAX_MESSAGE:  # the other side would read it cut short
         raise OSError(errno.E2BIG, f"a message of {len(data)} bytes is over {MAX_MESSAGE}")
@@ -68,7 +71,7 @@ def send(sock: Any, message: dict[str, Any], fds: list[int] | None = None) -> No
     if fds:
         array = b"".join(fd.to_bytes(_INT, sys.byteorder) for fd in fds)
         ancillary = [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array)]
-    sock.sendmsg([data], ancillary)
+    sock.sendmsg([data], ancillary, flags)
 
 
 def receive(sock: Any, max_fds: int) -> tuple[dict[str, Any] | None, list[int]]:
@@ -135,6 +138,8 @@ class Hub:
         try:
             if message.get("kind") == "spawn" and len(fds) == 2:
                 self.spawn(message, fds[0], fds[1])
+            elif message.get("kind") == "ping":  # the worker checks that we still answer
+                send(self.sock, {"kind": "pong", "id": message.get("id")})
             else:
                 reply = {"kind": "failed", "id": message.get("id"), "errno": errno.EINVAL}
                 send(self.sock, {**reply, "error": f"bad request {message.get('kind')}"})

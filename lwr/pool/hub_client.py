@@ -13,6 +13,13 @@ setups go back to the broker for other workers to run); only then does it answer
 spawn requests with an error. A job of a lost hub never shows as ended (:meth:`poll` stays
 ``None``), so no final status is ever reported for a run its hub's death cut short: such jobs
 are given up, never finished here. The next job starts a new hub.
+
+A hub alive but not answering (stopped, stuck, deadlocked) would hold the worker's leases
+forever: starts wait for it, its jobs' ends are never told. So a watchdog pings it while jobs
+run, and a hub that leaves a request (start or ping) unanswered :data:`HUB_TIMEOUT` seconds is
+SIGKILLed (a stopped process too: its descriptors close) and lost as above: its jobs die with
+it, every lease goes back, the next job starts a new hub. Killing a hub only slow costs reruns,
+never a job run twice at once nor a cut-short run reported.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +48,10 @@ log = logging.getLogger(__name__)
 LOST_GRACE = 10.0
 #: seconds the hub gets to start and say hello
 START_TIMEOUT = 30.0
+#: seconds the hub gets to answer a request (a start, a ping) before it is declared hung and
+#: killed: a fork and a reply take milliseconds, even on a busy machine; overridden by:
+HUB_TIMEOUT = 30.0
+TIMEOUT_ENV = "LWR_POOL_HUB_TIMEOUT"
 #: a send failing so means the hub's end is closed: the hub is gone
 _GONE = frozenset({errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.EBADF})
 _BOOT = (
@@ -127,8 +138,24 @@ def _identity(pid: int, pidfd: int) -> str:
     return f"{pid}:-{next(_ended_serial)}" if readable else external_id
 
 
+def hub_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """:data:`HUB_TIMEOUT`, or ``$LWR_POOL_HUB_TIMEOUT`` when that is a positive number."""
+    value = (os.environ if environ is None else environ).get(TIMEOUT_ENV, "")
+    try:
+        seconds = float(value) if value else HUB_TIMEOUT
+    except ValueError:
+        seconds = -1.0
+    if 0 < seconds < float("inf"):
+        return seconds
+    log.warning(
+        "$%s=%r is not a positive number of seconds: %s used", TIMEOUT_ENV, value, HUB_TIMEOUT
+    )
+    return HUB_TIMEOUT
+
+
 class _Pending:
     def __init__(self) -> None:
+        self.sent = time.monotonic()  # when the request was made (before its send)
         self.done = threading.Event()
         self.child: SupervisedChild | None = None
         self.error: OSError | None = None
@@ -137,7 +164,11 @@ class _Pending:
 class HubClient:
     """One hub process and the socket to it; thread-safe :meth:`spawn`."""
 
-    def __init__(self, lifeline_fd: int, on_lost: Callable[[], None]) -> None:
+    def __init__(
+        self, lifeline_fd: int, on_lost: Callable[[], None], timeout: float | None = None
+    ) -> None:
+        self.timeout = hub_timeout() if timeout is None else timeout
+        self.hung = False
         self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._on_lost = on_lost
         self._lock = threading.Lock()
@@ -153,6 +184,9 @@ class HubClient:
                 start_new_session=True,
                 pass_fds=(lifeline_fd, theirs.fileno()),
             )
+        # our unreaped child, so surely the hub: the watchdog's kill can never hit a reused pid
+        self._hub_pidfd = os.pidfd_open(self.process.pid)
+        self._pidfd_lock = threading.Lock()
         self._sock.settimeout(START_TIMEOUT)
         try:
             hello, _ = hub.receive(self._sock, 0)
@@ -162,10 +196,12 @@ class HubClient:
         if hello is None or hello.get("kind") != "hello":
             self.process.kill()
             self.process.wait()
+            os.close(self._hub_pidfd)
             raise OSError(errno.ECHILD, "the pool worker's job supervisor did not start")
         self.subreaper = bool(hello.get("subreaper"))
         self._reader = threading.Thread(target=self._read, name="lwr-pool-hub", daemon=True)
         self._reader.start()
+        threading.Thread(target=self._watch, name="lwr-pool-hub-watch", daemon=True).start()
         log.info("pool job supervisor (hub) started as pid %d", self.process.pid)
 
     def spawn(self, argv: list[str], cwd: Path, stdout: Path, stderr: Path) -> SupervisedChild:
@@ -214,6 +250,56 @@ class HubClient:
             pass
         self.wait_handled(LOST_GRACE + 10)
 
+    # -- the watchdog thread -----------------------------------------------------------------
+
+    def _watch(self) -> None:
+        """Until the hub is lost: kill it once a request of ours waited :attr:`timeout` for it.
+
+        While jobs run and nothing else is waiting, a ping every half timeout stands in for a
+        request (a hub hung then would never report its jobs' ends): one small message per
+        15 s and worker, none while the worker is idle.
+        """
+        last_ping = time.monotonic()
+        while not self.lost.wait(self.timeout / 4):
+            now = time.monotonic()
+            with self._lock:
+                oldest = min((p.sent for p in self._pending.values()), default=None)
+                ping = oldest is None and bool(self._children)
+            if oldest is not None and now - oldest > self.timeout:
+                self.kill_hung(now - oldest)
+                return
+            if ping and now - last_ping >= self.timeout / 2:
+                last_ping = now
+                self._ping()
+
+    def _ping(self) -> None:
+        pending = _Pending()
+        with self._lock:
+            request_id = next(self._ids)
+            self._pending[request_id] = pending
+        try:  # never blocks: a hub that reads nothing fills its socket; it then times out
+            hub.send(self._sock, {"kind": "ping", "id": request_id}, flags=socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            pass
+        except OSError:  # gone: the reader sees it (and answers every waiter)
+            with self._lock:
+                self._pending.pop(request_id, None)
+
+    def kill_hung(self, waited: float) -> None:
+        """Declare the hub hung and SIGKILL it: the reader then handles it as a lost hub."""
+        with self._pidfd_lock:
+            if self._hub_pidfd < 0 or self.lost.is_set():
+                return
+            self.hung = True
+            why = f"a request waited {waited:.1f}s (limit {self.timeout}s)"
+            log.error(
+                "pool job supervisor (hub, pid %d) hangs (%s): killing it", self.process.pid, why
+            )
+            try:
+                signal.pidfd_send_signal(self._hub_pidfd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     # -- the reader thread -------------------------------------------------------------------
 
     def _read(self) -> None:
@@ -257,6 +343,11 @@ class HubClient:
                 code = int(message.get("errno") or errno.EINVAL)
                 pending.error = OSError(code, str(message.get("error")), message.get("filename"))
                 pending.done.set()
+        elif kind == "pong":
+            with self._lock:
+                answered = self._pending.pop(int(message["id"]), None)
+            if answered is not None:
+                answered.done.set()
         else:
             log.warning("pool job supervisor (hub): unexpected message %r", kind)
 
@@ -266,6 +357,9 @@ class HubClient:
         if self.process.poll() is None:  # not dead but unreadable: end it, its jobs with it
             self.process.kill()
         status = self.process.wait()
+        with self._pidfd_lock:
+            os.close(self._hub_pidfd)
+            self._hub_pidfd = -1
         with self._lock:
             children = list(self._children.values())
             self._children.clear()
@@ -273,10 +367,11 @@ class HubClient:
             self._pending.clear()
         log.log(
             logging.INFO if self._closing else logging.ERROR,
-            "pool job supervisor (hub, pid %d) ended (status %s) with %d job(s) running; they "
+            "pool job supervisor (hub, pid %d) ended (status %s%s) with %d job(s) running; they "
             "die with it and this worker gives up every job it holds",
             self.process.pid,
             status,
+            ", killed as hung" if self.hung else "",
             len(children),
         )
         deadline = time.monotonic() + LOST_GRACE
