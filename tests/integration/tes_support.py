@@ -8,14 +8,18 @@ reference to the GA4GH service-info schema pointed at the vendored copy (no netw
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
 import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from tests.integration.server import BIN
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_DIR = REPO / "tests" / "data" / "tes"
@@ -140,3 +144,16 @@ class TesSchema:
 
     def close(self) -> None:
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def lwr_users(directory: Path, *args: str) -> dict[str, Any]:
+    """``lwr users --json ARGS`` run as an operator runs it, in the server's directory."""
+    done = subprocess.run(
+        [str(BIN / "lwr"), "users", "--json", *args],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))

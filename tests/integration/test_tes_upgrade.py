@@ -16,7 +16,6 @@ after it finished.
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -28,8 +27,8 @@ import requests
 import tes
 
 from tests.integration.postgres import scratch_database
-from tests.integration.server import BIN, LwrServer, free_port, write_server_ini
-from tests.integration.tes_support import HttpStore
+from tests.integration.server import LwrServer, free_port, write_server_ini
+from tests.integration.tes_support import HttpStore, lwr_users
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgresql]
 
@@ -38,18 +37,6 @@ MANAGERS = "[manager:_default_]\ntype = queued_python\nmax_concurrent_jobs = 4\n
 UNFINISHED = ("QUEUED", "INITIALIZING", "RUNNING")
 #: the tables of the release before namespaces (``lwr_schema`` naming ``service_users`` only)
 OLD_TABLES = ("jobs", "job_files", "service_users", "lwr_schema")
-
-
-def _lwr_users(directory: Path, *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [str(BIN / "lwr"), "users", "--json", *args],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
 
 
 def _wait(client: tes.HTTPClient, task_id: str, states: tuple[str, ...] = UNFINISHED) -> Any:
@@ -125,8 +112,8 @@ def test_users_old_tasks_are_theirs_after_the_upgrade(tmp_path: Path, database: 
     port = free_port()
     write_server_ini(directory, port, options)
     (directory / "job_managers.ini").write_text(MANAGERS)
-    alice = _lwr_users(directory, "add", "alice", "--plan", "premium")["token"]
-    bob = _lwr_users(directory, "add", "bob")["token"]
+    alice = lwr_users(directory, "add", "alice", "--plan", "premium")["token"]
+    bob = lwr_users(directory, "add", "bob")["token"]
     gate = tmp_path / "gate"
     server = LwrServer(directory, port).start()
     with HttpStore(tmp_path / "http") as http:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -25,8 +24,8 @@ import requests
 import tes
 
 from tests.integration.postgres import scratch_database
-from tests.integration.server import BIN, LwrServer, free_port, write_server_ini
-from tests.integration.tes_support import REPO, HttpStore, TesSchema
+from tests.integration.server import LwrServer, free_port, write_server_ini
+from tests.integration.tes_support import REPO, HttpStore, TesSchema, lwr_users
 from tests.notify_servers import WebhookReceiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgresql]
@@ -145,7 +144,7 @@ def site(
         (directory / "job_managers.ini").write_text(MANAGERS)
         tokens = {"admin": ADMIN}
         for name, plan in (("alice", "free"), ("bob", "free"), ("pat", "premium")):
-            tokens[name] = _lwr_users(directory, "add", name, "--plan", plan)["token"]
+            tokens[name] = lwr_users(directory, "add", name, "--plan", plan)["token"]
         server = LwrServer(directory, port).start()
         schema = TesSchema()
         site = Site(server, store, hooks, tokens, schema)
@@ -173,18 +172,6 @@ def _checked(call: Any, schema: TesSchema) -> Any:
         return response
 
     return checked
-
-
-def _lwr_users(directory: Path, *args: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [str(BIN / "lwr"), "users", "--json", *args],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
 
 
 def test_a_users_task_is_one_of_their_jobs(site: Site) -> None:
