@@ -152,12 +152,13 @@ def queue_depth(manager: str, name: str) -> int:
         return int(count)
 
 
-def outbox_rows(server: LwrServer) -> int:
+def outbox_rows(server: LwrServer, table: str = "outbox") -> int:
+    """Rows of one table of the server's outbox (``early_kills``: kills before their setup)."""
     import sqlite3
 
     path = server.directory / "files" / "persisted_data" / "outbox.sqlite3"
     with sqlite3.connect(path) as db:
-        (count,) = db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+        (count,) = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
     return int(count)
 
 

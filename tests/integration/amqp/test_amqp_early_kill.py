@@ -8,14 +8,13 @@ kill must survive an LWR restart between the two messages.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.integration.amqp.pool_support import PoolEar, finals, settle
-from tests.integration.amqp.support import Client, WeblessServer
+from tests.integration.amqp.support import Client, WeblessServer, outbox_rows
 from tests.integration.files_endpoint import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
@@ -34,7 +33,7 @@ def test_a_kill_before_its_setup_keeps_the_job_from_running(
     ran = tmp_path / "early-ran"
     client.publish("kill", {"job_id": "early"})
     wait_for(lambda: f"job {manager_name}/early: {REMEMBERED}" in server.log(), what="the kill")
-    assert early_kills(server) == 1
+    assert outbox_rows(server, "early_kills") == 1
     server.stop()  # the kill is remembered on disk, not only in the consumer's memory
     server.start()
 
@@ -50,15 +49,9 @@ def test_a_kill_before_its_setup_keeps_the_job_from_running(
     assert client.statuses("early").count("cancelled") == 1
     assert "complete" not in client.statuses("early")
     assert "setup of a job killed before it came; cancelled" in server.log()
-    assert early_kills(server) == 0  # used up: the cancelled record now stops any resend
-
-
-def early_kills(server: WeblessServer) -> int:
-    """Kills remembered in the server's outbox (read straight from its SQLite file)."""
-    path = server.directory / "files" / "persisted_data" / "outbox.sqlite3"
-    with sqlite3.connect(path) as db:
-        (count,) = db.execute("SELECT COUNT(*) FROM early_kills").fetchone()
-    return int(count)
+    assert (
+        outbox_rows(server, "early_kills") == 0
+    )  # used up: the cancelled record now stops any resend
 
 
 def test_a_pool_worker_remembers_an_early_kill_across_its_restart(
@@ -75,7 +68,7 @@ def test_a_pool_worker_remembers_an_early_kill_across_its_restart(
     client.publish("kill", {"job_id": "early"})
     remembered = f"job {manager_name}/early: kill for a job not held here; remembered"
     wait_for(lambda: remembered in worker.log(), what="the worker hearing the kill")
-    assert early_kills(worker) == 1
+    assert outbox_rows(worker, "early_kills") == 1
     worker.stop()
     worker.start()
     client.setup("early", f"touch {ran}; echo ran")
@@ -85,4 +78,7 @@ def test_a_pool_worker_remembers_an_early_kill_across_its_restart(
     settle(ear, "w0")
     assert not ran.exists()
     assert finals(client) == {"early": 1, "sentinel": 1}
-    wait_for(lambda: early_kills(worker) == 0, what="the kill used up once its final committed")
+    wait_for(
+        lambda: outbox_rows(worker, "early_kills") == 0,
+        what="the kill used up once its final committed",
+    )
