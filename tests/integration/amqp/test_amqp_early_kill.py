@@ -49,9 +49,8 @@ def test_a_kill_before_its_setup_keeps_the_job_from_running(
     assert client.statuses("early").count("cancelled") == 1
     assert "complete" not in client.statuses("early")
     assert "setup of a job killed before it came; cancelled" in server.log()
-    assert (
-        outbox_rows(server, "early_kills") == 0
-    )  # used up: the cancelled record now stops any resend
+    # used up: the cancelled record now stops any resend
+    assert outbox_rows(server, "early_kills") == 0
 
 
 def test_a_pool_worker_remembers_an_early_kill_across_its_restart(
