@@ -20,8 +20,8 @@ import tes
 
 from tests.integration.conftest import ServerFactory
 from tests.integration.server import LwrServer
-from tests.integration.tes_support import HttpStore
-from tests.integration.test_tes_users import MANAGERS, _lwr_users, task
+from tests.integration.tes_support import HttpStore, lwr_users
+from tests.integration.test_tes_users import MANAGERS, task
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ def _server(factory: ServerFactory, **options: str) -> tuple[LwrServer, str]:
         start=False,
     )
     (server.directory / "plans.yml").write_text("free: {max_running_jobs: 4}\n")
-    token = str(_lwr_users(server.directory, "add", "alice", "--plan", "free")["token"])
+    token = str(lwr_users(server.directory, "add", "alice", "--plan", "free")["token"])
     return server.start(), token
 
 

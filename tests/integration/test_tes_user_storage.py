@@ -23,7 +23,8 @@ import tes
 
 from tests.integration.moto_s3 import AWS, credentials, moto_s3
 from tests.integration.server import LwrServer, free_port, write_server_ini
-from tests.integration.test_tes_upgrade import _lwr_users, _wait
+from tests.integration.tes_support import lwr_users
+from tests.integration.test_tes_upgrade import _wait
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +78,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         write_server_ini(directory, port, options)
         tokens = {"admin": ADMIN}
         for name in ("alice", "bob"):
-            tokens[name] = _lwr_users(directory, "add", name)["token"]
+            tokens[name] = lwr_users(directory, "add", name)["token"]
         env = {**os.environ, **AWS, "AWS_ENDPOINT_URL_S3": endpoint}
         server = LwrServer(directory, port, env=env).start()
         try:
