@@ -138,19 +138,21 @@ def _identity(pid: int, pidfd: int) -> str:
     return f"{pid}:-{next(_ended_serial)}" if readable else external_id
 
 
-def hub_timeout(environ: Mapping[str, str] | None = None) -> float:
-    """:data:`HUB_TIMEOUT`, or ``$LWR_POOL_HUB_TIMEOUT`` when that is a positive number."""
+def hub_timeout(environ: Mapping[str, str] | None = None, configured: float = HUB_TIMEOUT) -> float:
+    """``configured`` (the ``pool_hub_timeout`` option, :data:`HUB_TIMEOUT` by default), unless
+    ``$LWR_POOL_HUB_TIMEOUT`` is a positive number: the variable wins, so a test or an operator
+    chasing a problem can change one worker without editing the shared configuration."""
     value = (os.environ if environ is None else environ).get(TIMEOUT_ENV, "")
     try:
-        seconds = float(value) if value else HUB_TIMEOUT
+        seconds = float(value) if value else configured
     except ValueError:
         seconds = -1.0
     if 0 < seconds < float("inf"):
         return seconds
     log.warning(
-        "$%s=%r is not a positive number of seconds: %s used", TIMEOUT_ENV, value, HUB_TIMEOUT
+        "$%s=%r is not a positive number of seconds: %s used", TIMEOUT_ENV, value, configured
     )
-    return HUB_TIMEOUT
+    return configured
 
 
 class _Pending:

@@ -25,6 +25,7 @@ POOL_DEFAULTS: Mapping[str, str] = {
     "pool_heartbeat_seconds": "5",
     "pool_drain_timeout": "600",
     "pool_consumer_timeout": "604800",
+    "pool_hub_timeout": "30",
     "metrics_port": "0",
     "metrics_host": "127.0.0.1",
     "metrics_require_token": "false",
@@ -45,6 +46,8 @@ class PoolConfig:
     drain_timeout: float = 600.0
     #: asked of the broker for the setup consumer (x-consumer-timeout); 0: the broker's own
     consumer_timeout: float = 604800.0
+    #: seconds a start request or a ping may wait for the supervisor hub before it is killed
+    hub_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,11 @@ def parse_pool(values: Mapping[str, str], environ: Mapping[str, str] | None = No
     heartbeat = _seconds(values["pool_heartbeat_seconds"], "pool_heartbeat_seconds")
     if heartbeat <= 0:
         raise ConfigurationError("pool_heartbeat_seconds must be positive")
+    hub_timeout = _seconds(values["pool_hub_timeout"], "pool_hub_timeout")
+    if not 0 < hub_timeout < float("inf"):
+        raise ConfigurationError(
+            f"pool_hub_timeout must be a positive number of seconds, not {hub_timeout}"
+        )
     return PoolConfig(
         worker=worker,
         worker_id=worker_id,
@@ -81,6 +89,7 @@ def parse_pool(values: Mapping[str, str], environ: Mapping[str, str] | None = No
         heartbeat_seconds=heartbeat,
         drain_timeout=_seconds(values["pool_drain_timeout"], "pool_drain_timeout"),
         consumer_timeout=_seconds(values["pool_consumer_timeout"], "pool_consumer_timeout"),
+        hub_timeout=hub_timeout,
     )
 
 

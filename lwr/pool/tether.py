@@ -62,6 +62,8 @@ class Lifeline:
     def __init__(self) -> None:
         self.read_end, self._write_end = os.pipe()  # both close-on-exec (PEP 446)
         self._hub: HubClient | None = None
+        #: seconds a hub may leave a request unanswered (``pool_hub_timeout``; None: the default)
+        self.hub_timeout: float | None = None
         self._hub_lock = threading.Lock()
         #: called (from the hub's reader thread) when the hub died: give up every lease
         self.hub_listeners: list[Callable[[], None]] = []
@@ -72,7 +74,7 @@ class Lifeline:
         """Start ``argv`` under a per-job supervisor forked by this worker's hub."""
         with self._hub_lock:
             if self._hub is None or self._hub.lost.is_set():
-                self._hub = HubClient(self.read_end, self._hub_lost)
+                self._hub = HubClient(self.read_end, self._hub_lost, self.hub_timeout)
             hub = self._hub
         return hub.spawn(argv, cwd, stdout, stderr)
 

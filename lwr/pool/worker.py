@@ -51,6 +51,7 @@ from lwr.messaging.exchange import redact_url
 from lwr.pool import protocol, tether
 from lwr.pool.abandon import GivingUp
 from lwr.pool.handlers import Handlers
+from lwr.pool.hub_client import hub_timeout
 from lwr.pool.leases import LeaseTable, Outgoing
 from lwr.pool.wakeup import Waker
 
@@ -123,6 +124,7 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
         self._hub_gone = threading.Event()
         tether.attach(manager.backend)  # its jobs are leased: they must not outlive this worker
         tether.on_hub_lost(self.on_hub_lost)
+        tether.lifeline().hub_timeout = hub_timeout(configured=settings.hub_timeout)
 
     # -- life cycle --------------------------------------------------------------------------
 

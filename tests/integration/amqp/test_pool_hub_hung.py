@@ -1,8 +1,9 @@
 """A worker's supervisor hub that is alive but does not answer: treated as a dead one, in time.
 
 Same setting as test_pool_hub.py (real workers started as users start them, the real broker,
-Galaxy's client); a SIGSTOPped hub stands for any hung one. The workers run with a short
-``$LWR_POOL_HUB_TIMEOUT`` so that the tests are quick (the default is 30 s).
+Galaxy's client); a SIGSTOPped hub stands for any hung one. The workers run with a short hub
+timeout so that the tests are quick (the default is 30 s): one set by ``$LWR_POOL_HUB_TIMEOUT``,
+the other by the ``pool_hub_timeout`` option in its server.ini, as an operator sets it.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def test_a_stopped_hub_with_jobs_running_dies_with_them_and_each_completes_once(
 ) -> None:
     """No start waits on it: the worker's ping finds it. Each job's first run builds a process
     tree (with a ``setsid`` escapee) and never ends; its rerun only says "once"."""
-    victim = workers("victim", env={TIMEOUT_ENV: TIMEOUT})
+    victim = workers("victim", pool_hub_timeout=TIMEOUT)
     client = client_factory(manager_name)
     trees = start_trees(client, pid_files, tmp_path)
     hung = hub_of(victim)

@@ -85,8 +85,10 @@ def test_a_hub_that_answers_is_left_alone_while_its_jobs_outlast_the_timeout(
     assert worker.start("next", "exit 0").wait(20) == 0
 
 
-def test_the_timeout_comes_from_the_environment_when_it_is_a_positive_number() -> None:
+def test_the_timeout_comes_from_the_option_or_the_environment_when_a_positive_number() -> None:
     assert hub_timeout({}) == HUB_TIMEOUT == 30.0
     assert hub_timeout({hub_client.TIMEOUT_ENV: "2.5"}) == 2.5
+    assert hub_timeout({}, configured=7.0) == 7.0  # the pool_hub_timeout option
+    assert hub_timeout({hub_client.TIMEOUT_ENV: "2.5"}, configured=7.0) == 2.5  # the variable wins
     for bad in ("0", "-1", "nan", "inf", "soon"):
         assert hub_timeout({hub_client.TIMEOUT_ENV: bad}) == HUB_TIMEOUT

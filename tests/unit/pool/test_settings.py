@@ -17,7 +17,7 @@ def test_defaults_are_not_a_worker() -> None:
     pool = parse_pool(_values(), environ={})
     assert not pool.worker and pool.slots == 0 and pool.heartbeat_seconds == 5.0
     assert pool.drain_timeout == 600.0 and pool.worker_id  # host-pid
-    assert pool.consumer_timeout == 604800.0
+    assert pool.consumer_timeout == 604800.0 and pool.hub_timeout == 30.0
     metrics = parse_metrics(_values())
     assert metrics.port == 0 and metrics.host == "127.0.0.1" and not metrics.require_token
 
@@ -41,6 +41,9 @@ def test_the_worker_id_comes_from_the_option_then_the_environment() -> None:
         {"pool_drain_timeout": "-5"},
         {"pool_drain_timeout": "nan"},
         {"pool_consumer_timeout": "forever"},
+        {"pool_hub_timeout": "0"},
+        {"pool_hub_timeout": "inf"},
+        {"pool_hub_timeout": "nan"},
     ],
 )
 def test_bad_pool_options_are_refused_by_name(changes: dict[str, str]) -> None:
