@@ -218,6 +218,8 @@ class TlsInTls:
         self._outer = outer
         self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_hostname=host)
+        self._readers = 0
+        self._closing = False
         self._run(self._tls.do_handshake)
 
     def _run(self, operation: Callable[..., T], *args: Any) -> T:
@@ -261,6 +263,7 @@ class TlsInTls:
         return len(data)
 
     def makefile(self, mode: str = "rb", buffering: int | None = None) -> io.BufferedReader:
+        self._readers += 1
         return io.BufferedReader(_Reader(self), buffering or io.DEFAULT_BUFFER_SIZE)
 
     def settimeout(self, timeout: float | None) -> None:
@@ -273,17 +276,34 @@ class TlsInTls:
         self._outer.setsockopt(*args)
 
     def close(self) -> None:
-        self._outer.close()
+        """Closed once no reader is left: http.client closes the connection of a response
+        it will not reuse before the body is read, as a socket's ``makefile`` allows."""
+        self._closing = True
+        if self._readers == 0:
+            self._outer.close()
+
+    def _release(self) -> None:
+        self._readers -= 1
+        if self._closing:
+            self.close()
 
 
 class _Reader(io.RawIOBase):
     def __init__(self, sock: TlsInTls) -> None:
-        self._sock = sock
+        self._sock: TlsInTls | None = sock
 
     def readable(self) -> bool:
         return True
 
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock, sock = None, self._sock
+            sock._release()
+        super().close()
+
     def readinto(self, buffer: Any) -> int:  # any writable buffer (typeshed: Buffer, 3.12)
+        if self._sock is None:
+            raise ValueError("read of a closed response")
         return self._sock.recv_into(buffer)
 
 

@@ -362,12 +362,15 @@ class ForwardProxy:
                     b'Proxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n'
                 )
                 return
+            parts = urlsplit(target if method != "CONNECT" else f"//{target}")
+            try:
+                upstream = self._connect(parts.netloc if parts.port else f"{parts.netloc}:80")
+            except OSError:  # as a proxy says it: its upstream cannot be reached
+                client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                return
             if method == "CONNECT":
-                upstream = self._connect(target)
                 client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
             else:  # absolute form: the origin gets the path only, not the proxy's credentials
-                parts = urlsplit(target)
-                upstream = self._connect(parts.netloc if parts.port else f"{parts.netloc}:80")
                 path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
                 kept = [h for h in head[1:] if not h.lower().startswith(b"proxy-authorization:")]
                 upstream.sendall(f"{method} {path} {version}\r\n".encode() + b"".join(kept))
