@@ -296,8 +296,8 @@ class _Reader(io.RawIOBase):
         return True
 
     def close(self) -> None:
-        if self._sock is not None:
-            self._sock, sock = None, self._sock
+        sock, self._sock = self._sock, None
+        if sock is not None:
             sock._release()
         super().close()
 

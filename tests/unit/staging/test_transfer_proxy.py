@@ -135,7 +135,7 @@ def test_a_proxy_that_cannot_connect_is_retried(tmp_path: Path) -> None:
     waits: list[float] = []
     with ForwardProxy() as proxy:  # port 9 on loopback: nothing listens there
         url = "https://127.0.0.1:9/x"
-        with pytest.raises(StagingError, match="after 3 attempt.*answered CONNECT .* 502"):
+        with pytest.raises(StagingError, match=r"after 3 attempt.*answered CONNECT .* 502"):
             fetch(url, tmp_path / "x", RetryPolicy(2, 0), waits.append, None, None,
                   Proxy.parse(proxy.url))  # fmt: skip
     assert len(proxy.requests) == 3 and len(waits) == 2
