@@ -97,11 +97,10 @@ def test_a_users_task_moves_its_files_through_the_proxy(
     http_in = f"http://localhost:{plain.server.server_port}/data.txt"
     https_in = f"https://127.0.0.1:{secure.server.server_port}/data.txt"
     out = f"http://127.0.0.1:{plain.server.server_port}/out.txt"
-    done = _run(server, alice, task(
-        "cat /in/a.txt /in/b.txt > /out/x",
-        inputs=[tes.Input(path="/in/a.txt", url=http_in), tes.Input(path="/in/b.txt", url=https_in)],
-        outputs=[tes.Output(path="/out/x", url=out)],
-    ))  # fmt: skip
+    inputs = [tes.Input(path="/in/a.txt", url=http_in), tes.Input(path="/in/b.txt", url=https_in)]
+    made = task("cat /in/a.txt /in/b.txt > /out/x", inputs=inputs,
+                outputs=[tes.Output(path="/out/x", url=out)])  # fmt: skip
+    done = _run(server, alice, made)
     assert done.state == "COMPLETE", done
     assert (plain.root / "out.txt").read_text() == "plain data\nsecure data\n"
     assert proxy.requests == [
