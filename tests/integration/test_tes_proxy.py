@@ -2,7 +2,8 @@
 
 A site whose outgoing traffic must pass a proxy names it in ``server.ini``; a task's inputs
 are fetched and its outputs PUT through it (plain http as absolute-form requests, https in a
-``CONNECT`` tunnel with TLS end to end), with the proxy's credentials. The environment's
+``CONNECT`` tunnel with TLS end to end), with the proxy's credentials, the proxy reached over
+plain TCP or over TLS (TLS inside TLS for an https target). The environment's
 ``http_proxy`` family is set to a dead end and must not matter. A service user's targets are
 judged first, exactly as without a proxy: an internal one fails the task and the proxy never
 hears of it. Wrong credentials fail the task with the reason, and the password shows nowhere.
@@ -36,9 +37,17 @@ DEAD_END = "http://127.0.0.1:9"
 
 
 @pytest.fixture
-def stores(tmp_path: Path) -> Iterator[tuple[HttpStore, HttpStore, Path]]:
+def certificates(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The test CA, and its certificate for 127.0.0.1 (the stores' and an https proxy's)."""
+    return signed_by_test_ca(tmp_path, "127.0.0.1")
+
+
+@pytest.fixture
+def stores(
+    tmp_path: Path, certificates: tuple[Path, Path, Path]
+) -> Iterator[tuple[HttpStore, HttpStore, Path]]:
     """A plain http store and an https one (the test CA's certificate), both on 127.0.0.1."""
-    ca, certificate, key = signed_by_test_ca(tmp_path, "127.0.0.1")
+    ca, certificate, key = certificates
     for name in ("plain", "secure"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "data.txt").write_text(f"{name} data\n")
@@ -50,9 +59,13 @@ def stores(tmp_path: Path) -> Iterator[tuple[HttpStore, HttpStore, Path]]:
         yield plain, secure, ca
 
 
-@pytest.fixture
-def proxy() -> Iterator[ForwardProxy]:
-    with ForwardProxy(credentials=(USER, PASSWORD)) as running:
+@pytest.fixture(params=["http", "https"])
+def proxy(
+    request: pytest.FixtureRequest, certificates: tuple[Path, Path, Path]
+) -> Iterator[ForwardProxy]:
+    """The proxy, reached over plain TCP or over TLS (an ``https://`` proxy URL)."""
+    tls = server_tls(*certificates[1:]) if request.param == "https" else None
+    with ForwardProxy(credentials=(USER, PASSWORD), tls=tls) as running:
         yield running
 
 
