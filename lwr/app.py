@@ -74,6 +74,7 @@ class LwrApp:
             EgressPolicy(config.tes_user_allowed_networks),
             store=self.store,
             user_storage=config.tes_user_storage,
+            proxy=config.tes_http_proxy,
         )
         user_auth = None
         if config.user_auth is not None:

@@ -27,6 +27,7 @@ from lwr.config_values import (
     _networks,
     _path,
     _path_list,
+    _proxy,
     _pulsar_version,
     _required_path,
     _size,
@@ -37,6 +38,7 @@ from lwr.config_values import (
 from lwr.egress import Network
 from lwr.errors import ConfigurationError
 from lwr.pool.settings import POOL_DEFAULTS, MetricsConfig, PoolConfig, parse_metrics, parse_pool
+from lwr.proxy import Proxy
 from lwr.service.notify.settings import NOTIFY_DEFAULTS, NotifyConfig, parse_notify
 from lwr.service.plans import Plans, parse_plans
 from lwr.service.retention.settings import RETENTION_DEFAULTS, RetentionConfig, parse_retention
@@ -102,6 +104,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     **RETENTION_DEFAULTS,
     # internal networks service users' TES tasks may fetch from and send to (lwr.egress)
     "tes_user_allowed_networks": "",
+    # the forward proxy TES http(s) transfers go through (lwr.proxy): none
+    "tes_http_proxy": "",
     # where service users' TES file:// and s3:// URLs may lead (lwr.tes.user_storage): nowhere
     "tes_user_file_roots": "",
     "tes_user_s3_buckets": "",
@@ -216,6 +220,8 @@ class AppConfig:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     #: internal networks service users' TES tasks may reach all the same (lwr.egress)
     tes_user_allowed_networks: tuple[Network, ...] = ()
+    #: the forward proxy every TES http(s) transfer goes through (None: direct)
+    tes_http_proxy: Proxy | None = None
     #: file:// directories and s3:// buckets opened to service users' TES tasks
     tes_user_storage: UserStorage = field(default_factory=UserStorage)
     #: how long the dashboard's signed-in sessions live (lwr.service.sessions)
@@ -315,6 +321,7 @@ def load_app_config(
         notify=parse_notify(values, base),
         retention=parse_retention(values, base),
         tes_user_allowed_networks=_networks(values, "tes_user_allowed_networks"),
+        tes_http_proxy=_proxy(values, "tes_http_proxy"),
         tes_user_storage=parse_user_storage(
             values["tes_user_file_roots"], values["tes_user_s3_buckets"], base
         ),

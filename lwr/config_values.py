@@ -2,7 +2,7 @@
 
 Kept apart from :mod:`lwr.config` so a settings module (pool, balancer, drivers) can use the same
 checks without importing the whole application configuration, and without an import cycle: this
-module imports nothing from LWR but the errors and the two leaf modules it validates against.
+module imports nothing from LWR but the errors and the leaf modules it validates against.
 Every parser raises :class:`~lwr.errors.ConfigurationError` naming the option.
 """
 
@@ -17,6 +17,7 @@ import yaml
 
 from lwr.egress import Network, parse_networks
 from lwr.errors import ConfigurationError
+from lwr.proxy import Proxy, parse_option
 from lwr.pulsar_version import PULSAR_PROTOCOL_VERSION, version_key
 
 _TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0", "")
@@ -136,6 +137,12 @@ def _networks(values: Mapping[str, str], key: str) -> tuple[Network, ...]:
         return parse_networks(values[key])
     except ValueError as exc:
         raise ConfigurationError(f"{key}: {exc}") from None
+
+
+def _proxy(values: Mapping[str, str], key: str) -> Proxy | None:
+    """A ``*_proxy`` option (lwr.proxy): empty, or ``http(s)://[user:password@]host:port``;
+    a bad one is a ConfigurationError that does not quote the credentials."""
+    return parse_option(key, values[key])
 
 
 def _pulsar_version(value: str) -> str | None:

@@ -18,10 +18,11 @@ networks (``notify_webhook_allowed_networks``, ``tes_user_allowed_networks``); n
 Users of :mod:`lwr.service.notify.webhook` and :mod:`lwr.staging.transfer` (TES tasks of service
 users: :mod:`lwr.tes.staging`) share this one policy.
 
-Webhooks may go through an operator's forward proxy (``notify_webhook_proxy``,
-:class:`Proxy`): the target is judged here all the same, before the proxy is asked, but the
-proxy resolves the name itself and connects where its answer says; what that keeps and what it
-gives up is in docs/security.md ("Webhooks through a proxy").
+Webhooks and TES transfers may go through an operator's forward proxy
+(``notify_webhook_proxy``, ``tes_http_proxy``: :mod:`lwr.proxy`): the target is judged here all
+the same, before the proxy is asked, but the proxy resolves the name itself and connects where
+its answer says; what that keeps and what it gives up is in docs/security.md ("Outgoing
+connections through a proxy").
 """
 
 from __future__ import annotations
@@ -251,76 +252,3 @@ class PinnedTlsConnection(PinnedConnection):
 
     def connect(self) -> None:
         self.sock = self._context.wrap_socket(self._open(), server_hostname=self.host)
-
-
-@dataclass(frozen=True)
-class Proxy:
-    """An operator's forward HTTP proxy (``http://host:port``), trusted as configured: its
-    own address is never judged, the targets reached through it are."""
-
-    host: str
-    port: int
-
-    @classmethod
-    def parse(cls, url: str) -> Proxy:
-        """``http://host:port``; ValueError naming what is wrong (the option's error)."""
-        parts = urlsplit(url)
-        if parts.scheme != "http":
-            raise ValueError("must be an http:// URL (TLS to the proxy itself is not supported)")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("credentials in the URL are not supported")
-        if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.fragment:
-            raise ValueError("must be http://host:port, nothing more")
-        if parts.port is None:
-            raise ValueError("must name its port (http://host:port)")
-        return cls(parts.hostname, parts.port)
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
-
-
-def authority(host: str, port: int, default: int | None = None) -> str:
-    """``host:port`` as a request line names it (brackets around IPv6; no default port)."""
-    name = f"[{host}]" if ":" in host else host
-    return name if port == default else f"{name}:{port}"
-
-
-class ForwardedConnection(http.client.HTTPConnection):
-    """Plain HTTP to ``host`` through ``proxy``: the socket goes to the proxy, the request
-    names the absolute URL (the caller passes it) and the proxy connects by that name."""
-
-    def __init__(self, proxy: Proxy, host: str, port: int, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self._proxy = proxy
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._proxy.host, self._proxy.port), self.timeout)
-
-
-class TunnelledTlsConnection(ForwardedConnection):
-    """HTTPS to ``host`` through ``proxy``'s CONNECT tunnel: TLS runs end to end inside it,
-    with the URL host as server name and certificate name, so the proxy sees only the name
-    and port (http.client's own tunnel writes IPv6 hosts without brackets before 3.12)."""
-
-    def __init__(
-        self, proxy: Proxy, host: str, port: int, timeout: float, context: ssl.SSLContext
-    ) -> None:
-        super().__init__(proxy, host, port, timeout)
-        self._context = context
-
-    def connect(self) -> None:
-        super().connect()
-        assert self.sock is not None
-        target = authority(self.host, self.port)
-        self.sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
-        # unbuffered: nothing of the TLS stream that follows may be read here
-        answer = self.sock.makefile("rb", buffering=0)
-        status = answer.readline(1024).decode("latin-1").strip().split(" ", 2)
-        while answer.readline(8192) not in (b"\r\n", b"\n", b""):
-            pass
-        answer.close()
-        if len(status) < 2 or status[1] != "200":
-            self.sock.close()
-            raise OSError(f"the proxy answered CONNECT {target} with {' '.join(status[1:])}")
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host)

@@ -132,6 +132,22 @@ class StagingError(LwrError):
     status = 500
 
 
+class ProxyError(LwrError):
+    """The operator's forward proxy refused a request (lwr.proxy): its answer, typed, so a
+    webhook's delivery or a transfer records why instead of a stray status or a traceback.
+    ``proxy_status`` is the proxy's HTTP status (None: it said nothing usable)."""
+
+    status = 502
+
+    def __init__(self, message: str, proxy_status: int | None = None) -> None:
+        super().__init__(message)
+        self.proxy_status = proxy_status
+
+
+class ProxyAuthError(ProxyError):
+    """The proxy answered 407: the configured credentials are missing or refused."""
+
+
 class SubmitError(LwrError):
     """Handing a job to its scheduler failed; keeps what the scheduler said for the operator."""
 

@@ -152,6 +152,11 @@ def _section(ini: Path, name: str) -> dict[str, str]:
         if not parser.has_section(name):
             return {}
         return {k: v for k, v in parser.items(name) if k not in defaults}
+    except configparser.InterpolationError as exc:  # its text quotes the value: a password?
+        raise ConfigurationError(
+            f"cannot read {ini}: [{exc.section}] {exc.option}: a '%' there starts an "
+            "interpolation (write %% for a literal %, as in a proxy's percent-encoded credentials)"
+        ) from None
     except configparser.Error as exc:
         raise ConfigurationError(f"cannot read {ini}: {exc}") from exc
 

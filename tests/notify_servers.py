@@ -9,9 +9,11 @@ was read and its signature verified), and can be told to hold the sender mid-del
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import ipaddress
 import json
+import selectors
 import socket
 import ssl
 import subprocess
@@ -49,10 +51,10 @@ def self_signed(directory: Path, names: str) -> Path:
     return pem
 
 
-def signed_by_test_ca(directory: Path, host: str) -> tuple[Path, Path, Path]:
-    """A test CA and a server certificate it signed for ``host`` (a name or an address):
-    ``(ca.pem, server.pem, server-key.pem)`` in ``directory``. The CA file holds the CA
-    alone, so trusting it trusts the chain, not one pinned certificate."""
+def signed_by_test_ca(directory: Path, host: str, *more: str) -> tuple[Path, Path, Path]:
+    """A test CA and a server certificate it signed for ``host`` (a name or an address) and
+    ``more`` hosts: ``(ca.pem, server.pem, server-key.pem)`` in ``directory``. The CA file
+    holds the CA alone, so trusting it trusts the chain, not one pinned certificate."""
     now = datetime.datetime.now(datetime.timezone.utc)
     day = datetime.timedelta(days=1)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
@@ -70,10 +72,12 @@ def signed_by_test_ca(directory: Path, host: str) -> tuple[Path, Path, Path]:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
-    try:
-        alt: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
-    except ValueError:
-        alt = x509.DNSName(host)
+    alt: list[x509.GeneralName] = []
+    for name in (host, *more):
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            alt.append(x509.DNSName(name))
     leaf = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)]))
@@ -82,7 +86,7 @@ def signed_by_test_ca(directory: Path, host: str) -> tuple[Path, Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - day)
         .not_valid_after(now + day)
-        .add_extension(x509.SubjectAlternativeName([alt]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False)
         .add_extension(
@@ -253,6 +257,7 @@ class WebhookReceiver:
             "user": user,
             "delivery": headers.get(webhook.DELIVERY_HEADER),
             "host": headers.get("Host"),
+            "proxy_authorization": headers.get("Proxy-Authorization"),
             "body": json.loads(body),
         }
         with self._lock:
@@ -283,19 +288,39 @@ class ForwardProxy:
 
     ``requests`` has every request line's method and target as received; ``names`` is the
     proxy's own DNS (a name not in it is resolved by the system); ``refuse`` answers every
-    request 403 without connecting anywhere.
+    request 403 without connecting anywhere. ``credentials`` (user, password): a request
+    without them in ``Proxy-Authorization: Basic`` is answered 407; ``authorizations`` has
+    every such header received, decoded (None: none sent). Like a real proxy it strips the
+    header from what it forwards. ``tls``: the proxy is reached over TLS (an https proxy).
     """
 
-    def __init__(self, names: dict[str, str] | None = None, refuse: bool = False) -> None:
+    def __init__(
+        self,
+        names: dict[str, str] | None = None,
+        refuse: bool = False,
+        credentials: tuple[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.names = names or {}
         self.refuse = refuse
+        self.credentials = credentials
         self.requests: list[tuple[str, str]] = []
+        self.authorizations: list[str | None] = []
+        self._tls = tls
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._thread = threading.Thread(target=self._accept, daemon=True)
 
     @property
+    def port(self) -> int:
+        return int(self._listener.getsockname()[1])
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
+
+    def url_with(self, userinfo: str) -> str:
+        """The proxy's URL with ``userinfo`` (as written in an option: percent-encoded)."""
+        return self.url.replace("://", f"://{userinfo}@", 1)
 
     def _accept(self) -> None:
         while True:
@@ -305,7 +330,22 @@ class ForwardProxy:
                 return  # closed
             threading.Thread(target=self._serve, args=(client,), daemon=True).start()
 
-    def _serve(self, client: socket.socket) -> None:
+    def _authorized(self, head: list[bytes]) -> bool:
+        found = None
+        for line in head[1:]:
+            name, _, value = line.decode("latin-1").partition(":")
+            if name.strip().lower() == "proxy-authorization":
+                kind, _, encoded = value.strip().partition(" ")
+                found = base64.b64decode(encoded).decode() if kind == "Basic" else value.strip()
+        self.authorizations.append(found)
+        return self.credentials is None or found == ":".join(self.credentials)
+
+    def _serve(self, plain: socket.socket) -> None:
+        try:
+            client = plain if self._tls is None else self._tls.wrap_socket(plain, server_side=True)
+        except (OSError, ssl.SSLError):
+            plain.close()
+            return
         with client:
             reader = client.makefile("rb", buffering=0)
             head = [reader.readline(8192)]
@@ -316,14 +356,24 @@ class ForwardProxy:
             if self.refuse:
                 client.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
                 return
-            if method == "CONNECT":
-                upstream = self._connect(target)
-                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            else:  # absolute form: the origin gets the path only
-                parts = urlsplit(target)
+            if not self._authorized(head):
+                client.sendall(
+                    b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                    b'Proxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n\r\n'
+                )
+                return
+            parts = urlsplit(target if method != "CONNECT" else f"//{target}")
+            try:
                 upstream = self._connect(parts.netloc if parts.port else f"{parts.netloc}:80")
+            except OSError:  # as a proxy says it: its upstream cannot be reached
+                client.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+                return
+            if method == "CONNECT":
+                client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:  # absolute form: the origin gets the path only, not the proxy's credentials
                 path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-                upstream.sendall(f"{method} {path} {version}\r\n".encode() + b"".join(head[1:]))
+                kept = [h for h in head[1:] if not h.lower().startswith(b"proxy-authorization:")]
+                upstream.sendall(f"{method} {path} {version}\r\n".encode() + b"".join(kept))
             with upstream:
                 self._pipe(client, upstream)
 
@@ -334,25 +384,24 @@ class ForwardProxy:
 
     @staticmethod
     def _pipe(one: socket.socket, other: socket.socket) -> None:
-        """Bytes both ways until either side closes."""
-
-        def copy(source: socket.socket, sink: socket.socket) -> None:
-            try:
-                while data := source.recv(65536):
-                    sink.sendall(data)
-            except OSError:
-                pass
-            finally:
-                for end in (source, sink):
+        """Bytes both ways until either side closes: one thread, as a TLS socket (an https
+        proxy's client) may not be read and written by two threads at once."""
+        with selectors.DefaultSelector() as selector:
+            selector.register(one, selectors.EVENT_READ, other)
+            selector.register(other, selectors.EVENT_READ, one)
+            while events := selector.select(60):
+                for key, _ in events:
+                    source = key.fileobj
+                    assert isinstance(source, socket.socket)
                     try:
-                        end.shutdown(socket.SHUT_RDWR)
+                        data = source.recv(65536)
+                        while isinstance(source, ssl.SSLSocket) and source.pending():
+                            data += source.recv(source.pending())
+                        if not data:
+                            return
+                        key.data.sendall(data)
                     except OSError:
-                        pass
-
-        back = threading.Thread(target=copy, args=(other, one), daemon=True)
-        back.start()
-        copy(one, other)
-        back.join(30)
+                        return
 
     def __enter__(self) -> ForwardProxy:
         self._thread.start()

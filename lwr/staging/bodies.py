@@ -58,7 +58,9 @@ def send_file(
     send. So the socket blocks while the body goes out, and the kernel enforces the timeout
     instead (``SO_SNDTIMEO``).
     """
-    if isinstance(sock, ssl.SSLSocket) or not hasattr(os, "sendfile"):
+    # bytes go around Python only on a plain socket: not TLS, nor TLS inside a proxy's TLS
+    plain = isinstance(sock, socket.socket) and not isinstance(sock, ssl.SSLSocket)
+    if not plain or not hasattr(os, "sendfile"):
         buffer = memoryview(bytearray(chunk))
         if start:
             body.seek(start)

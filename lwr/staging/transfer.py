@@ -11,7 +11,10 @@ Standard library only (``http.client``): the transfers are simple, and this keep
 our client free of an HTTP dependency. Redirects are never followed (a 3xx is a refusal). Given an
 :class:`~lwr.egress.EgressPolicy` (a TES task of a service user), a transfer resolves the host
 once, refuses it unless every address is allowed, and connects to a judged address
-(:class:`~lwr.egress.PinnedConnection`): a refusal is final, not retried.
+(:class:`~lwr.egress.PinnedConnection`): a refusal is final, not retried. Given a
+:class:`~lwr.proxy.Proxy` (``tes_http_proxy``), the target is judged the same way first, then
+the request goes through the proxy by the URL's host name (:mod:`lwr.proxy`); a proxy's 407,
+or another refusal of its own, is final too, its 5xx retried like a server's.
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ from lwr.egress import (
     EgressRefused,
     PinnedConnection,
     PinnedTlsConnection,
+    Target,
     UnresolvedHost,
 )
-from lwr.errors import StagingError
+from lwr.errors import ProxyError, StagingError
+from lwr.proxy import ForwardedConnection, Proxy, TunnelledTlsConnection, refusal
 from lwr.staging import bodies
 from lwr.staging.bodies import TransientError
 
@@ -93,13 +98,14 @@ def fetch(
     sleep: Callable[[float], None] = time.sleep,
     progress: Callable[[], bodies.Progress] | None = None,
     egress: EgressPolicy | None = None,
+    proxy: Proxy | None = None,
 ) -> int:
     """Download ``url`` into ``target`` atomically; return the number of bytes written.
 
     ``progress``, when given, makes each attempt's progress callback (an attempt starts the file
     again); the callback may raise to stop the download, which then is not retried (a TES task's
     inputs passing their owner's plan: lwr.tes.policy). ``egress``, when given, judges where
-    the connection goes (see the module docstring).
+    the connection goes, ``proxy`` through what (see the module docstring).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     return with_retries(
@@ -109,7 +115,7 @@ def fetch(
         policy,
         sleep,
         lambda: _get_once(
-            url, target, policy, progress() if progress else bodies.no_progress, egress
+            url, target, policy, progress() if progress else bodies.no_progress, egress, proxy
         ),
     )
 
@@ -121,6 +127,7 @@ def push(
     method: str = "POST",
     sleep: Callable[[float], None] = time.sleep,
     egress: EgressPolicy | None = None,
+    proxy: Proxy | None = None,
 ) -> int:
     """Upload ``source``: ``POST`` as multipart field ``file``, or ``PUT`` as the raw body."""
     if method not in ("POST", "PUT"):
@@ -128,7 +135,12 @@ def push(
     if not source.is_file():
         raise StagingError(f"cannot send {source}: it does not exist or is not a file")
     return with_retries(
-        method, url, source, policy, sleep, lambda: _send_once(method, url, source, policy, egress)
+        method,
+        url,
+        source,
+        policy,
+        sleep,
+        lambda: _send_once(method, url, source, policy, egress, proxy),
     )
 
 
@@ -153,8 +165,11 @@ def with_retries(
             return attempt()
         except Refused as exc:
             raise StagingError(f"{method} {redact_url(url)} for {path} failed: {exc}") from None
-        except (TransientError, OSError, http.client.HTTPException) as exc:
-            cause = describe_error(exc)
+        except (TransientError, OSError, http.client.HTTPException, ProxyError) as exc:
+            if isinstance(exc, ProxyError) and (exc.proxy_status or 500) < 500:
+                # a 407 (the operator's credentials) or the proxy's own refusal: final
+                raise StagingError(f"{method} {redact_url(url)} for {path} failed: {exc}") from None
+            cause = describe_error(exc)  # a proxy's 5xx or silence: it may heal
             wait = next(delays, None)
             if wait is None:
                 raise StagingError(
@@ -186,14 +201,16 @@ def describe_error(exc: BaseException) -> str:
 
 
 def connect(
-    url: str, timeout: float, egress: EgressPolicy | None = None
+    url: str, timeout: float, egress: EgressPolicy | None = None, proxy: Proxy | None = None
 ) -> tuple[http.client.HTTPConnection, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise Refused(f"not an http(s) URL: {redact_url(url)}")
     port = parts.port
     conn: http.client.HTTPConnection
-    if egress is not None:
+    if proxy is not None:
+        conn = _proxied(parts.scheme, parts.hostname, port, timeout, egress, proxy)
+    elif egress is not None:
         conn = _pinned(parts.scheme, parts.hostname, port, timeout, egress)
     elif parts.scheme == "https":
         context = ssl.create_default_context()
@@ -206,13 +223,29 @@ def connect(
     return conn, path
 
 
-def _pinned(
-    scheme: str, host: str, port: int | None, timeout: float, egress: EgressPolicy
+def _proxied(
+    scheme: str,
+    host: str,
+    port: int | None,
+    timeout: float,
+    egress: EgressPolicy | None,
+    proxy: Proxy,
 ) -> http.client.HTTPConnection:
-    """A connection to an address of ``host`` that ``egress`` allows (:class:`Refused` if none)."""
+    """A connection through ``proxy``, once ``egress`` (when given) allowed every address of
+    ``host``: judged here before the proxy hears of it, as without a proxy."""
     port = port or (443 if scheme == "https" else 80)
+    if egress is not None:
+        _judged(host, port, egress)
+    context = ssl.create_default_context()
+    if scheme == "https":
+        return TunnelledTlsConnection(proxy, host, port, timeout, context)
+    return ForwardedConnection(proxy, host, port, timeout, context)
+
+
+def _judged(host: str, port: int, egress: EgressPolicy) -> list[Target]:
+    """Every address of ``host`` if ``egress`` allows them all (:class:`Refused` if not)."""
     try:
-        targets = egress.targets(host, port)
+        return egress.targets(host, port)
     except EgressRefused as exc:
         raise Refused(
             f"refused: {exc}; a service user's task may only reach public addresses (the "
@@ -220,15 +253,27 @@ def _pinned(
         ) from None
     except UnresolvedHost as exc:
         raise TransientError(str(exc)) from None
+
+
+def _pinned(
+    scheme: str, host: str, port: int | None, timeout: float, egress: EgressPolicy
+) -> http.client.HTTPConnection:
+    """A connection to an address of ``host`` that ``egress`` allows (:class:`Refused` if none)."""
+    port = port or (443 if scheme == "https" else 80)
+    targets = _judged(host, port, egress)
     if scheme == "https":
         context = ssl.create_default_context()
         return PinnedTlsConnection(host, port, targets, timeout, context)
     return PinnedConnection(host, port, targets, timeout)
 
 
-def check_status(response: http.client.HTTPResponse) -> None:
+def check_status(
+    response: http.client.HTTPResponse, conn: http.client.HTTPConnection | None = None
+) -> None:
     if 200 <= response.status < 300:
         return
+    if response.status == 407 and isinstance(conn, ForwardedConnection):  # the proxy's own
+        raise refusal(conn.proxy, f"the request to {conn.host}", 407, "407")
     said = response.read(2048).decode("utf-8", errors="replace").strip()
     detail = f"HTTP {response.status} {response.reason}" + (f": {said}" if said else "")
     if response.status >= 500 or response.status in (408, 429):
@@ -242,28 +287,35 @@ def _get_once(
     policy: RetryPolicy,
     progress: bodies.Progress = bodies.no_progress,
     egress: EgressPolicy | None = None,
+    proxy: Proxy | None = None,
 ) -> int:
-    conn, path = connect(url, policy.timeout, egress)
+    conn, path = connect(url, policy.timeout, egress, proxy)
     try:
         conn.request("GET", path, headers={"Accept-Encoding": "identity"})
         response = conn.getresponse()
-        check_status(response)
+        check_status(response, conn)
         return bodies.receive_file(
             response,
             target,
             max(policy.chunk_size, 64 * 1024),
             policy.timeout,
             progress,
-            splice_ok=not isinstance(conn, http.client.HTTPSConnection),
+            # plain TCP only: not TLS, nor a tunnel's TLS (whose socket is a plain one too)
+            splice_ok=type(conn.sock) is socket.socket,
         )
     finally:
         conn.close()
 
 
 def _send_once(
-    method: str, url: str, source: Path, policy: RetryPolicy, egress: EgressPolicy | None = None
+    method: str,
+    url: str,
+    source: Path,
+    policy: RetryPolicy,
+    egress: EgressPolicy | None = None,
+    proxy: Proxy | None = None,
 ) -> int:
-    conn, path = connect(url, policy.timeout, egress)
+    conn, path = connect(url, policy.timeout, egress, proxy)
     try:
         with open(source, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size
@@ -288,7 +340,7 @@ def _send_once(
             bodies.send_file(conn.sock, handle, size, max(policy.chunk_size, 64 * 1024))
             conn.send(tail)
         response = conn.getresponse()
-        check_status(response)
+        check_status(response, conn)
         response.read()
         return size
     finally:

@@ -19,7 +19,9 @@ user's roots and buckets, checked again here at each transfer). Its ``http(s)`` 
 through :mod:`lwr.egress`: the host is resolved once, every address judged (no loopback,
 private, link-local or other internal address unless ``tes_user_allowed_networks`` allows its
 network) and the connection made to a judged address, so a name rebound to an internal address
-fails the task with the reason in its system logs. The admin token's tasks are not held. Each
+fails the task with the reason in its system logs. The admin token's tasks are not held. With
+``tes_http_proxy`` every task's ``http(s)`` transfers (the admin token's too) go through the
+operator's proxy (:mod:`lwr.proxy`), a user's judged first all the same. Each
 input fetched whole has its size recorded in the job's files table (``GET /jobs``, the plan).
 """
 
@@ -36,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 from lwr.egress import EgressPolicy
 from lwr.errors import InvalidRequestError, LwrError, NotFoundError, StagingError
 from lwr.managers.directory import JobDirectory
+from lwr.proxy import Proxy
 from lwr.staging.movers import ClientFile, CopyMover
 from lwr.staging.remote import RemoteStager
 from lwr.staging.transfer import fetch, push
@@ -73,8 +76,11 @@ class TesStaging:
         egress: EgressPolicy | None = None,
         store: JobStore | None = None,
         user_storage: UserStorage | None = None,
+        proxy: Proxy | None = None,
     ) -> None:
         self.remote = remote
+        #: the operator's forward proxy for every http(s) transfer (``tes_http_proxy``)
+        self.proxy = proxy
         #: where users' file:// and s3:// URLs may lead (tes_user_file_roots, tes_user_s3_buckets)
         self.user_storage = user_storage or UserStorage()
         #: the job store, whose files table gets the size of each input fetched
@@ -190,7 +196,9 @@ class TesStaging:
         if egress is not None and scheme in policy.USER_SCHEMES:
             progress = budget.attempt if budget is not None else None
             target = _target(directory, relative)
-            fetch(url, target, self.remote.policy, progress=progress, egress=egress)
+            fetch(
+                url, target, self.remote.policy, progress=progress, egress=egress, proxy=self.proxy
+            )
             return
         if egress is not None:
             self._fetch_for_user(str(user), item, directory, relative, budget)
@@ -207,6 +215,8 @@ class TesStaging:
             self.s3.fetch(url, target)
         elif scheme == "file":
             self._copier().fetch(ClientFile(local, "input"), target)
+        elif self.proxy is not None:  # the admin token's: not judged, but through the proxy
+            fetch(url, target, self.remote.policy, proxy=self.proxy)
         else:
             self.remote.mover("remote_transfer").fetch(
                 ClientFile(url, "input", {"url": url}), target
@@ -293,7 +303,7 @@ class TesStaging:
         elif scheme == "s3":
             self.s3.send(source, url)
         else:
-            push(url, source, self.remote.policy, method="PUT", egress=egress)
+            push(url, source, self.remote.policy, "PUT", egress=egress, proxy=self.proxy)
 
     def _put_for_user(self, user: str, source: Path, url: str) -> None:
         """A user's ``file://`` or ``s3://`` output, only where the operator opened them."""

@@ -77,3 +77,13 @@ def test_an_ini_naming_another_application_is_refused(tmp_path: Path) -> None:
     ini.write_text("[app:main]\nuse = egg:SomethingElse\n")
     with pytest.raises(ConfigurationError, match="names another application"):
         build_app(find_layout(ini))
+
+
+def test_a_bad_percent_is_named_without_quoting_the_value(tmp_path: Path) -> None:
+    """A proxy's percent-encoded credentials written with one '%' (ini files want '%%'): the
+    error names the option, not its value (which holds a password)."""
+    ini = tmp_path / "server.ini"
+    ini.write_text(LWR_INI + "tes_http_proxy = http://u:s3cret%21@proxy:3128\n")
+    with pytest.raises(ConfigurationError, match=r"\[app:main\] tes_http_proxy: .*%%") as caught:
+        find_layout(ini).paste_loadable()
+    assert "s3cret" not in str(caught.value)

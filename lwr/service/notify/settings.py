@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from lwr.egress import EgressPolicy, Network, Proxy, parse_networks
+from lwr.egress import EgressPolicy, Network, parse_networks
 from lwr.errors import ConfigurationError
+from lwr.proxy import Proxy, parse_option
 
 #: the options of this module with their defaults, merged into ``lwr.config.APP_DEFAULTS``
 NOTIFY_DEFAULTS: Mapping[str, str] = {
@@ -123,7 +124,7 @@ def parse_notify(values: Mapping[str, str], base: Path) -> NotifyConfig:
         keep_days=_number(values, "notify_keep_days"),
         webhook_allowed_networks=_networks(values["notify_webhook_allowed_networks"]),
         webhook_ca_file=_ca_file(values, "notify_webhook_ca_file", base),
-        webhook_proxy=_proxy(values["notify_webhook_proxy"]),
+        webhook_proxy=parse_option("notify_webhook_proxy", values["notify_webhook_proxy"]),
     )
     try:  # a file that is no CA bundle fails the start, not every https webhook
         config.webhook_tls()
@@ -147,15 +148,6 @@ def _ca_file(values: Mapping[str, str], key: str, base: Path) -> Path | None:
     if not path.is_file():
         raise ConfigurationError(f"{key} {str(path)!r} does not exist")
     return path
-
-
-def _proxy(text: str) -> Proxy | None:
-    if not text.strip():
-        return None
-    try:
-        return Proxy.parse(text.strip())
-    except ValueError as exc:
-        raise ConfigurationError(f"notify_webhook_proxy {text!r}: {exc}") from None
 
 
 def _networks(text: str) -> tuple[Network, ...]:

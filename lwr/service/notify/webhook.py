@@ -17,11 +17,12 @@ never followed (a 3xx is a failed try).
 No proxy from the environment (``https_proxy``, ``http_proxy``, ``no_proxy``) is used: a
 server's environment comes from whatever started it, and a variable meant for other tools
 would silently move where webhooks go. An operator names one with ``notify_webhook_proxy``
-(:class:`~lwr.egress.Proxy`): then the target is judged as above, every try, and the POST
+(:class:`~lwr.proxy.Proxy`): then the target is judged as above, every try, and the POST
 goes through the proxy by the URL's host name (a CONNECT tunnel for https, with TLS and its
-certificate check end to end; an absolute-form request for http). The proxy resolves the name
-again, so the pinning no longer holds there (docs/security.md). ``notify_webhook_ca_file``
-replaces the system's CAs for receivers' certificates (the ``context`` the sender passes).
+certificate check end to end; an absolute-form request for http), with the proxy's credentials
+if it has some, TLS to it for an https proxy. The proxy resolves the name again, so the pinning
+no longer holds there (docs/security.md). ``notify_webhook_ca_file`` replaces the system's CAs
+for receivers' certificates, and an https proxy's (the ``context`` the sender passes).
 """
 
 from __future__ import annotations
@@ -34,16 +35,9 @@ import ssl
 import time
 from urllib.parse import urlsplit
 
-from lwr.egress import (
-    EgressPolicy,
-    ForwardedConnection,
-    PinnedConnection,
-    PinnedTlsConnection,
-    Proxy,
-    TunnelledTlsConnection,
-    UnresolvedHost,
-    authority,
-)
+from lwr.egress import EgressPolicy, PinnedConnection, PinnedTlsConnection, UnresolvedHost
+from lwr.errors import ProxyError
+from lwr.proxy import ForwardedConnection, Proxy, TunnelledTlsConnection, refusal
 from lwr.service.notify.outbox import Notification
 
 SIGNATURE_HEADER = "X-LWR-Signature"
@@ -107,12 +101,11 @@ def send(
                 through: http.client.HTTPConnection = TunnelledTlsConnection(
                     proxy, host, port, timeout, tls
                 )
-            else:  # the proxy's request form: the absolute URL
-                through = ForwardedConnection(proxy, host, port, timeout)
-                path = f"http://{authority(host, port, 80)}{path}"
+            else:  # the proxy's request form: the absolute URL, made by the connection
+                through = ForwardedConnection(proxy, host, port, timeout, tls)
         except http.client.InvalidURL as exc:
             raise WebhookError(f"{item.target}: {exc}") from None
-        return _post(through, item.target, path, body, headers)
+        return _post(through, item.target, path, body, headers, proxy if not https else None)
     error: Exception | None = None
     for target in targets:  # the first address that takes the connection gets the POST
         try:
@@ -139,11 +132,22 @@ def _post(
     path: str,
     body: bytes,
     headers: dict[str, str],
+    forwarded_by: Proxy | None = None,
 ) -> None:
-    """One POST on ``connection`` (connected here unless it already is); 2xx or WebhookError."""
+    """One POST on ``connection`` (connected here unless it already is); 2xx or WebhookError.
+
+    ``forwarded_by``: the proxy a plain-http POST went to, whose own 407 is told apart from
+    the receiver's answers. A proxy's refusal (lwr.errors.ProxyError) is a failed try like any
+    other, retried by the outbox's rules; its message names the proxy without credentials.
+    """
     try:
         connection.request("POST", path, body, headers)
-        status = connection.getresponse().status
+        response = connection.getresponse()
+        status = response.status
+        if status == 407 and forwarded_by is not None:
+            raise refusal(forwarded_by, f"POST {url}", status, "407")
+    except ProxyError as exc:
+        raise WebhookError(f"{url}: {type(exc).__name__}: {exc}") from None
     except (OSError, http.client.HTTPException) as exc:
         raise WebhookError(f"{url}: {type(exc).__name__}: {exc}") from None
     finally:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from lwr.egress import EgressPolicy, EgressRefused, Proxy, Target, parse_networks
+from lwr.egress import EgressPolicy, EgressRefused, Target, parse_networks
 from lwr.errors import ConfigurationError
+from lwr.proxy import Proxy
 from lwr.service.notify import webhook
 from lwr.service.notify.outbox import PENDING, Notification
 from lwr.service.notify.settings import NOTIFY_DEFAULTS, parse_notify
@@ -109,7 +110,9 @@ def test_an_internal_target_is_refused_before_the_proxy_is_asked(
 
 def test_a_proxy_refusing_the_tunnel_is_a_failed_try(https_receiver: WebhookReceiver) -> None:
     with ForwardProxy(refuse=True) as refusing:
-        with pytest.raises(webhook.WebhookError, match=r"the proxy answered CONNECT \S+ with 403"):
+        with pytest.raises(
+            webhook.WebhookError, match=r"ProxyError: the proxy \S+ answered CONNECT \S+ with 403"
+        ):
             url = https_receiver.url("alice", HOOK)
             webhook.send(_item(url), 10, _dns("127.0.0.3"), None, Proxy.parse(refusing.url))
     assert https_receiver.tries == []
@@ -118,16 +121,21 @@ def test_a_proxy_refusing_the_tunnel_is_a_failed_try(https_receiver: WebhookRece
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("https://proxy:3128", "http:// URL"),
-        ("http://user:pw@proxy:3128", "credentials"),
-        ("http://proxy", "port"),
-        ("http://proxy:3128/path", "nothing more"),
-        ("proxy:3128", "http:// URL"),
+        ("ftp://proxy:3128", "http:// or https:// URL"),
+        ("http://:s3cret@proxy:3128", "without a user name"),
+        ("http://a%3Ab:s3cret@proxy:3128", "':' in its user name"),
+        ("http://a:s3cret%0D%0AX:%20y@proxy:3128", "control characters"),
+        ("http://a:s3cret@proxy", "port"),
+        ("http://a:s3cret@proxy:3128/path", "nothing more"),
+        ("http://a:s3cret@proxy:port", "not a URL"),
+        ("proxy:3128", "http:// or https:// URL"),
     ],
 )
 def test_bad_proxy_options_are_refused_at_start(url: str, says: str, tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match=f"notify_webhook_proxy .*{says}"):
+    """Named and explained, never quoting the password (the error lands in logs)."""
+    with pytest.raises(ConfigurationError, match=f"notify_webhook_proxy .*{says}") as caught:
         parse_notify({**NOTIFY_DEFAULTS, "notify_webhook_proxy": url}, tmp_path)
+    assert "s3cret" not in str(caught.value)
 
 
 def test_the_options_are_read(ca: tuple[Path, Path, Path], tmp_path: Path) -> None:
