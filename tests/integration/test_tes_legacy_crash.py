@@ -55,15 +55,20 @@ SIZES = {
 @dataclass(frozen=True)
 class Cut:
     """Where the start is killed: after the ``item``-th item of ``step`` for ``task``; on the
-    upgrade's start, or (``later``) on the first start after the running task finished."""
+    upgrade's start, or (``later``) on the first start after the running task finished;
+    ``then``: the next starts killed too, at these ``<step>:<n>``, one each."""
 
     step: str
     task: str = ""
     item: int = 1
     later: bool = False
+    then: tuple[str, ...] = ()
 
     def __str__(self) -> str:
-        return f"{self.step}-{self.task or 'all'}-{self.item}{'-later' if self.later else ''}"
+        again = "".join(f"-then-{point}" for point in self.then)
+        return (
+            f"{self.step}-{self.task or 'all'}-{self.item}{'-later' if self.later else ''}{again}"
+        )
 
 
 CUTS = [
@@ -79,6 +84,8 @@ CUTS = [
     Cut("input", "running", 1),
     Cut("entry", "bob-done"),
     Cut("link-removed", "running", later=True),  # the finished task's link gone, its entry not
+    # killed again and again: each start moves one task's rows (redoing the last one's rest)
+    Cut("rows", "", then=("rows:1", "rows:1", "input:1")),
 ]
 
 
@@ -250,6 +257,8 @@ def _run(upgrade: Upgrade, cut: Cut) -> None:
     crash = crash_at(cut, ids)
     if not cut.later:
         upgrade.start(crash)
+        for again in cut.then:
+            upgrade.start(again)
     upgrade.start()
     upgrade.check(ids, "RUNNING")
     assert upgrade.entries() == [ids["running"]]  # kept while its old name is a link
