@@ -67,7 +67,7 @@ _LABEL = '%"owner": "user:%'
 _MOVING = ".moving-"
 #: the test-only crash point (see the module docstring); read at start-up only
 CRASH_VARIABLE = "LWR_TES_TEST_CRASH_AT"
-_passed: dict[str, int] = {}
+_passed: dict[str, int] = {}  # how many items of each step this process has done
 
 
 def adopt(store: JobStore, managers: Mapping[str, StatefulManager]) -> int:
@@ -79,7 +79,7 @@ def adopt(store: JobStore, managers: Mapping[str, StatefulManager]) -> int:
     with store.db.transaction() as tx:
         _scan_once(tx)
     _crash_point("scanned")
-    entries = store.db.fetchall(
+    entries = store.db.fetchall(  # in a fixed order: the crash test counts on it
         "SELECT manager, job_id, owner FROM tes_legacy_tasks ORDER BY manager, job_id"
     )
     moved = 0
