@@ -21,6 +21,11 @@ renamed over the old one, as :mod:`lwr.managers.layout` does) until a start find
 final, when the link goes with its entry. A task that finished before the upgrade is not
 archived by its owner's plan's retention or notified: neither applied to it when it finished;
 one finishing afterwards is.
+
+Tests only: ``LWR_TES_TEST_CRASH_AT=<step>:<n>`` makes the process SIGKILL itself right after the
+n-th item of a step (``scanned``, ``link-made``, ``dir-renamed``, ``link-placed``, ``rows``,
+``input``, ``entry``, ``link-removed``), so a test can stop a real start between any two steps
+(tests/integration/test_tes_legacy_crash.py). Without the variable it does nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -59,6 +65,9 @@ CREATE TABLE IF NOT EXISTS tes_legacy_scan (name TEXT PRIMARY KEY)
 #: what a legacy task's launch record holds (json.dumps' separators): a prefilter, then parsed
 _LABEL = '%"owner": "user:%'
 _MOVING = ".moving-"
+#: the test-only crash point (see the module docstring); read at start-up only
+CRASH_VARIABLE = "LWR_TES_TEST_CRASH_AT"
+_passed: dict[str, int] = {}  # how many items of each step this process has done
 
 
 def adopt(store: JobStore, managers: Mapping[str, StatefulManager]) -> int:
@@ -69,7 +78,10 @@ def adopt(store: JobStore, managers: Mapping[str, StatefulManager]) -> int:
     store.db.migrate("tes_legacy", _SCHEMA, SCHEMA_VERSION)
     with store.db.transaction() as tx:
         _scan_once(tx)
-    entries = store.db.fetchall("SELECT manager, job_id, owner FROM tes_legacy_tasks")
+    _crash_point("scanned")
+    entries = store.db.fetchall(  # in a fixed order: the crash test counts on it
+        "SELECT manager, job_id, owner FROM tes_legacy_tasks ORDER BY manager, job_id"
+    )
     moved = 0
     for manager_name, job_id, user in entries:
         manager = managers.get(manager_name)
@@ -80,6 +92,16 @@ def adopt(store: JobStore, managers: Mapping[str, StatefulManager]) -> int:
         except (OSError, LwrError) as exc:  # one task's trouble must not stop the server
             log.error("TES: cannot move task %s/%s of %s: %s", manager_name, job_id, user, exc)
     return moved
+
+
+def _crash_point(step: str) -> None:
+    """Tests only: die as ``kill -9`` would after the n-th ``step`` when the variable names it."""
+    wanted = os.environ.get(CRASH_VARIABLE)
+    if wanted:
+        _passed[step] = _passed.get(step, 0) + 1
+        if wanted == f"{step}:{_passed[step]}":
+            log.warning("TES: %s=%s: killing this process now", CRASH_VARIABLE, wanted)
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _scan_once(tx: Writer) -> None:
@@ -137,19 +159,25 @@ def _adopt_one(store: JobStore, manager: StatefulManager, job_id: str, user: str
         launch = dict(old.launch or {})
         launch[LAUNCH_KEY] = {**launch[LAUNCH_KEY], JOB_KEY: [manager.name, new_id]}
         store.rename_job(manager.name, job_id, new_id, launch)  # its sizes go to the new id
-        _name_inputs(store, manager, old, new_id)
         log.info("TES: task %s/%s of %s moved into their namespace", manager.name, job_id, user)
+        _crash_point("rows")
+    if current is not None:  # again after a crash between the rename and the last input
+        _name_inputs(store, manager, current, new_id)
     if not linked:
         with store.db.transaction() as tx:
             tx.execute(
                 "DELETE FROM tes_legacy_tasks WHERE manager=? AND job_id=?", (manager.name, job_id)
             )
+        _crash_point("entry")
     return 1 if old is not None else 0
 
 
 def _name_inputs(store: JobStore, manager: StatefulManager, record: JobRecord, new_id: str) -> None:
     """Name the task's inputs in its files table, as a task made now has them: a ``content``
-    input with its size, a fetched one with what its file weighs now (0 before stage-in)."""
+    input with its size, a fetched one with what its file weighs now (0 before stage-in).
+
+    Repeatable: an input named already keeps its row (a crash after the rows' rename, or
+    stage-in since, has it right), so each start names what an earlier one left out."""
     task = task_from_document(tes_info(record).get("task") or {})
     staged = record.state not in (JobState.SETUP, JobState.PREPROCESSING)
     root = manager.directory(new_id).sub(paths.ROOT_SUBDIR)
@@ -159,6 +187,7 @@ def _name_inputs(store: JobStore, manager: StatefulManager, record: JobRecord, n
         else:
             size = _size_below(paths.host_path(root, item.path)) if staged else 0
         store.record_file(manager.name, new_id, "input", item.path, size, replace=False)
+        _crash_point("input")
 
 
 def _move_directory(root: Path, job_id: str, user: str, keep_link: bool) -> bool:
@@ -179,6 +208,7 @@ def _move_directory(root: Path, job_id: str, user: str, keep_link: bool) -> bool
         if keep_link:
             return True
         old.unlink()
+        _crash_point("link-removed")
         log.info("TES: %s: the link to %s went with its finished task", old, new)
         return False
     if not old.is_dir():
@@ -188,8 +218,12 @@ def _move_directory(root: Path, job_id: str, user: str, keep_link: bool) -> bool
     new.parent.mkdir(parents=True, exist_ok=True)
     if not keep_link:
         os.rename(old, new)
+        _crash_point("dir-renamed")
         return False
     os.symlink(inside, link)
+    _crash_point("link-made")
     os.rename(old, new)
+    _crash_point("dir-renamed")
     os.replace(link, old)
+    _crash_point("link-placed")
     return True

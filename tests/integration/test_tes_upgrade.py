@@ -15,12 +15,9 @@ after it finished.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -28,69 +25,13 @@ import tes
 
 from tests.integration.postgres import scratch_database
 from tests.integration.server import LwrServer, free_port, write_server_ini
+from tests.integration.tes_legacy_support import Rows, wait_task
 from tests.integration.tes_support import HttpStore, lwr_users
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgresql]
 
 ADMIN = "admin-token"
 MANAGERS = "[manager:_default_]\ntype = queued_python\nmax_concurrent_jobs = 4\n"
-UNFINISHED = ("QUEUED", "INITIALIZING", "RUNNING")
-#: the tables of the release before namespaces (``lwr_schema`` naming ``service_users`` only)
-OLD_TABLES = ("jobs", "job_files", "service_users", "lwr_schema")
-
-
-def _wait(client: tes.HTTPClient, task_id: str, states: tuple[str, ...] = UNFINISHED) -> Any:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = client.get_task(task_id, view="FULL")
-        if found.state not in states:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"task {task_id} still {found.state}")
-
-
-class Rows:
-    """The job store's rows, read and written as the old release left them (SQLite or PG)."""
-
-    def __init__(self, directory: Path, url: str | None) -> None:
-        self.directory, self.url = directory, url
-
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        if self.url:
-            import psycopg
-
-            with psycopg.connect(self.url, autocommit=True) as db:
-                cursor = db.execute(sql.replace("?", "%s"), params)
-                return list(cursor.fetchall()) if cursor.description else []
-        import sqlite3
-
-        db = sqlite3.connect(self.directory / "files" / "persisted_data" / "jobs.sqlite3")
-        try:
-            with db:
-                return list(db.execute(sql, params).fetchall())
-        finally:
-            db.close()
-
-    def make_old(self, job_id: str, user: str) -> None:
-        """What the release before namespaces stored for ``user``'s task ``job_id``."""
-        ((launch,),) = self.execute("SELECT launch FROM jobs WHERE job_id=?", (job_id,))
-        document = json.loads(launch)
-        document["tes"]["owner"] = f"user:{user}"
-        del document["tes"]["job"]
-        self.execute("UPDATE jobs SET launch=? WHERE job_id=?", (json.dumps(document), job_id))
-        self.execute("DELETE FROM job_files WHERE job_id=?", (job_id,))
-
-    def forget_newer_tables(self) -> None:
-        """Drop what that release's database did not have (it had these tables only)."""
-        listing = (
-            "SELECT tablename FROM pg_tables WHERE schemaname='public'"
-            if self.url
-            else "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
-        )
-        for (name,) in self.execute(listing):
-            if name not in OLD_TABLES:
-                self.execute(f"DROP TABLE {name}")
-        self.execute("DELETE FROM lwr_schema WHERE name<>'service_users'")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -143,9 +84,9 @@ def _run_upgrade(
     doomed = old.create_task(tes.Task(
         name="doomed", executors=[tes.Executor(image="x", command=["sh", "-c", wait])]
     ))  # fmt: skip
-    assert _wait(old, finished).state == "COMPLETE"
+    assert wait_task(old, finished).state == "COMPLETE"
     for task_id in (running, doomed):
-        assert _wait(old, task_id, ("QUEUED", "INITIALIZING")).state == "RUNNING"
+        assert wait_task(old, task_id, ("QUEUED", "INITIALIZING")).state == "RUNNING"
     server.stop()
     for task_id in (finished, running, doomed):
         rows.make_old(task_id, "alice")
@@ -172,11 +113,11 @@ def _run_upgrade(
         assert _get(base, who, f"/ga4gh/tes/v1/tasks/{running}").status_code == 404
 
     mine.cancel_task(doomed)
-    assert _wait(mine, doomed).state == "CANCELED"
+    assert wait_task(mine, doomed).state == "CANCELED"
     new_place = staging / ".users" / "alice" / running
     assert (staging / running).is_symlink() and new_place.is_dir()
     gate.touch()
-    assert _wait(mine, running).state == "COMPLETE"
+    assert wait_task(mine, running).state == "COMPLETE"
     assert (new_place / "working" / "out" / "late.txt").read_text() == "late\n"
     server.restart()
     assert not (staging / running).exists() and not (staging / finished).exists()

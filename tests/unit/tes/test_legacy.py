@@ -114,7 +114,10 @@ def test_a_running_task_keeps_a_link_until_it_is_final(
     assert not os.path.lexists(old) and new.is_dir() and entries(store) == []
 
 
-@pytest.mark.parametrize("crash", ["before rename", "after rename", "before rows", "after rows"])
+CUTS = ["before rename", "after rename", "before rows", "after rows", "between inputs"]
+
+
+@pytest.mark.parametrize("crash", CUTS)
 def test_a_move_cut_anywhere_is_finished(store: JobStore, manager: FakeManager, crash: str) -> None:
     old = old_task(store, manager, "t1", JobState.RUNNING)
     legacy.adopt(store, {})  # the scan only: t1 is entered
@@ -125,14 +128,17 @@ def test_a_move_cut_anywhere_is_finished(store: JobStore, manager: FakeManager, 
         os.symlink(".users/alice/t1", link)
     if crash != "before rename":
         os.rename(old, new)
-    if crash in ("before rows", "after rows"):
+    if crash in ("before rows", "after rows", "between inputs"):
         os.symlink(".users/alice/t1", old)
-    if crash == "after rows":
+    if crash in ("after rows", "between inputs"):
         store.rename_job("m", "t1", "alice~t1")
+    if crash == "between inputs":
+        store.record_file("m", "alice~t1", "input", "/in/note", 4)
     legacy.adopt(store, {"m": manager})  # type: ignore[dict-item]
     assert old.is_symlink() and (old / "working" / "in" / "got").exists()
     assert not os.path.lexists(link) and new.is_dir() and not new.is_symlink()
     assert store.get("m", "t1") is None and store.get("m", "alice~t1") is not None
+    assert files(store, "alice~t1") == {"/in/got": 9, "/in/note": 4}  # named after the rename
 
 
 def test_a_clash_is_left_as_it_is(store: JobStore, manager: FakeManager) -> None:
