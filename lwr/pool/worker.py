@@ -51,6 +51,7 @@ from lwr.messaging.exchange import redact_url
 from lwr.pool import protocol, tether
 from lwr.pool.abandon import GivingUp
 from lwr.pool.handlers import Handlers
+from lwr.pool.kill_ledger import KillLedger
 from lwr.pool.leases import LeaseTable, Outgoing
 from lwr.pool.wakeup import Waker
 
@@ -107,6 +108,7 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
         self.pool_exchange = kombu.Exchange(
             protocol.POOL_EXCHANGE, protocol.POOL_EXCHANGE_TYPE, durable=False
         )
+        self.ledger = KillLedger(exchange.prefix, self.worker_id, self.on_ledger_kills)
         self.request_drain = on_drain
         self.ready = threading.Event()
         #: set once a drain finished (or gave up) and the last report went out
@@ -218,7 +220,8 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
                 accept=["json"],
                 no_ack=True,
             )
-            with requests, broadcasts:
+            with requests, broadcasts:  # all queues are declared: a kill sent now waits
+                self.ledger.open(connection)  # every kill recorded so far read before any setup
                 if not self.draining:
                     setups.consume()
                 self.ready.set()
@@ -376,15 +379,6 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
             serializer="json",
             exchange=self.pool_exchange,
             routing_key=protocol.load_key(self.exchange.prefix),
-            declare=[self.pool_exchange],
-        )
-
-    def broadcast(self, request: protocol.JobRequest) -> None:
-        kombu.Producer(self._plain).publish(
-            request.to_body(),
-            serializer="json",
-            exchange=self.pool_exchange,
-            routing_key=protocol.job_key(self.exchange.prefix, request.action),
             declare=[self.pool_exchange],
         )
 
