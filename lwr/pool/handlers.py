@@ -137,12 +137,17 @@ class Handlers:
             log.warning("manager %s: rejecting malformed %s: %s", self.manager.name, action, exc)
             message.reject()
             return
-        if action == "kill":  # in the ledger (confirmed) before Galaxy's message is acked
-            self.ledger.record(job_id)
-        self.broadcast(protocol.JobRequest(job_id, action, self.worker_id))
-        if ack is not None:
-            self._reply(*ack)
-        message.ack()
+
+        def pass_on() -> None:
+            self.broadcast(protocol.JobRequest(job_id, action, self.worker_id))
+            if ack is not None:
+                self._reply(*ack)
+            message.ack()
+
+        if action == "kill":  # Galaxy's message is acked once the ledger has the kill
+            self.ledger.record(job_id, then=pass_on)
+        else:
+            pass_on()
 
     def _on_broadcast(self, body: Any, message: Message) -> None:
         """A pool message: a drain command to this worker, or a job request to every worker."""

@@ -16,7 +16,8 @@ kill recorded since the window began. The broker drops segments older than the w
 (``x-max-age``); the worker also ignores entries older than the window itself.
 
 * **Recording.** The worker that takes Galaxy's kill from the ``kill`` queue appends it to the
-  ledger with a publisher confirm *before* it acknowledges Galaxy's message. If it dies before the
+  ledger and acknowledges Galaxy's message only once the broker confirmed the entry (publisher
+  confirms). If it dies before the
   confirm, Galaxy's kill goes back to the ``kill`` queue and another worker records it; if it dies
   between the confirm and the ack, the kill is recorded twice, which is harmless (remembering a
   kill is idempotent). So a kill consumed is never lost, whoever dies.
@@ -69,8 +70,6 @@ PREFETCH = 500
 #: seconds a catch-up may take before the session fails (and is retried): the mark is a few
 #: milliseconds behind the last kill on a healthy broker, a day of kills a second or two
 CATCH_UP_TIMEOUT = 60.0
-#: seconds to wait for the broker's confirm of one ledger entry
-CONFIRM_TIMEOUT = 30.0
 
 
 def ledger_name(prefix: str) -> str:
@@ -104,16 +103,23 @@ class KillLedger:
         self.worker_id = worker_id
         self.on_kills = on_kills
         self._writer: Any = None
+        self._published = 0  # publishes on the writer channel: the broker's confirm numbers
+        self._confirming: dict[int, Callable[[], None]] = {}  # what to do once confirmed
         self._token: str | None = None  # the mark this session waits for
         self._backlog: list[protocol.LedgerEntry] | None = None  # kills read during catch-up
 
-    def open(self, connection: kombu.Connection) -> None:
-        """Subscribe for this session and read up to now; returns once caught up.
+    def prepare(self, connection: kombu.Connection) -> None:
+        """Declare the ledger and subscribe to it for this session, from the window's start.
 
-        Every kill recorded before this call (within the window) has been passed to
-        ``on_kills`` when it returns; later ones follow as they come.
+        Called before the worker consumes anything, so that :meth:`record` always has its
+        channel; what is read until :meth:`catch_up` ends is the catch-up batch.
         """
+        self._published, self._confirming = 0, {}
+        self._token, self._backlog = uuid.uuid4().hex, []
         self._writer = connection.channel()
+        self._writer.events["basic_ack"].add(self._on_confirm)
+        self._writer.events["basic_nack"].add(self._on_refusal)
+        self._writer.confirm_select()
         reader = connection.channel()
         reader.basic_qos(0, PREFETCH, False)
         since = datetime.fromtimestamp(time.time() - EARLY_KILL_MEMORY, tz=timezone.utc)
@@ -130,17 +136,22 @@ class KillLedger:
                 f"cannot declare the pool's kill ledger, the stream {self.name} ({exc}); pool "
                 "workers need RabbitMQ 3.9 or later with streams (docs/elastic_workers.md)"
             ) from exc
-        self._token = uuid.uuid4().hex
-        self._backlog = []
-        consumer = kombu.Consumer(
+        kombu.Consumer(
             reader,
             [queue],
             callbacks=[self._on_entry],
             accept=["json"],
             no_ack=False,
             on_decode_error=self._on_undecodable,
-        )
-        consumer.consume()
+        ).consume()
+
+    def catch_up(self, connection: kombu.Connection) -> None:
+        """Read the ledger up to now: returns once every kill recorded before this call (within
+        the window) was passed to ``on_kills``; later ones follow as they come.
+
+        The mark needs no confirm: reading it back from the stream proves it is there, behind
+        everything appended before it.
+        """
         self._write(protocol.LedgerEntry("mark", self.worker_id, time.time(), token=self._token))
         deadline = time.monotonic() + CATCH_UP_TIMEOUT
         while self._token is not None:
@@ -154,7 +165,7 @@ class KillLedger:
                 connection.drain_events(timeout=min(remaining, 1.0))
             except TimeoutError:
                 pass
-        backlog, self._backlog = self._backlog, None
+        backlog, self._backlog = self._backlog or [], None
         log.info(
             "kill ledger %s: caught up (%d kill(s) of the last %.0f h)",
             self.name,
@@ -163,9 +174,16 @@ class KillLedger:
         )
         self.on_kills(backlog)
 
-    def record(self, job_id: str) -> None:
-        """Append Galaxy's kill of ``job_id``; returns once the broker confirmed it (durable)."""
+    def record(self, job_id: str, then: Callable[[], None]) -> None:
+        """Append Galaxy's kill of ``job_id``; call ``then`` once the broker confirmed it.
+
+        Asynchronous on purpose: the confirm arrives among the session's other events, so no
+        handler ever waits inside another (py-amqp pairs a waiting publish with the next confirm
+        of its channel, whichever publish that confirm is for). A refused entry fails the
+        session, and ``then`` (which acknowledges Galaxy's kill) never runs.
+        """
         self._write(protocol.LedgerEntry("kill", self.worker_id, time.time(), job_id=job_id))
+        self._confirming[self._published] = then
 
     def _write(self, entry: protocol.LedgerEntry) -> None:
         message = self._writer.prepare_message(
@@ -174,10 +192,18 @@ class KillLedger:
             content_encoding="utf-8",
             properties={"delivery_mode": 2},
         )
-        # publisher confirms, not a transaction: streams take confirms; a nack raises
-        self._writer.basic_publish_confirm(
-            message, exchange="", routing_key=self.name, confirm_timeout=CONFIRM_TIMEOUT
-        )
+        self._writer.basic_publish(message, exchange="", routing_key=self.name)
+        self._published += 1
+
+    def _on_confirm(self, tag: int, multiple: bool) -> None:
+        done = sorted(t for t in self._confirming if t <= tag) if multiple else [tag]
+        for number in done:
+            then = self._confirming.pop(number, None)
+            if then is not None:
+                then()
+
+    def _on_refusal(self, tag: int, multiple: bool) -> None:
+        raise KillLedgerUnavailable(f"the broker refused to keep a kill in {self.name}")
 
     def _on_undecodable(self, message: Any, exc: Exception) -> None:
         message.ack()

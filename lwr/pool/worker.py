@@ -220,8 +220,9 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
                 accept=["json"],
                 no_ack=True,
             )
-            with requests, broadcasts:  # all queues are declared: a kill sent now waits
-                self.ledger.open(connection)  # every kill recorded so far read before any setup
+            self.ledger.prepare(connection)  # after every queue is declared: a kill sent now waits
+            with requests, broadcasts:
+                self.ledger.catch_up(connection)  # every kill recorded so far read before any setup
                 if not self.draining:
                     setups.consume()
                 self.ready.set()
