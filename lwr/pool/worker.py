@@ -27,8 +27,10 @@ Exactly one final status per job, whatever dies when:
 
 Galaxy's ``kill`` and ``status`` queues are competing too, so the worker that receives one passes
 it on to every worker over the pool exchange (:class:`lwr.pool.protocol.JobRequest`); the holder
-acts. Everything runs on this one thread, so a kill is never handled between a setup's arrival
-and its lease being recorded.
+acts. Kills are also kept in the pool's kill ledger, which each session reads up to now before it
+consumes a setup, so workers that came later know them too (:mod:`lwr.pool.kill_ledger`).
+Everything runs on this one thread, so a kill is never handled between a setup's arrival and its
+lease being recorded.
 """
 
 from __future__ import annotations
