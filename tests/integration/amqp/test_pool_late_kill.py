@@ -2,16 +2,18 @@
 
 Galaxy's kill and setup travel on two queues the broker does not order. The worker that takes a
 kill before its setup passes it to the workers connected then; a worker started (or restarted on a
-fresh disk) afterwards never heard that broadcast. These tests make exactly such a worker the only
-one able to take the setup, over the real RabbitMQ with Galaxy's own client and real workers, and
-check that the job never runs and Galaxy hears one final status, ``cancelled``. The pool's kill
-ledger (``lwr.pool.kill_ledger``) is what makes them pass.
+fresh disk) afterwards, or cut off from the broker meanwhile, never heard that broadcast. These
+tests make exactly such a worker the only one able to take the setup, over the real RabbitMQ with
+Galaxy's own client and real workers, and check that the job never runs and Galaxy hears one
+final status, ``cancelled``. The pool's kill ledger (``lwr.pool.kill_ledger``) makes them pass.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,7 @@ from tests.integration.amqp.pool_support import (
     settle,
 )
 from tests.integration.amqp.support import AMQP_URL, Client, WeblessServer, queue_depth
+from tests.integration.amqp.test_pool import close_connections_of
 from tests.integration.files_endpoint import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
@@ -59,7 +62,7 @@ def test_a_worker_started_after_the_kill_does_not_run_the_job(
     final = client.wait_status("early", "cancelled", timeout=60)
     assert final["complete"] == "true"
     assert f"job {manager_name}/early: killed before it started" in late.log()
-    assert ran_on(late, manager_name, "early")
+    wait_for(lambda: ran_on(late, manager_name, "early"), what="late's log of its final status")
     client.publish("kill", {"job_id": "blocker"})
     client.wait_status("blocker", "cancelled", timeout=60)
     settle(ear, "first", "late")
@@ -96,9 +99,68 @@ def test_the_kill_outlives_the_worker_that_took_it(
     assert client.wait_status("sentinel", "complete", timeout=60)["stdout"] == "sentinel\n"
     settle(ear, "newcomer")
     assert not any((tmp_path / job).exists() for job in doomed)
-    assert all(ran_on(newcomer, manager_name, job) for job in doomed)
+    wait_for(lambda: all(ran_on(newcomer, manager_name, job) for job in doomed), what="its log")
     assert finals(client) == {**{job: 1 for job in doomed}, "sentinel": 1}
     assert "kill read from the pool's ledger (taken by worker taker)" in newcomer.log()
+
+
+@pytest.fixture
+def broker_user() -> Iterator[BrokerUser]:
+    """A RabbitMQ user of the test's own, whose access the test can take away and give back."""
+    user = BrokerUser(f"lwrtest-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex)
+    user.ctl("add_user", user.name, user.password)
+    user.allow(True)
+    yield user
+    user.ctl("delete_user", user.name)
+
+
+class BrokerUser:
+    def __init__(self, name: str, password: str) -> None:
+        self.name, self.password = name, password
+        self.url = f"amqp://{name}:{password}@127.0.0.1:5672//"
+
+    def ctl(self, *args: str) -> None:
+        subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+    def allow(self, allowed: bool) -> None:
+        if allowed:
+            self.ctl("set_permissions", "-p", "/", self.name, ".*", ".*", ".*")
+        else:
+            self.ctl("clear_permissions", "-p", "/", self.name)
+
+
+def test_a_worker_cut_off_while_the_kill_came_learns_it_when_it_reconnects(
+    manager_name: str,
+    broker_user: BrokerUser,
+    workers: Callable[..., WeblessServer],
+    client_factory: Callable[..., Client],
+    ear: PoolEar,
+    tmp_path: Path,
+) -> None:
+    """A network partition, made exact: the broker refuses the worker while the kill goes round."""
+    first = workers("first", slots=1)
+    client = client_factory(manager_name)
+    client.setup("blocker", long_job(tmp_path / "blocker.pid"))  # first's only slot
+    client.wait_status("blocker", "running")
+    cut = workers("cut", slots=1, message_queue_url=broker_user.url)
+    assert cut.process is not None
+    broker_user.allow(False)
+    close_connections_of(cut.process.pid)
+    wait_for(lambda: "pool worker lost the broker" in cut.log(), what="cut cut off")
+    client.publish("kill", {"job_id": "early"})
+    wait_for(lambda: _remembered(manager_name, "early") in first.log(), what="first hears it")
+    ran = tmp_path / "early-ran"
+    client.setup("early", f"touch {ran}; echo ran")
+    wait_for(lambda: queue_depth(manager_name, "setup") == 1, what="the setup waiting")
+    assert _remembered(manager_name, "early") not in cut.log()  # it did not hear the broadcast
+    broker_user.allow(True)  # the next attempt (back-off: 15 s at most) gets through
+    assert client.wait_status("early", "cancelled", timeout=60)["complete"] == "true"
+    wait_for(lambda: ran_on(cut, manager_name, "early"), what="cut's log of its final status")
+    client.publish("kill", {"job_id": "blocker"})
+    client.wait_status("blocker", "cancelled", timeout=60)
+    settle(ear, "first", "cut")
+    assert not ran.exists()
+    assert finals(client) == {"early": 1, "blocker": 1}
 
 
 def test_a_worker_that_cannot_read_the_ledger_takes_no_setup(
