@@ -17,10 +17,10 @@ kill recorded since the window began. The broker drops segments older than the w
 
 * **Recording.** The worker that takes Galaxy's kill from the ``kill`` queue appends it to the
   ledger and acknowledges Galaxy's message only once the broker confirmed the entry (publisher
-  confirms). If it dies before the
-  confirm, Galaxy's kill goes back to the ``kill`` queue and another worker records it; if it dies
-  between the confirm and the ack, the kill is recorded twice, which is harmless (remembering a
-  kill is idempotent). So a kill consumed is never lost, whoever dies.
+  confirms). If it dies before the confirm, Galaxy's kill goes back to the ``kill`` queue and
+  another worker records it; if it dies between the confirm and the ack, the kill is recorded
+  twice, which is harmless (remembering a kill is idempotent). So a kill consumed is never lost,
+  whoever dies.
 * **Reading.** At the start of each broker session (its first start, a restart, a reconnect) a
   worker subscribes to the ledger from ``now - window``, appends a *mark* with a token of its own,
   and reads until it meets that mark, remembering every kill on the way; only then does it start
