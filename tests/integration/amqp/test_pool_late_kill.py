@@ -21,6 +21,7 @@ import pytest
 from lwr.pool.kill_ledger import ledger_name
 from tests.integration.amqp.pool_support import (
     PoolEar,
+    close_connections_of,
     finals,
     long_job,
     prefix_of,
@@ -28,7 +29,6 @@ from tests.integration.amqp.pool_support import (
     settle,
 )
 from tests.integration.amqp.support import AMQP_URL, Client, WeblessServer, queue_depth
-from tests.integration.amqp.test_pool import close_connections_of
 from tests.integration.files_endpoint import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
