@@ -253,7 +253,7 @@ def _delete_queues(prefix: str) -> None:
     import kombu
 
     with kombu.Connection(AMQP_URL) as connection:
-        for name in ("setup", "kill", "status", "status_update"):
+        for name in ("setup", "kill", "status", "status_update", "lwr_pool_kills"):
             with contextlib.suppress(Exception):
                 connection.channel().queue_delete(f"{prefix}_{name}")
 

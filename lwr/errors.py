@@ -178,6 +178,13 @@ class MessagingError(LwrError):
     status = 500
 
 
+class KillLedgerUnavailable(MessagingError):
+    """A pool worker cannot declare or read its pool's kill ledger (lwr.pool.kill_ledger).
+
+    It then takes no setup: one it took could be a job Galaxy already cancelled.
+    """
+
+
 class ServerUnavailableError(LwrError):
     """A client gave up on a server that stayed unreachable or kept answering 5xx."""
 

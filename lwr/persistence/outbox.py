@@ -240,6 +240,19 @@ class Outbox:
                 (manager, job_id, time.time() if when is None else when),
             )
 
+    def bury_many(self, manager: str, kills: Iterable[tuple[str, float]]) -> None:
+        """Remember many kills (job id, when) in one commit: a pool worker's ledger catch-up.
+
+        A kill already remembered keeps the later of its two times, so reading an old record of
+        the ledger again never shortens the memory of a newer kill.
+        """
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT INTO early_kills VALUES (?,?,?) ON CONFLICT (manager, job_id) "
+                "DO UPDATE SET killed=MAX(killed, excluded.killed)",
+                ((manager, job_id, when) for job_id, when in kills),
+            )
+
     def buried(self, manager: str, job_id: str, since: float) -> bool:
         """Whether a kill for ``job_id`` came at or after ``since`` and is still remembered."""
         with self._lock:

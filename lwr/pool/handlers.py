@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import kombu
 from kombu.message import Message
 
 from lwr import trace
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from lwr.managers.stateful import StatefulManager
     from lwr.messaging.exchange import AmqpExchange
     from lwr.persistence.outbox import Outbox
+    from lwr.pool.kill_ledger import KillLedger
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,8 @@ class Handlers:
     outbox: Outbox
     leases: LeaseTable
     worker_id: str
+    pool_exchange: kombu.Exchange
+    ledger: KillLedger
     #: jobs answered ``cancelled`` because their kill came first, until that final is committed
     early_cancels: set[str]
     request_drain: Callable[[float | None], None]
@@ -51,7 +55,13 @@ class Handlers:
     _plain: Any
 
     def broadcast(self, request: protocol.JobRequest) -> None:
-        raise NotImplementedError
+        kombu.Producer(self._plain).publish(
+            request.to_body(),
+            serializer="json",
+            exchange=self.pool_exchange,
+            routing_key=protocol.job_key(self.exchange.prefix, request.action),
+            declare=[self.pool_exchange],
+        )
 
     def answer(self, body: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -127,10 +137,17 @@ class Handlers:
             log.warning("manager %s: rejecting malformed %s: %s", self.manager.name, action, exc)
             message.reject()
             return
-        self.broadcast(protocol.JobRequest(job_id, action, self.worker_id))
-        if ack is not None:
-            self._reply(*ack)
-        message.ack()
+
+        def pass_on() -> None:
+            self.broadcast(protocol.JobRequest(job_id, action, self.worker_id))
+            if ack is not None:
+                self._reply(*ack)
+            message.ack()
+
+        if action == "kill":  # Galaxy's message is acked once the ledger has the kill
+            self.ledger.record(job_id, then=pass_on)
+        else:
+            pass_on()
 
     def _on_broadcast(self, body: Any, message: Message) -> None:
         """A pool message: a drain command to this worker, or a job request to every worker."""
@@ -150,6 +167,29 @@ class Handlers:
             self._kill(job_id, request.origin)
         else:
             self._status(job_id)
+
+    def on_ledger_kills(self, entries: list[protocol.LedgerEntry]) -> None:
+        """Kills read from the pool's kill ledger (:mod:`lwr.pool.kill_ledger`).
+
+        The holder cancels its job as for a broadcast kill; any other job's kill is remembered
+        with the time of the kill itself (so the memory window is the same on every worker), all
+        in one commit: a catch-up brings up to a day of kills at once.
+        """
+        unheld: list[tuple[str, float]] = []
+        for entry in entries:
+            try:
+                job_id = messages.job_id_of({"job_id": entry.job_id})
+            except InvalidRequestError as exc:
+                log.warning("manager %s: ignoring a ledger kill: %s", self.manager.name, exc)
+                continue
+            if self.leases.get(job_id) is not None:
+                self._kill(job_id, entry.origin)
+                continue
+            unheld.append((job_id, entry.at))
+            log.info("job %s/%s: kill read from the pool's ledger (taken by worker %s); "
+                     "remembered", self.manager.name, job_id, entry.origin)  # fmt: skip
+        if unheld:
+            self.outbox.bury_many(self.manager.name, unheld)
 
     def _kill(self, job_id: str, origin: str) -> None:
         if self.leases.get(job_id) is None:

@@ -14,6 +14,10 @@ on one broker never hear each other:
   broker handed Galaxy's kill or status message to, to every worker of the pool (only the one
   holding the job acts; see :mod:`lwr.pool.worker`). The balancer may ignore these.
 
+Kills are also parked in the pool's *kill ledger*, a durable RabbitMQ stream every worker reads
+from the start of the memory window (:mod:`lwr.pool.kill_ledger`); its records are
+:class:`LedgerEntry` bodies.
+
 This module is pure (no kombu): encoding, decoding and validation, so both sides share one
 definition and unit tests need no broker.
 """
@@ -180,6 +184,49 @@ class JobRequest:
         if not isinstance(request.job_id, str) or not isinstance(request.origin, str):
             raise InvalidRequestError("job request job_id and origin must be strings")
         return request
+
+
+#: what a :class:`LedgerEntry` records
+LEDGER_KINDS = ("kill", "mark")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One record of the kill ledger (see :mod:`lwr.pool.kill_ledger`).
+
+    ``kill``: Galaxy's kill of ``job_id``, taken from the ``kill`` queue by worker ``origin`` at
+    ``at`` (epoch seconds: the memory window runs from the kill, not from its reading).
+    ``mark``: a worker's catch-up mark, ``token`` unique per reading: a worker that has read its
+    own mark has read every kill recorded before it.
+    """
+
+    kind: str
+    origin: str
+    at: float
+    job_id: str | None = None
+    token: str | None = None
+    version: int = PROTOCOL_VERSION
+
+    def to_body(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_body(cls, body: Any) -> LedgerEntry:
+        if not isinstance(body, dict):
+            raise InvalidRequestError("a ledger entry must be a JSON object")
+        entry = _build(cls, body, "ledger entry")
+        if entry.kind not in LEDGER_KINDS:
+            raise InvalidRequestError(f"unknown ledger entry kind {entry.kind!r}")
+        if not isinstance(entry.origin, str):
+            raise InvalidRequestError("ledger entry origin must be a string")
+        at = entry.at
+        if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
+            raise InvalidRequestError("ledger entry at must be a finite number")
+        needed = entry.job_id if entry.kind == "kill" else entry.token
+        if not isinstance(needed, str) or not needed:
+            what = "job_id" if entry.kind == "kill" else "token"
+            raise InvalidRequestError(f"a {entry.kind} ledger entry needs a {what}")
+        return entry
 
 
 _Message = TypeVar("_Message")

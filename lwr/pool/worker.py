@@ -27,8 +27,10 @@ Exactly one final status per job, whatever dies when:
 
 Galaxy's ``kill`` and ``status`` queues are competing too, so the worker that receives one passes
 it on to every worker over the pool exchange (:class:`lwr.pool.protocol.JobRequest`); the holder
-acts. Everything runs on this one thread, so a kill is never handled between a setup's arrival
-and its lease being recorded.
+acts. Kills are also kept in the pool's kill ledger, which each session reads up to now before it
+consumes a setup, so workers that came later know them too (:mod:`lwr.pool.kill_ledger`).
+Everything runs on this one thread, so a kill is never handled between a setup's arrival and its
+lease being recorded.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from lwr.pool import protocol, tether
 from lwr.pool.abandon import GivingUp
 from lwr.pool.handlers import Handlers
 from lwr.pool.hub_client import hub_timeout
+from lwr.pool.kill_ledger import KillLedger
 from lwr.pool.leases import LeaseTable, Outgoing
 from lwr.pool.wakeup import Waker
 
@@ -108,6 +111,7 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
         self.pool_exchange = kombu.Exchange(
             protocol.POOL_EXCHANGE, protocol.POOL_EXCHANGE_TYPE, durable=False
         )
+        self.ledger = KillLedger(exchange.prefix, self.worker_id, self.on_ledger_kills)
         self.request_drain = on_drain
         self.ready = threading.Event()
         #: set once a drain finished (or gave up) and the last report went out
@@ -220,7 +224,9 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
                 accept=["json"],
                 no_ack=True,
             )
+            self.ledger.prepare(connection)  # after every queue is declared: a kill sent now waits
             with requests, broadcasts:
+                self.ledger.catch_up(connection)  # every kill recorded so far read before any setup
                 if not self.draining:
                     setups.consume()
                 self.ready.set()
@@ -378,15 +384,6 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
             serializer="json",
             exchange=self.pool_exchange,
             routing_key=protocol.load_key(self.exchange.prefix),
-            declare=[self.pool_exchange],
-        )
-
-    def broadcast(self, request: protocol.JobRequest) -> None:
-        kombu.Producer(self._plain).publish(
-            request.to_body(),
-            serializer="json",
-            exchange=self.pool_exchange,
-            routing_key=protocol.job_key(self.exchange.prefix, request.action),
             declare=[self.pool_exchange],
         )
 

@@ -8,6 +8,7 @@ in its own directory (its own job store and staging directory, as on its own mac
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import uuid
 from collections import Counter
@@ -175,3 +176,33 @@ def long_job(pid_file: Path, seconds: int = 60) -> str:
 
 def pid_in(path: Path) -> str:
     return path.read_text().strip() if path.exists() else ""
+
+
+def close_connections_of(pid: int) -> None:
+    """Close, on the broker's side, every AMQP connection of process ``pid``."""
+    import psutil
+
+    ports = {
+        str(c.laddr.port)
+        for c in psutil.Process(pid).net_connections("tcp")
+        if c.raddr and c.raddr.port == 5672
+    }
+    listing = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "pid", "peer_port"],
+        capture_output=True,
+        check=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    broker_pids = [
+        line.split()[0]
+        for line in listing.splitlines()
+        if len(line.split()) == 2 and line.split()[1] in ports
+    ]
+    assert broker_pids, f"the broker lists no connection of {pid} (ports {ports})"
+    for broker_pid in broker_pids:
+        subprocess.run(
+            ["rabbitmqctl", "close_connection", broker_pid, "test"],
+            capture_output=True,
+            timeout=60,
+        )

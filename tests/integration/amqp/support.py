@@ -21,6 +21,8 @@ kombu = pytest.importorskip("kombu")
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 QUEUE_NAMES = ("setup", "kill", "status", "status_update", "setup_ack", "kill_ack")
 QUEUE_NAMES += ("status_update_ack",)
+#: the pool's kill ledger (lwr.pool.kill_ledger), a stream named after the same prefix
+QUEUE_NAMES += ("lwr_pool_kills",)
 
 
 def broker_up() -> bool:

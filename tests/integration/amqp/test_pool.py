@@ -16,6 +16,7 @@ import pytest
 
 from tests.integration.amqp.pool_support import (
     PoolEar,
+    close_connections_of,
     finals,
     long_job,
     pid_in,
@@ -248,36 +249,6 @@ def test_a_worker_that_loses_its_connection_gives_its_jobs_up(
     assert "given back to the pool (the broker connection ended)" in worker.log()
     settle(ear, "cut")
     assert finals(client) == {"c0": 1, "c1": 1}
-
-
-def close_connections_of(pid: int) -> None:
-    """Close, on the broker's side, every AMQP connection of process ``pid``."""
-    import psutil
-
-    ports = {
-        str(c.laddr.port)
-        for c in psutil.Process(pid).net_connections("tcp")
-        if c.raddr and c.raddr.port == 5672
-    }
-    listing = subprocess.run(
-        ["rabbitmqctl", "-q", "list_connections", "pid", "peer_port"],
-        capture_output=True,
-        check=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    broker_pids = [
-        line.split()[0]
-        for line in listing.splitlines()
-        if len(line.split()) == 2 and line.split()[1] in ports
-    ]
-    assert broker_pids, f"the broker lists no connection of {pid} (ports {ports})"
-    for broker_pid in broker_pids:
-        subprocess.run(
-            ["rabbitmqctl", "close_connection", broker_pid, "test"],
-            capture_output=True,
-            timeout=60,
-        )
 
 
 # -- /metrics --------------------------------------------------------------------------------------

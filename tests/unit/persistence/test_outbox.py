@@ -112,6 +112,19 @@ def test_early_kills_are_remembered_until_forgotten(tmp_path: Path) -> None:
     assert not outbox.buried("m", "j2", since=0.0)
 
 
+def test_kills_read_from_the_ledger_are_remembered_at_once_keeping_the_latest(
+    tmp_path: Path,
+) -> None:
+    outbox = Outbox(tmp_path)
+    outbox.bury("m", "j1", when=5000.0)
+    outbox.bury_many("m", [("j1", 1000.0), ("j2", 2000.0), ("j2", 3000.0)])
+    assert outbox.buried("m", "j1", since=4000.0)  # an older record does not shorten it
+    assert outbox.buried("m", "j2", since=2500.0)
+    assert not outbox.buried("other", "j2", since=0.0)
+    outbox.bury_many("m", [])
+    assert outbox.forget_kills(older_than=4000.0) == 1
+
+
 def test_a_version_2_outbox_gains_early_kills(tmp_path: Path) -> None:
     import sqlite3
 

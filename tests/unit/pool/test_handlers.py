@@ -6,6 +6,7 @@ pinned down: who answers a status request, what a kill does to a job not held he
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -44,6 +45,25 @@ class FakeOutbox:
     def bury(self, manager: str, job_id: str) -> None:
         self.kills.add((manager, job_id))
 
+    def bury_many(self, manager: str, kills: list[tuple[str, float]]) -> None:
+        self.kills.update((manager, job_id) for job_id, _ in kills)
+        self.commits = getattr(self, "commits", 0) + 1
+
+
+class FakeLedger:
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+        self.unconfirmed: list[Callable[[], None]] = []
+
+    def record(self, job_id: str, then: Callable[[], None]) -> None:
+        self.events.append(f"recorded {job_id}")
+        self.unconfirmed.append(then)
+
+    def confirm(self) -> None:
+        for then in self.unconfirmed:
+            then()
+        self.unconfirmed.clear()
+
 
 class Worker(Handlers):
     """The handlers with what they send recorded instead of published."""
@@ -57,6 +77,11 @@ class Worker(Handlers):
         self.answers: list[dict[str, Any]] = []
         self.drains: list[float | None] = []
         self.request_drain = self.drains.append
+        self.events: list[str] = []
+        self.ledger = FakeLedger(self.events)  # type: ignore[assignment]
+
+    def broadcast(self, request: protocol.JobRequest) -> None:
+        self.events.append(f"broadcast {request.action} {request.job_id}")
 
     def answer(self, body: dict[str, Any]) -> None:
         self.answers.append(body)
@@ -120,3 +145,40 @@ def test_a_drain_command_drains_and_junk_on_the_pool_exchange_is_ignored() -> No
     _broadcast(worker, "pulsar_.job.kill", {"job_id": "../x", "action": "kill", "origin": "w"})
     _broadcast(worker, "pulsar_.job.kill", protocol.JobRequest("../x", "kill", "w2").to_body())
     assert worker.drains == [5.0] and worker.manager.cancelled == []  # type: ignore[attr-defined]
+
+
+def _galaxy(worker: Worker, action: str, body: Any) -> None:
+    """Galaxy's kill or status message as the kill/status consumer hands it over."""
+    message = SimpleNamespace(
+        delivery_info={"routing_key": f"pulsar_{action}"},
+        ack=lambda: worker.events.append("acked"),
+        reject=lambda: worker.events.append("rejected"),
+    )
+    worker._on_request(body, message)  # type: ignore[arg-type]
+
+
+def test_galaxys_kill_is_in_the_ledger_before_its_message_is_acked() -> None:
+    worker = Worker(FakeManager(), {})
+    worker.exchange = SimpleNamespace(prefix="pulsar_", routing_key=lambda n: f"pulsar_{n}")  # type: ignore[assignment]
+    _galaxy(worker, "kill", {"job_id": "7"})
+    _galaxy(worker, "status", {"job_id": "8"})  # a status request is not a kill: nothing to keep
+    _galaxy(worker, "kill", {"job_id": "../x"})
+    assert worker.events == ["recorded 7", "broadcast status 8", "acked", "rejected"]
+    worker.ledger.confirm()  # type: ignore[attr-defined]
+    assert worker.events[4:] == ["broadcast kill 7", "acked"]
+
+
+def test_ledger_kills_cancel_the_holder_and_are_remembered_elsewhere_in_one_commit() -> None:
+    manager = FakeManager(_job("held", JobState.RUNNING))
+    worker = Worker(manager, {})
+    worker.leases.take("held", "delivery")
+    entries = [
+        protocol.LedgerEntry("kill", "w2", 10.0, job_id=job_id)
+        for job_id in ("held", "later", "../escape", "other")
+    ]
+    worker.on_ledger_kills(entries)
+    assert manager.cancelled == ["held"]
+    assert worker.outbox.kills == {("m", "later"), ("m", "other")}  # type: ignore[attr-defined]
+    assert worker.outbox.commits == 1  # type: ignore[attr-defined]
+    worker.on_ledger_kills([])  # a catch-up that found nothing
+    assert worker.outbox.commits == 1  # type: ignore[attr-defined]

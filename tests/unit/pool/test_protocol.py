@@ -8,6 +8,7 @@ from lwr.errors import InvalidRequestError
 from lwr.pool.protocol import (
     DrainCommand,
     JobRequest,
+    LedgerEntry,
     LoadReport,
     control_key,
     job_key,
@@ -103,3 +104,32 @@ def test_malformed_job_requests_are_refused(body: object) -> None:
 def test_an_unknown_job_action_has_no_routing_key() -> None:
     with pytest.raises(InvalidRequestError):
         job_key("pulsar_", "delete")
+
+
+def test_ledger_entries_round_trip() -> None:
+    kill = LedgerEntry("kill", "w-1", 1000.5, job_id="42")
+    mark = LedgerEntry("mark", "w-2", 1001, token="abc")
+    assert LedgerEntry.from_body(kill.to_body()) == kill
+    assert LedgerEntry.from_body(mark.to_body()) == mark
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        {"kind": "kill", "origin": "w", "at": 1.0, "job_id": "1", "version": 99},
+        {"kind": "erase", "origin": "w", "at": 1.0, "job_id": "1", "version": 1},
+        {"kind": "kill", "origin": "w", "at": 1.0, "version": 1},  # a kill of no job
+        {"kind": "kill", "origin": "w", "at": 1.0, "job_id": "", "version": 1},
+        {"kind": "mark", "origin": "w", "at": 1.0, "job_id": "1", "version": 1},  # no token
+        {"kind": "kill", "origin": "w", "at": "now", "job_id": "1", "version": 1},
+        {"kind": "kill", "origin": "w", "at": True, "job_id": "1", "version": 1},
+        {"kind": "kill", "origin": "w", "at": float("nan"), "job_id": "1", "version": 1},
+        {"kind": "kill", "origin": 7, "at": 1.0, "job_id": "1", "version": 1},
+        {"kind": "kill", "origin": "w", "at": 1.0, "job_id": "1", "version": 1, "x": 1},
+    ],
+)
+def test_malformed_ledger_entries_are_refused(body: object) -> None:
+    with pytest.raises(InvalidRequestError):
+        LedgerEntry.from_body(body)
