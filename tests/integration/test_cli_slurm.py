@@ -204,7 +204,10 @@ def test_cancel_of_a_running_job(cluster: Cluster, tmp_path: Path) -> None:
     while slurm_active(job.external_id):
         assert time.monotonic() < deadline, "cancelled job still active in squeue"
         time.sleep(0.3)
-    assert not (spec.job_directory / "return_code").exists()
+    # scancel signals the script and its command together: the command never finishes, but the
+    # script may or may not live long enough to record the signal death (a loaded machine)
+    code = spec.job_directory / "return_code"
+    assert not code.exists() or int(code.read_text()) > 128, code.read_text()
 
 
 def test_find_orphan_by_name(cluster: Cluster, tmp_path: Path) -> None:
