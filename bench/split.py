@@ -10,12 +10,16 @@ throughput round's threads and jobs):
 * ``split``: two independent LWRs with half the slots each, the client's jobs alternating
   between them. No shared store, no routing, no coordination: no multi-process server can do
   better than this on the same machine, so it is the design's upper bound;
-* ``pulsar``: Pulsar 0.16 with ``slots`` concurrent jobs.
+* ``pulsar``: Pulsar 0.16 with ``slots`` concurrent jobs;
+* ``floor``: :mod:`bench.floor`'s server with ``slots`` slots, which does almost nothing: how
+  busy this client and two job slots can keep the machine at all.
 
 A job that fails is neither retried nor counted in jobs/s; the round says how many and why.
 
-Each round records jobs/s, the load average it met and the CPU per job of every server tree
-(:mod:`bench.cpu`). Prints the rounds and the medians with the ratios to Pulsar, and writes
+Each round records jobs/s, the load average it met, the CPU per job of every server tree
+(:mod:`bench.cpu`) and of the client, and the cores the round kept busy (their product): on a
+quiet machine, what a server could still gain from more processes is what it leaves idle.
+Prints the rounds and the medians with the ratios to Pulsar, and writes
 ``bench/results/split.json``. Nothing here is part of ``python -m bench``: it answers one design
 question and is kept so the answer can be checked again.
 """
@@ -33,12 +37,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench import cpu, measure
+from bench import cpu, floor, measure
 from bench.client import Driver, JobFailed, Poll
 from bench.servers import BenchServer, LwrBench, PulsarBench
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CONTESTANTS = ("one", "split", "pulsar")
+CONTESTANTS = ("one", "split", "pulsar", "floor")
 
 
 def summarize(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -53,7 +57,7 @@ def summarize(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
         for name, value in medians.items()
         if pulsar and name != "pulsar"
     }
-    return {"rounds": rates, "median_jobs_per_s": medians, "x_pulsar": ratios}
+    return {"jobs_per_s": rates, "median_jobs_per_s": medians, "x_pulsar": ratios}
 
 
 def _round(
@@ -83,14 +87,26 @@ def _round(
         failures = [why for why in pool.map(one, range(jobs)) if why]
     elapsed = time.perf_counter() - started
     per_server = [meter.stop(jobs) for meter in meters]
+    done = jobs - len(failures)
+    total_ms = (
+        sum(c["server_ms"] + c["children_ms"] for c in per_server) + per_server[0]["client_ms"]
+    )
     return {
-        "jobs_per_s": round((jobs - len(failures)) / elapsed, 1),
+        "jobs_per_s": round(done / elapsed, 1),
+        # the cores this round kept busy (client, servers, jobs): CPU per job times the rate
+        "cores_used": round(done / elapsed * total_ms / 1000.0, 2),
         "failed": failures,
         "server_ms": round(sum(c["server_ms"] for c in per_server), 2),
         "children_ms": round(sum(c["children_ms"] for c in per_server), 2),
         "client_ms": per_server[0]["client_ms"],
         "load_average": measure.load_average(),
     }
+
+
+def _floor(directory: Path, slots: int) -> floor.FloorBench:
+    server = floor.FloorBench(directory, slots)
+    server.slots = slots
+    return server
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -107,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "one": [LwrBench(root / "one", args.slots)],
         "split": [LwrBench(root / f"half{i}", args.slots // 2) for i in (1, 2)],
         "pulsar": [PulsarBench(root / "pulsar", args.slots)],
+        "floor": [_floor(root / "floor", args.slots)],
     }
     every = [server for group in servers.values() for server in group]
     rounds: list[dict[str, Any]] = []
@@ -123,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rounds.append({"contestant": name, "round": number, **found})
                 print(
                     f"round {number + 1} {name}: {found['jobs_per_s']} jobs/s, server CPU "
-                    f"{found['server_ms']} ms/job (+ job processes {found['children_ms']}), "
+                    f"{found['server_ms']} ms/job (+ job processes {found['children_ms']}, client "
+                    f"{found['client_ms']}), {found['cores_used']} cores busy, "
                     f"load {found['load_average']}"
                     + (
                         f"; {len(found['failed'])} FAILED: {found['failed'][0]}"

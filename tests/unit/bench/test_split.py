@@ -15,7 +15,7 @@ def test_medians_and_ratios_to_pulsar() -> None:
     found = summarize(rounds)
     assert found["median_jobs_per_s"] == {"one": 50, "split": 80, "pulsar": 25}
     assert found["x_pulsar"] == {"one": 2.0, "split": 3.2}
-    assert found["rounds"]["split"] == [80, 70, 90]
+    assert found["jobs_per_s"]["split"] == [80, 70, 90]
 
 
 def test_no_ratio_without_pulsar() -> None:
