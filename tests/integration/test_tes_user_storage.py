@@ -23,8 +23,8 @@ import tes
 
 from tests.integration.moto_s3 import AWS, credentials, moto_s3
 from tests.integration.server import LwrServer, free_port, write_server_ini
+from tests.integration.tes_legacy_support import wait_task
 from tests.integration.tes_support import lwr_users
-from tests.integration.test_tes_upgrade import _wait
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ class Site:
     def run(self, who: str, inputs: list[Any], outputs: list[Any], command: str) -> Any:
         executors = [tes.Executor(image="x", command=["sh", "-c", command])]
         made = tes.Task(inputs=inputs, outputs=outputs, executors=executors, volumes=["/out"])
-        return _wait(self.client(who), self.client(who).create_task(made))
+        return wait_task(self.client(who), self.client(who).create_task(made))
 
 
 @pytest.fixture(scope="module")
