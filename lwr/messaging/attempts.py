@@ -10,12 +10,15 @@ Over the message queue nothing says "this is attempt 2", and the job's record is
   durable, before the ack): the broker marks it ``redelivered``;
 * the client's resend of a setup it saw no acknowledgement for: same ``acknowledge_uuid``.
 
-So every attempt started from a message remembers that message's identity (its
-``acknowledge_uuid``, else a digest of its body) in the job's launch record, under
-:data:`ORIGIN`, and a setup for a finished job starts a new attempt unless it is the message
-that started the finished one. A body without ``acknowledge_uuid`` may be byte-identical to the
-previous attempt's (Galaxy builds both from the same job); then the broker's ``redelivered``
-flag decides: a fresh publish is a resubmission, a redelivery is the original again.
+Galaxy resubmits only after a failure (``failed``, ``lost``, or its own error finishing a job),
+never a job it killed: a ``cancelled`` attempt is not restarted, which also keeps a job killed
+before its setup came from running on a repeated setup. Every attempt started from a message
+remembers that message's identity (its ``acknowledge_uuid``, else a digest of its body) in the
+job's launch record, under :data:`ORIGIN`, and a setup for a finished job starts a new attempt
+unless it is the message that started the finished one. A body without ``acknowledge_uuid``
+may be byte-identical to the previous attempt's (Galaxy builds both from the same job); then the
+broker's ``redelivered`` flag decides: a fresh publish is a resubmission, a redelivery is the
+original again.
 
 One case stays ambiguous and is resolved towards "never run twice": a redelivered setup,
 without ``acknowledge_uuid``, identical to the one that started the finished attempt — the

@@ -286,8 +286,8 @@ class RequestConsumer(BrokerThread):
         message then submits. Otherwise the submit that follows ignores the duplicate.
         """
         record = self.manager.find(job_id)
-        if record is None or not record.state.is_final:
-            return
+        if record is None or not record.state.is_final or record.state is JobState.CANCELLED:
+            return  # Galaxy never resubmits a job it killed (nor one killed before its setup)
         started_by = (record.launch or {}).get(attempts.ORIGIN)
         if not attempts.starts_new_attempt(origin, redelivered, started_by):
             return
