@@ -112,3 +112,22 @@ def test_a_redelivered_setup_runs_the_job_once(
     time.sleep(0.5)
     assert marker.read_text() == "ran\n"
     assert f"job {manager_name}/once: duplicate submit ignored (complete)" in server.log()
+
+
+def test_a_pool_worker_runs_a_resubmitted_job_again(
+    manager_name: str,
+    workers: Callable[..., WeblessServer],
+    client_factory: Callable[..., Client],
+    tmp_path: Path,
+) -> None:
+    """A pool worker holds a setup until its job's final status is committed with the ack, so a
+    setup for a job it finished is never the broker's redelivery: it starts anew (no guard)."""
+    worker = workers("w0")
+    client = client_factory(manager_name)
+    marker = tmp_path / "marker"
+    client.setup("resub", f"echo first >> {marker} && exit 3")
+    assert client.wait_status("resub", "complete")["returncode"] == 3
+    client.setup("resub", f"echo second >> {marker}")
+    wait_for(lambda: client.statuses("resub").count("complete") == 2, what="attempt 2")
+    assert marker.read_text() == "first\nsecond\n"
+    assert f"job {manager_name}/resub: set up" in worker.log()
