@@ -20,6 +20,12 @@ may be byte-identical to the previous attempt's (Galaxy builds both from the sam
 broker's ``redelivered`` flag decides: a fresh publish is a resubmission, a redelivery is the
 original again.
 
+Galaxy kills a job before it resubmits it, on the ``kill`` queue, which the broker does not
+order with ``setup``. Galaxy publishes the resubmission's setup only after its job handler took
+the job up again, so LWR normally has the kill (a no-op on the finished attempt) long before; a
+kill consumed after that setup — both waiting in a backlog, say — carries no attempt and cancels
+the new attempt, which Galaxy then sees ``cancelled``.
+
 One case stays ambiguous and is resolved towards "never run twice": a redelivered setup,
 without ``acknowledge_uuid``, identical to the one that started the finished attempt — the
 original after a crash, or a resubmission identical to it whose consumer died before making it

@@ -321,7 +321,23 @@ class RequestConsumer(BrokerThread):
         self.outbox.exhume(manager, job_id)
 
     def _kill(self, body: dict[str, Any]) -> None:
+        """Cancel the job; a kill for a finished job changes nothing.
+
+        Galaxy sends one when it fails a job LWR reported ``failed`` or ``lost`` (also before it
+        resubmits it). The kill carries no attempt: one consumed after the resubmission's setup
+        (the two queues are not ordered) cancels the new attempt (:mod:`lwr.messaging.attempts`).
+        """
         job_id = messages.job_id_of(body)
+        record = self.manager.find(job_id)
+        if record is not None and record.state.is_final:
+            log.info(
+                "job %s/%s: kill for attempt %d, already %s; nothing to do",
+                self.exchange.manager,
+                job_id,
+                record.attempt,
+                record.state.value,
+            )
+            return
         try:
             self.manager.cancel(job_id)
         except UnknownJobError:

@@ -82,6 +82,10 @@ def test_a_resubmitted_job_runs_a_second_attempt(
     client.wait_status("resub", "lost")
     # what Galaxy's fail_job does: kill the failed attempt, then (resubmit rule) set it up again
     client.publish("kill", {"job_id": "resub"})
+    # ... which LWR consumes first: Galaxy's job handler takes the job up again before it sends
+    # the new setup (lwr.messaging.attempts: the kill and setup queues are not ordered)
+    killed = f"job {manager_name}/resub: kill for attempt 1, already lost; nothing to do"
+    wait_for(lambda: killed in server.log(), what="the kill of the lost attempt")
     client.setup("resub", f"echo second >> {marker}")
     assert client.wait_status("resub", "complete")["stdout"] == ""
     assert marker.read_text() == "first\nsecond\n"
