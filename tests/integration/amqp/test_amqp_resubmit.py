@@ -131,6 +131,11 @@ def test_a_pool_worker_runs_a_resubmitted_job_again(
     marker = tmp_path / "marker"
     client.setup("resub", f"echo first >> {marker} && exit 3")
     assert client.wait_status("resub", "complete")["returncode"] == 3
+    # Galaxy resubmits a job a job-handler cycle after it heard the final status; a setup sent
+    # the instant the final arrives may still find the lease held (committing) and be taken
+    # for a resend of the first (see docs/elastic_workers.md)
+    settled = f"job {manager_name}/resub: final status complete published and setup acknowledged"
+    wait_for(lambda: settled in worker.log(), what="the lease to end")
     client.setup("resub", f"echo second >> {marker}")
     wait_for(lambda: client.statuses("resub").count("complete") == 2, what="attempt 2")
     assert marker.read_text() == "first\nsecond\n"
