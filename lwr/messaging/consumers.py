@@ -5,6 +5,9 @@ Reliability rules, each the answer to a way Galaxy jobs get lost:
 * a message is acked only after what it asked for is durable (``StatefulManager.submit`` has
   returned, so the job is in the job store); if LWR dies before the ack, the broker redelivers and
   the duplicate submit is ignored by the manager;
+* a setup for a job whose last attempt is final starts a new attempt when it is a new message —
+  Galaxy resubmits failed jobs under the same id — but not when it is the message that started
+  that attempt, redelivered or resent (:mod:`lwr.messaging.attempts`);
 * a body that is not what the client sends (not JSON, JSON nested deeper than HTTP parameters
   may be — :mod:`lwr.jsondepth` — or of the wrong shape) is logged and rejected without
   requeueing, so one bad message can neither stop the consumer nor loop forever; the broker
@@ -37,7 +40,7 @@ from kombu.message import Message
 from lwr import jsondepth
 from lwr.errors import InvalidRequestError, LwrError, UnknownJobError
 from lwr.managers.base import JobState
-from lwr.messaging import messages
+from lwr.messaging import attempts, messages
 from lwr.messaging.broker_thread import BACKOFF_START, BrokerThread, next_delay
 from lwr.messaging.exchange import AmqpExchange, redact_url
 from lwr.persistence.outbox import EARLY_KILL_MEMORY
@@ -73,7 +76,7 @@ class RequestConsumer(BrokerThread):
         self.publisher = publisher
         self.outbox = outbox
         self.handlers: dict[str, Callable[[dict[str, Any]], None]] = {
-            "setup": self._setup,
+            "setup": self._setup,  # called with the delivery's redelivered flag (_on_message)
             "kill": self._kill,
             "status": self._status,
         }
@@ -181,6 +184,10 @@ class RequestConsumer(BrokerThread):
                     name,
                     ack[0],
                 )
+            elif name == "setup":
+                self._setup(body, bool(message.delivery_info.get("redelivered")))
+                if ack is not None:
+                    self.outbox.remember_consumed(ack[0], self.exchange.manager)
             else:
                 self.handlers[name](body)
                 if ack is not None:
@@ -246,7 +253,7 @@ class RequestConsumer(BrokerThread):
 
     # -- the requests ------------------------------------------------------------------------
 
-    def _setup(self, body: dict[str, Any]) -> None:
+    def _setup(self, body: dict[str, Any], redelivered: bool = False) -> None:
         """Set up and queue the job; one refused is reported ``failed`` so Galaxy stops waiting."""
         job_id = messages.job_id_of(body)
         killed = self.outbox.buried(self.exchange.manager, job_id, time.time() - EARLY_KILL_MEMORY)
@@ -255,7 +262,9 @@ class RequestConsumer(BrokerThread):
             if killed:
                 self._cancel_unstarted(job_id, launch)
                 return
-            self.manager.submit(job_id, launch)
+            origin = attempts.identity(body)
+            self._new_attempt_if_resubmitted(job_id, launch, origin, redelivered)
+            self.manager.submit(job_id, {**launch, attempts.ORIGIN: origin})
         except LwrError as exc:
             log.warning(
                 "job %s/%s: setup message refused: %s", self.exchange.manager, job_id, exc.message
@@ -266,6 +275,32 @@ class RequestConsumer(BrokerThread):
                 self.publisher.enqueue(messages.failed_status(job_id, reason))
             if isinstance(exc, InvalidRequestError):
                 raise
+
+    def _new_attempt_if_resubmitted(
+        self, job_id: str, launch: dict[str, Any], origin: str, redelivered: bool
+    ) -> None:
+        """Set a finished job up afresh when this setup is Galaxy's resubmission of it.
+
+        The new attempt (record in ``setup``, directory emptied) is durable before the submit
+        that queues it: a crash in between leaves a job in ``setup``, which the redelivered
+        message then submits. Otherwise the submit that follows ignores the duplicate.
+        """
+        record = self.manager.find(job_id)
+        if record is None or not record.state.is_final or record.state is JobState.CANCELLED:
+            return  # Galaxy never resubmits a job it killed (nor one killed before its setup)
+        started_by = (record.launch or {}).get(attempts.ORIGIN)
+        if not attempts.starts_new_attempt(origin, redelivered, started_by):
+            return
+        previous = (record.launch or {}).get("setup") or {}
+        meta = launch.get("setup_params") or previous
+        log.info(
+            "job %s/%s: setup for a job whose attempt %d is %s: Galaxy resubmitted it",
+            self.exchange.manager,
+            job_id,
+            record.attempt,
+            record.state.value,
+        )
+        self.manager.setup(job_id, meta.get("tool_id"), meta.get("tool_version"))
 
     def _cancel_unstarted(self, job_id: str, launch: dict[str, Any]) -> None:
         """The setup of a job whose kill came first: record it cancelled, never run it.
@@ -286,7 +321,23 @@ class RequestConsumer(BrokerThread):
         self.outbox.exhume(manager, job_id)
 
     def _kill(self, body: dict[str, Any]) -> None:
+        """Cancel the job; a kill for a finished job changes nothing.
+
+        Galaxy sends one when it fails a job LWR reported ``failed`` or ``lost`` (also before it
+        resubmits it). The kill carries no attempt: one consumed after the resubmission's setup
+        (the two queues are not ordered) cancels the new attempt (:mod:`lwr.messaging.attempts`).
+        """
         job_id = messages.job_id_of(body)
+        record = self.manager.find(job_id)
+        if record is not None and record.state.is_final:
+            log.info(
+                "job %s/%s: kill for attempt %d, already %s; nothing to do",
+                self.exchange.manager,
+                job_id,
+                record.attempt,
+                record.state.value,
+            )
+            return
         try:
             self.manager.cancel(job_id)
         except UnknownJobError:

@@ -22,6 +22,8 @@ environment               how    LWR server
 ``rest_metrics``          REST   ``job_metrics_config_file``: the plugins Galaxy enables too;
                                  the destination's ``env`` sets ``LWR_METRICS_MARK``
 ``rest_tools``            REST   ``tool_config_files``: only this environment's ``cat`` tool
+``rest_resubmit``         REST   defaults; Galaxy resubmits a failed job to ``rest_resubmit_retry``
+                                 (the same server, ``LWR_TEST_SLEEP=0`` in the job's environment)
 ========================  =====  ===============================================================
 """
 
@@ -66,7 +68,12 @@ class Spec:
     app_options: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
     files: Mapping[str, str] = field(default_factory=dict)
+    #: parameters of a ``<name>_retry`` destination Galaxy resubmits failed jobs to, if any
+    retry: Mapping[str, Any] | None = None
 
+
+#: the resubmission destination's difference: the sleep tool no longer sleeps
+RETRY = {"env": [{"name": "LWR_TEST_SLEEP", "value": "0"}]}
 
 ENVIRONMENTS: dict[str, Spec] = {
     "rest": Spec(),
@@ -83,6 +90,7 @@ ENVIRONMENTS: dict[str, Spec] = {
     "rest_tools": Spec(
         app_options={"tool_config_files": "tool_conf.xml"}, files=whitelist_files("rest_tools")
     ),
+    "rest_resubmit": Spec(retry=RETRY),
 }
 
 
@@ -109,7 +117,12 @@ def _lwr(root: Path, name: str, spec: Spec, prefix: str) -> Environment:
     write_server_ini(directory, port, options)
     server = LwrServer(directory, port).start()
     return Environment(
-        name, server, mq=spec.mq, key_prefix=prefix if spec.mq else None, params=dict(spec.params)
+        name,
+        server,
+        mq=spec.mq,
+        key_prefix=prefix if spec.mq else None,
+        params=dict(spec.params),
+        retry=None if spec.retry is None else dict(spec.retry),
     )
 
 

@@ -59,6 +59,9 @@ class Environment:
     #: the amqp_key_prefix shared by the server and Galaxy's runner (MQ only)
     key_prefix: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    #: when set, Galaxy resubmits a failed job to ``<name>_retry``: this destination (the same
+    #: LWR server and manager) with these parameters on top
+    retry: dict[str, Any] | None = None
 
     @property
     def jobs_directory(self) -> Path:
@@ -96,6 +99,10 @@ def job_conf(environments: list[Environment], token: str) -> dict[str, Any]:
                 "default_file_action": "transfer",
             }
         destination.update(env.params)
+        if env.retry is not None:
+            retry = f"{env.name}_retry"
+            execution["environments"][retry] = {**destination, **env.retry}
+            destination["resubmit"] = [{"condition": "any_failure", "environment": retry}]
         execution["environments"][env.name] = destination
         tools.extend(
             {"id": tool_id(tool, env.name), "environment": env.name}

@@ -4,7 +4,7 @@ Galaxy routes tools to environments by tool id, so every tool is written once pe
 with the environment's name in its id (``lwr_cat__rest``); the test then picks the route by
 picking the id. Each tool exercises one part of the contract: one input and one output; several
 outputs, one of them ``from_work_dir``; outputs discovered into a collection; a failure; a job
-long enough to cancel.
+long enough to cancel (``LWR_TEST_SLEEP`` in the job's environment shortens it).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ exit 3
 """,
     "sleep": """
     <command><![CDATA[
-touch lwr_test_started && sleep 600 && cp '$input1' '$out_file1'
+touch lwr_test_started && sleep \\${LWR_TEST_SLEEP:-600} && cp '$input1' '$out_file1'
     ]]></command>
     <inputs><param name="input1" type="data" format="txt"/></inputs>
     <outputs><data name="out_file1" format="txt"/></outputs>
