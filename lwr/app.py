@@ -24,7 +24,7 @@ from lwr.service.retention.worker import build_worker
 from lwr.service.users import Users
 from lwr.staging.movers import StagingSettings
 from lwr.staging.remote import RemoteStager
-from lwr.staging.transfer import RetryPolicy
+from lwr.staging.transfer import RetryPolicy, tls_context
 from lwr.tes import legacy as tes_legacy
 from lwr.tes.runtime import check_managers as check_container_runtimes
 from lwr.tes.staging import TesStaging
@@ -75,6 +75,7 @@ class LwrApp:
             store=self.store,
             user_storage=config.tes_user_storage,
             proxy=config.tes_http_proxy,
+            tls=tls_context(config.tes_ca_file),
         )
         user_auth = None
         if config.user_auth is not None:

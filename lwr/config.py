@@ -19,6 +19,7 @@ from typing import Any
 from lwr.auth.settings import UserAuthConfig, parse_user_auth
 from lwr.config_values import (
     _bool,
+    _ca_file,
     _existing,
     _existing_file,
     _host_key_policy,
@@ -106,6 +107,8 @@ APP_DEFAULTS: Mapping[str, str] = {
     "tes_user_allowed_networks": "",
     # the forward proxy TES http(s) transfers go through (lwr.proxy): none
     "tes_http_proxy": "",
+    # the CA bundle TES https transfers (and an https proxy) are verified by: the system's
+    "tes_ca_file": "",
     # where service users' TES file:// and s3:// URLs may lead (lwr.tes.user_storage): nowhere
     "tes_user_file_roots": "",
     "tes_user_s3_buckets": "",
@@ -222,6 +225,8 @@ class AppConfig:
     tes_user_allowed_networks: tuple[Network, ...] = ()
     #: the forward proxy every TES http(s) transfer goes through (None: direct)
     tes_http_proxy: Proxy | None = None
+    #: the PEM bundle that verifies TES https targets and proxy (None: the system's CAs)
+    tes_ca_file: Path | None = None
     #: file:// directories and s3:// buckets opened to service users' TES tasks
     tes_user_storage: UserStorage = field(default_factory=UserStorage)
     #: how long the dashboard's signed-in sessions live (lwr.service.sessions)
@@ -322,6 +327,7 @@ def load_app_config(
         retention=parse_retention(values, base),
         tes_user_allowed_networks=_networks(values, "tes_user_allowed_networks"),
         tes_http_proxy=_proxy(values, "tes_http_proxy"),
+        tes_ca_file=_ca_file(base, values["tes_ca_file"], "tes_ca_file"),
         tes_user_storage=parse_user_storage(
             values["tes_user_file_roots"], values["tes_user_s3_buckets"], base
         ),

@@ -9,6 +9,7 @@ Every parser raises :class:`~lwr.errors.ConfigurationError` naming the option.
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,26 @@ def _proxy(values: Mapping[str, str], key: str) -> Proxy | None:
     """A ``*_proxy`` option (lwr.proxy): empty, or ``http(s)://[user:password@]host:port``;
     a bad one is a ConfigurationError that does not quote the credentials."""
     return parse_option(key, values[key])
+
+
+def _ca_file(base: Path, value: str, key: str) -> Path | None:
+    """A CA bundle option (PEM, relative to the configuration's directory); None: unset.
+
+    Loaded once here, so a missing, unreadable or certificate-less file stops the start with
+    the option's name instead of failing every https transfer later.
+    """
+    path = _path(base, value)
+    if path is None:
+        return None
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError as exc:
+        raise ConfigurationError(
+            f"{key} {str(path)!r} has no usable CA certificate (PEM expected): {exc}"
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(f"{key} {str(path)!r} cannot be read: {exc}") from None
+    return path
 
 
 def _pulsar_version(value: str) -> str | None:

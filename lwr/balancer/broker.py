@@ -4,7 +4,8 @@ Reports arrive on an exclusive, auto-deleted queue bound to ``<prefix>.load`` on
 topic exchange (see :mod:`lwr.pool.protocol`), consumed by one thread that reconnects on its own
 when the broker goes away. The backlog is the message count of the pool's setup queue, read with
 a passive ``queue_declare`` (the balancer declares the queue only when it does not exist, exactly as
-Galaxy's client and the workers would).
+Galaxy's client and the workers would). The ``kill`` queue is declared the same way, so a kill
+sent while the pool never had a worker waits for the first one instead of being dropped.
 """
 
 from __future__ import annotations
@@ -142,6 +143,19 @@ class PoolBroker:
         (below the table's first rate, or before the first worker is up) would be dropped by the
         broker as unroutable.
         """
+        return self._count_or_declare(queue)
+
+    def keep(self, queue: str) -> None:
+        """Declare ``queue`` (as :meth:`waiting` does) if it does not exist yet.
+
+        For the pool's ``kill`` queue: a kill Galaxy sends before any worker ever ran would
+        otherwise be dropped as unroutable, and the job, whose setup waits in the declared setup
+        queue, would run once the first worker came. A queue that exists is left as it is (only a
+        passive declare touches it), so one an operator made with other arguments is not refused.
+        """
+        self._count_or_declare(queue)
+
+    def _count_or_declare(self, queue: str) -> int:
         with self._connection() as connection:
             try:
                 _, count, _ = connection.default_channel.queue_declare(queue, passive=True)
@@ -153,7 +167,7 @@ class PoolBroker:
             kombu.Queue(queue, galaxy, routing_key=queue, durable=True)(
                 connection.default_channel
             ).declare()
-            log.info("declared the pool's queue %s, so jobs wait there for the first worker", queue)
+            log.info("declared the pool's queue %s, so messages wait there for a worker", queue)
         return 0
 
     def drain(self, worker_id: str, timeout: float | None) -> None:

@@ -67,6 +67,10 @@ class BalancerConfig:
     def setup_queue(self) -> str:
         return f"{self.queue_prefix}_setup"
 
+    @property
+    def kill_queue(self) -> str:
+        return f"{self.queue_prefix}_kill"
+
 
 def load_balancer_config(path: Path) -> BalancerConfig:
     """Read and validate balancer.ini; every problem is a ConfigurationError naming the key."""

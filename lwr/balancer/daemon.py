@@ -231,6 +231,15 @@ class Balancer:
         return {worker: h.report.jobs_received_total for worker, h in heard.items()}
 
     def _waiting(self) -> int:
+        """The setup queue's backlog; both it and the kill queue are declared if missing.
+
+        Galaxy's client declares no queue when it publishes, and the workers declare theirs only
+        when they start: before the pool's first worker a setup would be dropped (the job lost)
+        and a kill too (the job, its setup kept, would run after all). The ``status`` queue is
+        not declared: a status request for a job no worker knows is answered by nobody anyway,
+        and the job's setup makes its worker announce its status unasked.
+        """
+        self.broker.keep(self.config.kill_queue)
         return self.broker.waiting(self.config.setup_queue)
 
     def pool_size(self) -> int:

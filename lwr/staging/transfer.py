@@ -99,13 +99,15 @@ def fetch(
     progress: Callable[[], bodies.Progress] | None = None,
     egress: EgressPolicy | None = None,
     proxy: Proxy | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
     """Download ``url`` into ``target`` atomically; return the number of bytes written.
 
     ``progress``, when given, makes each attempt's progress callback (an attempt starts the file
     again); the callback may raise to stop the download, which then is not retried (a TES task's
     inputs passing their owner's plan: lwr.tes.policy). ``egress``, when given, judges where
-    the connection goes, ``proxy`` through what (see the module docstring).
+    the connection goes, ``proxy`` through what (see the module docstring); ``tls`` verifies
+    https targets and an https proxy (None: the system's CAs; see :func:`tls_context`).
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     return with_retries(
@@ -115,7 +117,7 @@ def fetch(
         policy,
         sleep,
         lambda: _get_once(
-            url, target, policy, progress() if progress else bodies.no_progress, egress, proxy
+            url, target, policy, progress() if progress else bodies.no_progress, egress, proxy, tls
         ),
     )
 
@@ -128,6 +130,7 @@ def push(
     sleep: Callable[[float], None] = time.sleep,
     egress: EgressPolicy | None = None,
     proxy: Proxy | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
     """Upload ``source``: ``POST`` as multipart field ``file``, or ``PUT`` as the raw body."""
     if method not in ("POST", "PUT"):
@@ -140,7 +143,7 @@ def push(
         source,
         policy,
         sleep,
-        lambda: _send_once(method, url, source, policy, egress, proxy),
+        lambda: _send_once(method, url, source, policy, egress, proxy, tls),
     )
 
 
@@ -165,6 +168,11 @@ def with_retries(
             return attempt()
         except Refused as exc:
             raise StagingError(f"{method} {redact_url(url)} for {path} failed: {exc}") from None
+        except ssl.SSLCertVerificationError as exc:  # a certificate no retry makes trusted
+            raise StagingError(
+                f"{method} {redact_url(url)} for {path} failed: {exc.verify_message or exc} "
+                f"(certificate verify failed; is its CA among the ones trusted here?)"
+            ) from None
         except (TransientError, OSError, http.client.HTTPException, ProxyError) as exc:
             if isinstance(exc, ProxyError) and (exc.proxy_status or 500) < 500:
                 # a 407 (the operator's credentials) or the proxy's own refusal: final
@@ -200,8 +208,22 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if type(exc).__name__ not in text else text
 
 
+def tls_context(ca_file: Path | None) -> ssl.SSLContext | None:
+    """What verifies https peers when ``ca_file`` (a PEM bundle) is named: its CAs only, like
+    ``notify_webhook_ca_file``; None: the system's CAs (each connection's default context).
+
+    Raises :class:`ssl.SSLError` for a file without a usable certificate and :class:`OSError`
+    for one that cannot be read; the configuration turns both into an error naming the option.
+    """
+    return None if ca_file is None else ssl.create_default_context(cafile=str(ca_file))
+
+
 def connect(
-    url: str, timeout: float, egress: EgressPolicy | None = None, proxy: Proxy | None = None
+    url: str,
+    timeout: float,
+    egress: EgressPolicy | None = None,
+    proxy: Proxy | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[http.client.HTTPConnection, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -209,11 +231,11 @@ def connect(
     port = parts.port
     conn: http.client.HTTPConnection
     if proxy is not None:
-        conn = _proxied(parts.scheme, parts.hostname, port, timeout, egress, proxy)
+        conn = _proxied(parts.scheme, parts.hostname, port, timeout, egress, proxy, tls)
     elif egress is not None:
-        conn = _pinned(parts.scheme, parts.hostname, port, timeout, egress)
+        conn = _pinned(parts.scheme, parts.hostname, port, timeout, egress, tls)
     elif parts.scheme == "https":
-        context = ssl.create_default_context()
+        context = tls or ssl.create_default_context()
         conn = http.client.HTTPSConnection(parts.hostname, port, timeout=timeout, context=context)
     else:
         conn = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
@@ -230,13 +252,14 @@ def _proxied(
     timeout: float,
     egress: EgressPolicy | None,
     proxy: Proxy,
+    tls: ssl.SSLContext | None = None,
 ) -> http.client.HTTPConnection:
     """A connection through ``proxy``, once ``egress`` (when given) allowed every address of
     ``host``: judged here before the proxy hears of it, as without a proxy."""
     port = port or (443 if scheme == "https" else 80)
     if egress is not None:
         _judged(host, port, egress)
-    context = ssl.create_default_context()
+    context = tls or ssl.create_default_context()
     if scheme == "https":
         return TunnelledTlsConnection(proxy, host, port, timeout, context)
     return ForwardedConnection(proxy, host, port, timeout, context)
@@ -256,13 +279,18 @@ def _judged(host: str, port: int, egress: EgressPolicy) -> list[Target]:
 
 
 def _pinned(
-    scheme: str, host: str, port: int | None, timeout: float, egress: EgressPolicy
+    scheme: str,
+    host: str,
+    port: int | None,
+    timeout: float,
+    egress: EgressPolicy,
+    tls: ssl.SSLContext | None = None,
 ) -> http.client.HTTPConnection:
     """A connection to an address of ``host`` that ``egress`` allows (:class:`Refused` if none)."""
     port = port or (443 if scheme == "https" else 80)
     targets = _judged(host, port, egress)
     if scheme == "https":
-        context = ssl.create_default_context()
+        context = tls or ssl.create_default_context()
         return PinnedTlsConnection(host, port, targets, timeout, context)
     return PinnedConnection(host, port, targets, timeout)
 
@@ -288,8 +316,9 @@ def _get_once(
     progress: bodies.Progress = bodies.no_progress,
     egress: EgressPolicy | None = None,
     proxy: Proxy | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
-    conn, path = connect(url, policy.timeout, egress, proxy)
+    conn, path = connect(url, policy.timeout, egress, proxy, tls)
     try:
         conn.request("GET", path, headers={"Accept-Encoding": "identity"})
         response = conn.getresponse()
@@ -314,8 +343,9 @@ def _send_once(
     policy: RetryPolicy,
     egress: EgressPolicy | None = None,
     proxy: Proxy | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> int:
-    conn, path = connect(url, policy.timeout, egress, proxy)
+    conn, path = connect(url, policy.timeout, egress, proxy, tls)
     try:
         with open(source, "rb") as handle:
             size = os.fstat(handle.fileno()).st_size

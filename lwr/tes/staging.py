@@ -21,7 +21,8 @@ private, link-local or other internal address unless ``tes_user_allowed_networks
 network) and the connection made to a judged address, so a name rebound to an internal address
 fails the task with the reason in its system logs. The admin token's tasks are not held. With
 ``tes_http_proxy`` every task's ``http(s)`` transfers (the admin token's too) go through the
-operator's proxy (:mod:`lwr.proxy`), a user's judged first all the same. Each
+operator's proxy (:mod:`lwr.proxy`), a user's judged first all the same. ``tes_ca_file`` names
+the CAs https targets and an https proxy are verified by, instead of the system's. Each
 input fetched whole has its size recorded in the job's files table (``GET /jobs``, the plan).
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -77,10 +79,13 @@ class TesStaging:
         store: JobStore | None = None,
         user_storage: UserStorage | None = None,
         proxy: Proxy | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.remote = remote
         #: the operator's forward proxy for every http(s) transfer (``tes_http_proxy``)
         self.proxy = proxy
+        #: what verifies https targets and proxy (``tes_ca_file``; None: the system's CAs)
+        self.tls = tls
         #: where users' file:// and s3:// URLs may lead (tes_user_file_roots, tes_user_s3_buckets)
         self.user_storage = user_storage or UserStorage()
         #: the job store, whose files table gets the size of each input fetched
@@ -197,7 +202,13 @@ class TesStaging:
             progress = budget.attempt if budget is not None else None
             target = _target(directory, relative)
             fetch(
-                url, target, self.remote.policy, progress=progress, egress=egress, proxy=self.proxy
+                url,
+                target,
+                self.remote.policy,
+                progress=progress,
+                egress=egress,
+                proxy=self.proxy,
+                tls=self.tls,
             )
             return
         if egress is not None:
@@ -215,8 +226,8 @@ class TesStaging:
             self.s3.fetch(url, target)
         elif scheme == "file":
             self._copier().fetch(ClientFile(local, "input"), target)
-        elif self.proxy is not None:  # the admin token's: not judged, but through the proxy
-            fetch(url, target, self.remote.policy, proxy=self.proxy)
+        elif self.proxy is not None or self.tls is not None:  # the admin token's: not judged
+            fetch(url, target, self.remote.policy, proxy=self.proxy, tls=self.tls)
         else:
             self.remote.mover("remote_transfer").fetch(
                 ClientFile(url, "input", {"url": url}), target
@@ -303,7 +314,8 @@ class TesStaging:
         elif scheme == "s3":
             self.s3.send(source, url)
         else:
-            push(url, source, self.remote.policy, "PUT", egress=egress, proxy=self.proxy)
+            tls, proxy = self.tls, self.proxy
+            push(url, source, self.remote.policy, "PUT", egress=egress, proxy=proxy, tls=tls)
 
     def _put_for_user(self, user: str, source: Path, url: str) -> None:
         """A user's ``file://`` or ``s3://`` output, only where the operator opened them."""

@@ -8,8 +8,9 @@ plain TCP or over TLS (TLS inside TLS for an https target). The environment's
 judged first, exactly as without a proxy: an internal one fails the task and the proxy never
 hears of it. Wrong credentials fail the task with the reason, and the password shows nowhere.
 ``py-tes`` is the client; the file stores and the proxy (tests.notify_servers.ForwardProxy)
-are real servers on loopback; https is verified by the system's CAs, which here are the test
-CA (``SSL_CERT_FILE`` in the server's environment, as a site installs its CA).
+are real servers on loopback; https (the targets' and an https proxy's certificates) is
+verified by ``tes_ca_file``, the test CA's file, the only CA the server is given: no
+``SSL_CERT_FILE`` or ``SSL_CERT_DIR`` in its environment.
 """
 
 from __future__ import annotations
@@ -70,13 +71,18 @@ def proxy(
 
 
 def _server(factory: ServerFactory, ca: Path, **options: str) -> tuple[LwrServer, str]:
-    """A server with one service user, alice (her token is returned); the environment's
-    proxy variables lead nowhere."""
-    env = {**os.environ, "SSL_CERT_FILE": str(ca)}
+    """A server with one service user, alice (her token is returned), trusting the test CA by
+    ``tes_ca_file``; the environment's proxy variables lead nowhere."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
         env[name] = DEAD_END
     server = factory(
-        app_options={"private_token": ADMIN, "plans": "plans.yml", **options},
+        app_options={
+            "private_token": ADMIN,
+            "plans": "plans.yml",
+            "tes_ca_file": str(ca),
+            **options,
+        },
         managers_ini=MANAGERS,
         start=False,
         env=env,

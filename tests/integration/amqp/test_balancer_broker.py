@@ -1,5 +1,6 @@
-"""The balancer's broker side on the real RabbitMQ: the backlog read, the queue declared for jobs
-published while the pool is empty, drain commands on a worker's control key, load reports."""
+"""The balancer's broker side on the real RabbitMQ: the backlog read, the queues declared for jobs
+and kills published while the pool is empty, drain commands on a worker's control key, load
+reports."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import kombu
 import pytest
 
 from lwr.balancer.broker import PoolBroker
-from lwr.messaging.exchange import key_prefix
+from lwr.config import AmqpConfig
+from lwr.messaging.exchange import AmqpExchange, key_prefix
 from lwr.pool.protocol import POOL_EXCHANGE, DrainCommand, LoadReport, control_key, load_key
 from tests.integration.amqp.support import AMQP_URL, Client, queue_depth
 
@@ -28,6 +30,23 @@ def test_jobs_published_before_any_worker_wait_in_the_declared_queue(
     for i in range(3):
         client.setup(f"j{i}", "true")
     assert broker.waiting(f"{prefix}_setup") == 3 == queue_depth(manager_name, "setup")
+
+
+def test_a_kill_published_before_any_worker_waits_in_the_kept_queue(
+    manager_name: str, client_factory: Callable[..., Client]
+) -> None:
+    """The kill queue the balancer declares is the one a worker declares (same arguments: the
+    broker would refuse the worker's declaration otherwise) and keeps Galaxy's kill for it."""
+    prefix = key_prefix(manager_name, None)
+    broker = PoolBroker(AMQP_URL, prefix)
+    broker.keep(f"{prefix}_kill")
+    client_factory(manager_name).publish("kill", {"job_id": "early"})
+    assert queue_depth(manager_name, "kill") == 1
+    broker.keep(f"{prefix}_kill")  # an existing queue is left as it is
+    worker = AmqpExchange(AMQP_URL, manager_name, AmqpConfig())
+    with worker.connection() as connection:
+        worker.queue("kill")(connection.default_channel).declare()  # refused if it differed
+    assert queue_depth(manager_name, "kill") == 1
 
 
 def test_drain_reaches_the_control_key_and_reports_are_heard(manager_name: str) -> None:

@@ -39,6 +39,7 @@ class BalancerSite:
         table: str = TABLE,
         slots: int = 2,
         bin_dir: Path = BIN,
+        signal: str = "rate",
     ) -> None:
         self.directory = directory
         #: where ``lwr`` is; the local driver starts the ``lwr`` beside the balancer's Python
@@ -51,7 +52,7 @@ class BalancerSite:
         (directory / "balancer.ini").write_text(
             f"[balancer]\nmanager = {self.manager}\nmessage_queue_url = {AMQP_URL}\n"
             f"poll_interval = {poll_interval}\nname = {self.name}\ndrain_timeout = 60\n"
-            f"metrics_port = {self.metrics_port}\n\n[load table]\n{table}\n"
+            f"metrics_port = {self.metrics_port}\nsignal = {signal}\n\n[load table]\n{table}\n"
             "[driver:local]\nworker_template = worker\n"
         )
         self.state = directory / "balancer-state"

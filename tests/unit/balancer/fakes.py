@@ -62,6 +62,10 @@ class MemoryBroker(PoolBroker):
         super().__init__("memory://", "pulsar_", clock=clock)
         self.queue = 0
         self.drains: list[str] = []
+        self.kept: list[str] = []
+
+    def keep(self, queue: str) -> None:
+        self.kept.append(queue)
 
     def waiting(self, queue: str) -> int:
         assert queue == "pulsar__setup"

@@ -185,3 +185,13 @@ def test_a_second_balancer_on_the_same_state_directory_refuses_to_start(
     assert driver.launched == []
     first._lock.close()  # the first one exits: the next may start
     second.start()
+
+
+def test_the_kill_queue_is_kept_from_the_start_and_at_every_poll(config: BalancerConfig) -> None:
+    """Before any worker ran, a kill has no queue but the one the balancer declares."""
+    balancer, _, broker, clock = make(config)
+    balancer.start()
+    assert broker.kept == ["pulsar__kill"]
+    clock.now += 30
+    balancer.poll()
+    assert broker.kept == ["pulsar__kill", "pulsar__kill"]
