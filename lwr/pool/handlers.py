@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Galaxy's acknowledgement request of a message: (uuid, reply queue)
+Ack = tuple[str, str]
+
 
 def cancelled_status(job_id: str, reason: str) -> dict[str, Any]:
     """The final status of a job killed before any worker ran it."""
@@ -72,7 +75,7 @@ class Handlers:
     # -- setup: the lease --------------------------------------------------------------------
 
     def _on_setup(self, body: Any, message: Message) -> None:
-        """Take the job (its delivery stays unacked: the lease) and queue it with the manager."""
+        """A setup: claimed first when Galaxy may resend it, then started (:meth:`_start`)."""
         try:
             body = messages.body_dict(body)
             job_id = messages.job_id_of(body)
@@ -83,8 +86,41 @@ class Handlers:
             self._channel.tx_commit()
             return
         trace.mark(self.manager.name, job_id, "setup received")
+        held = self.leases.get(job_id)
+        if held is None and ack is not None:
+            self._claim(job_id, body, message, ack)
+            return
         if ack is not None:
             self._reply(*ack)
+        self._start(job_id, body, message)
+
+    def _claim(self, job_id: str, body: dict[str, Any], message: Message, ack: Ack) -> None:
+        """A setup Galaxy may resend: run it only if it is the first of its uuid in the pool.
+
+        See :mod:`lwr.pool.resends`; Galaxy's acknowledgement request is answered only once the
+        claim is in the ledger, so a setup Galaxy stops resending is never forgotten.
+        """
+        resends = self.ledger.resends
+        redelivered = bool(message.delivery_info.get("redelivered"))
+
+        def decide(won: bool) -> None:
+            self._reply(*ack)
+            if won or (redelivered and not resends.ended(ack[0])):
+                resends.started(job_id, ack[0])
+                self._start(job_id, body, message)
+                return
+            log.info("job %s/%s: a copy of a setup taken before (%s); not run again",
+                     self.manager.name, job_id, ack[0])  # fmt: skip
+            self._channel.basic_ack(message.delivery_tag)
+            self._channel.tx_commit()
+
+        if resends.known(ack[0]):
+            decide(False)
+        else:
+            resends.claim(job_id, ack[0], then=decide)
+
+    def _start(self, job_id: str, body: dict[str, Any], message: Message) -> None:
+        """Take the job (its delivery stays unacked: the lease) and queue it with the manager."""
         held = self.leases.get(job_id)
         if held is not None:  # a resent copy of a job held here: one lease, acked together
             log.info("job %s/%s: setup received again while held", self.manager.name, job_id)

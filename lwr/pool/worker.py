@@ -334,12 +334,9 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
                 self.early_cancels.discard(job_id)
                 self.outbox.exhume(self.manager.name, job_id)
             self.leases.release(item.lease, finished=True)
-            log.info(
-                "job %s/%s: final status %s published and setup acknowledged",
-                self.manager.name,
-                job_id,
-                item.body.get("status"),
-            )
+            self.ledger.resends.finished(job_id)  # copies of its setup redelivered now: not run
+            log.info("job %s/%s: final status %s published and setup acknowledged",
+                     self.manager.name, job_id, item.body.get("status"))  # fmt: skip
 
     def _commit_failed(self, job_id: str) -> None:
         """Name the job whose final commit failed: the one case the lease cannot decide.
