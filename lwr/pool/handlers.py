@@ -20,13 +20,14 @@ from lwr.errors import InvalidRequestError, LwrError
 from lwr.messaging import messages
 from lwr.persistence.outbox import EARLY_KILL_MEMORY
 from lwr.pool import protocol
-from lwr.pool.leases import LeaseTable
+from lwr.pool.leases import Lease, LeaseTable
 
 if TYPE_CHECKING:
     from lwr.managers.stateful import StatefulManager
     from lwr.messaging.exchange import AmqpExchange
     from lwr.persistence.outbox import Outbox
     from lwr.pool.kill_ledger import KillLedger
+    from lwr.pool.wakeup import Waker
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class Handlers:
     #: jobs answered ``cancelled`` because their kill came first, until that final is committed
     early_cancels: set[str]
     request_drain: Callable[[float | None], None]
+    waker: Waker
     _channel: Any
     _plain: Any
 
@@ -111,8 +113,7 @@ class Handlers:
                 return
             log.info("job %s/%s: a copy of a setup taken before (%s); not run again",
                      self.manager.name, job_id, ack[0])  # fmt: skip
-            self._channel.basic_ack(message.delivery_tag)
-            self._channel.tx_commit()
+            self._drop(job_id, message)
 
         if resends.known(ack[0]):
             decide(False)
@@ -146,6 +147,36 @@ class Handlers:
             log.exception("job %s/%s: setup failed", self.manager.name, job_id)
             status = messages.failed_status(job_id, f"setup failed: {type(exc).__name__}: {exc}")
             self.leases.offer(job_id, status, final=True)
+
+    def _ack_late(self, ended: list[Lease]) -> None:
+        """Queue the acks of copies that joined a lease while its final's commit was awaited.
+
+        py-amqp hands the consumer deliveries that arrive while it waits for ``tx.commit-ok``
+        (the broker frees the prefetch slot at the ack, before the commit); a copy of the job
+        landing then joined a lease whose acks were already sent. Left alone it would stay
+        unacked for the worker's life, taking a slot of its prefetch for good.
+        """
+        for lease in ended:
+            for delivery in lease.deliveries[lease.acked :]:
+                self._drop(lease.job_id, delivery)
+            lease.acked = len(lease.deliveries)
+
+    def _drop(self, job_id: str, delivery: Message) -> None:
+        """Have a copy acked, not run, by the next :meth:`_ack_copies` (not here: a handler may
+        run inside another commit's wait, and a commit nested in it breaks the channel)."""
+        self.ledger.resends.copies.append((job_id, delivery))
+        self.waker.wake()
+
+    def _ack_copies(self) -> None:
+        """Ack the copies queued by :meth:`_drop`, in one commit; called outside any handler."""
+        copies, self.ledger.resends.copies = self.ledger.resends.copies, []
+        live = [(job, d) for job, d in copies if d.channel is self._channel]  # else: requeued
+        for _, delivery in live:
+            self._channel.basic_ack(delivery.delivery_tag)
+        if live:
+            self._channel.tx_commit()
+            log.info("manager %s: %d copies of setups taken before acknowledged (%s)",
+                     self.manager.name, len(live), ", ".join(job for job, _ in live))  # fmt: skip
 
     def _on_decode_error(self, message: Message, exc: Exception) -> None:
         log.warning("manager %s: rejecting undecodable message: %s", self.manager.name, exc)

@@ -38,9 +38,11 @@ redelivered copy after the job ended. Both need a crash within milliseconds of a
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid as uuids
 from collections.abc import Callable
+from typing import Any
 
 from lwr.persistence.outbox import EARLY_KILL_MEMORY
 from lwr.pool import protocol
@@ -49,6 +51,9 @@ log = logging.getLogger(__name__)
 
 #: inserts between two sweeps of claims older than the memory window
 SWEEP_EVERY = 1000
+#: a test-only pause (seconds) before each claim is written, inert unless set: it widens the
+#: window in which two workers claim the same uuid, so a test can make them race for sure
+DELAY_ENV = "LWR_POOL_TEST_CLAIM_DELAY"
 
 
 class Resends:
@@ -65,10 +70,13 @@ class Resends:
         self._waiting: dict[str, Callable[[bool], None]] = {}  # own claim token -> its sequel
         self._started: dict[str, set[str]] = {}  # job id -> uuids of setups started for it
         self._inserts = 0
+        self._delay = float(os.environ.get(DELAY_ENV) or 0)
+        #: (job id, delivery) of copies to acknowledge without running (the worker's _flush)
+        self.copies: list[tuple[str, Any]] = []
 
     def new_session(self) -> None:
-        """Forget the claims still on their way: their deliveries went back with the session."""
-        self._waiting = {}
+        """Forget the claims and copies of the last session: its deliveries went back with it."""
+        self._waiting, self.copies = {}, []
 
     def known(self, uuid: str) -> bool:
         """Whether a claim of ``uuid`` was read (the job was set up by some worker)."""
@@ -82,6 +90,8 @@ class Resends:
         """Append a claim of ``uuid``; once it is read back, ``then(won)``: whether it was first."""
         token = uuids.uuid4().hex
         self._waiting[token] = then
+        if self._delay:
+            time.sleep(self._delay)
         entry = protocol.LedgerEntry(
             "claim", self.worker_id, time.time(), job_id=job_id, token=token, uuid=uuid
         )

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from lwr.pool.resends import DELAY_ENV
 from tests.integration.amqp.pool_support import PoolEar, finals, ran_on, settle
 from tests.integration.amqp.support import Client, WeblessServer, queue_depth
 from tests.integration.files_endpoint import wait_for
@@ -126,3 +127,33 @@ def test_a_redelivered_setup_of_a_worker_killed_while_holding_it_still_runs(
     assert ran_on(survivor, manager_name, "lease")
     assert _ran(marker) == 2  # once on doomed (killed), once on survivor
     assert finals(client) == {"lease": 1}
+
+
+def test_copies_taken_at_once_by_two_idle_workers_run_once(
+    manager_name: str,
+    workers: Callable[..., WeblessServer],
+    client_factory: Callable[..., Client],
+    ear: PoolEar,
+    tmp_path: Path,
+) -> None:
+    """The original and its copy back to back: the broker hands one to each idle worker, neither
+    has read a claim yet, both claim; the first claim in the stream wins on both."""
+    race = {DELAY_ENV: "1"}  # each worker pauses before claiming: both check, then both claim
+    pool = [workers("left", slots=1, env=race), workers("right", slots=1, env=race)]
+    client = _galaxy(manager_name, client_factory, tmp_path)
+    marker = tmp_path / "marker"
+    rounds = [f"twin{i}" for i in range(3)]
+    for job in rounds:
+        _resend(client, client.setup(job, f"echo ran >> {marker}.{job}; sleep 1"))
+    for job in rounds:
+        client.wait_status(job, "complete", timeout=60)
+    settle(ear, "left", "right")
+    time.sleep(2)
+    assert [_ran(Path(f"{marker}.{job}")) for job in rounds] == [1] * len(rounds)
+    assert finals(client) == {job: 1 for job in rounds}
+    logs = [w.log() for w in pool]
+    raced = sum(log.count("a copy of a setup taken before") for log in logs)
+    joined = sum(log.count("setup received again while held") for log in logs)
+    assert raced >= 1  # the first pair at least: both workers idle, both claimed
+    assert raced + joined == len(rounds)  # every copy answered, none left unacknowledged
+    assert not any("lost the broker" in log for log in logs)  # no commit broken by a copy
