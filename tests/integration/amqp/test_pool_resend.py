@@ -157,3 +157,33 @@ def test_copies_taken_at_once_by_two_idle_workers_run_once(
     assert raced >= 1  # the first pair at least: both workers idle, both claimed
     assert raced + joined == len(rounds)  # every copy answered, none left unacknowledged
     assert not any("lost the broker" in log for log in logs)  # no commit broken by a copy
+
+
+def test_a_copy_waiting_behind_its_own_job_does_not_take_the_slot_for_good(
+    manager_name: str,
+    workers: Callable[..., WeblessServer],
+    client_factory: Callable[..., Client],
+    ear: PoolEar,
+    tmp_path: Path,
+) -> None:
+    """The copy waits for the only slot, held by its own job; the broker delivers it as soon as
+    the job's final is acked, while the worker still waits for that commit. It must be answered
+    then too, else the slot stays taken and the next job never runs."""
+    only = workers("only", slots=1)
+    client = _galaxy(manager_name, client_factory, tmp_path)
+    marker, go = tmp_path / "marker", tmp_path / "go"
+    for round_ in range(3):
+        job = f"own{round_}"
+        body = client.setup(job, f"echo ran >> {marker}.{job}; while [ ! -e {go}.{job} ]; "
+                                 "do sleep 0.2; done")  # fmt: skip
+        client.wait_status(job, "running")
+        _resend(client, body)
+        wait_for(lambda: queue_depth(manager_name, "setup") == 1, what="the copy waiting")
+        Path(f"{go}.{job}").touch()
+        client.wait_status(job, "complete", timeout=60)
+    client.setup("next", "echo next")
+    assert client.wait_status("next", "complete", timeout=30)["stdout"] == "next\n"
+    settle(ear, "only")
+    assert [_ran(Path(f"{marker}.own{r}")) for r in range(3)] == [1, 1, 1]
+    assert finals(client) == {"own0": 1, "own1": 1, "own2": 1, "next": 1}
+    assert "lost the broker" not in only.log()
