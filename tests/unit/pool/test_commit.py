@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from lwr.pool.leases import LeaseTable
+from lwr.pool.resends import Resends
 from lwr.pool.worker import PoolConsumer
 
 
@@ -38,6 +39,7 @@ def consumer() -> PoolConsumer:
     worker._crash_at = ""
     worker._hub_gone = threading.Event()
     worker.waker = SimpleNamespace(wake=lambda: None)  # type: ignore[assignment]
+    worker.ledger = SimpleNamespace(resends=Resends("w", lambda entry: None))  # type: ignore[assignment]
     return worker
 
 
