@@ -35,6 +35,10 @@ kill recorded since the window began. The broker drops segments older than the w
   a catch-up that reads nothing for :data:`CATCH_UP_TIMEOUT` before its mark) does not consume
   setups: the session fails and is retried with back-off, and the error names the cause.
 
+The same stream also carries the pool's ``claim`` and ``done`` entries for the setups Galaxy may
+resend (:mod:`lwr.pool.resends`): one log, one subscription and one catch-up for both, and the
+first claim of a uuid is the same for every reader because the log has one order.
+
 Why not ask the other workers instead (a newcomer asking "which kills do you remember?" and
 waiting for their answers before consuming): the newcomer cannot know how many answers to wait
 for, and it misses every kill whose hearers have all gone (a pool scaled to zero and back, a
