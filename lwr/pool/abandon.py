@@ -18,6 +18,7 @@ from lwr.pool.leases import Lease, LeaseTable
 if TYPE_CHECKING:
     from lwr.managers.stateful import StatefulManager
     from lwr.persistence.outbox import Outbox
+    from lwr.pool.kill_ledger import KillLedger
     from lwr.pool.wakeup import Waker
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class GivingUp:
     outbox: Outbox
     leases: LeaseTable
     waker: Waker
+    ledger: KillLedger
     _channel: Any
     _hub_gone: threading.Event
 
@@ -99,6 +101,7 @@ class GivingUp:
 
     def _abandon(self, lease: Lease, why: str) -> None:
         if self.leases.release(lease, finished=False):
+            self.ledger.resends.given_up(lease.job_id)
             log.warning(
                 "job %s/%s: given back to the pool (%s); stopping it here",
                 self.manager.name,

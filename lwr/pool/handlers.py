@@ -20,15 +20,19 @@ from lwr.errors import InvalidRequestError, LwrError
 from lwr.messaging import messages
 from lwr.persistence.outbox import EARLY_KILL_MEMORY
 from lwr.pool import protocol
-from lwr.pool.leases import LeaseTable
+from lwr.pool.leases import Lease, LeaseTable
 
 if TYPE_CHECKING:
     from lwr.managers.stateful import StatefulManager
     from lwr.messaging.exchange import AmqpExchange
     from lwr.persistence.outbox import Outbox
     from lwr.pool.kill_ledger import KillLedger
+    from lwr.pool.wakeup import Waker
 
 log = logging.getLogger(__name__)
+
+#: Galaxy's acknowledgement request of a message: (uuid, reply queue)
+Ack = tuple[str, str]
 
 
 def cancelled_status(job_id: str, reason: str) -> dict[str, Any]:
@@ -51,6 +55,7 @@ class Handlers:
     #: jobs answered ``cancelled`` because their kill came first, until that final is committed
     early_cancels: set[str]
     request_drain: Callable[[float | None], None]
+    waker: Waker
     _channel: Any
     _plain: Any
 
@@ -72,7 +77,7 @@ class Handlers:
     # -- setup: the lease --------------------------------------------------------------------
 
     def _on_setup(self, body: Any, message: Message) -> None:
-        """Take the job (its delivery stays unacked: the lease) and queue it with the manager."""
+        """A setup: claimed first when Galaxy may resend it, then started (:meth:`_start`)."""
         try:
             body = messages.body_dict(body)
             job_id = messages.job_id_of(body)
@@ -83,8 +88,40 @@ class Handlers:
             self._channel.tx_commit()
             return
         trace.mark(self.manager.name, job_id, "setup received")
+        held = self.leases.get(job_id)
+        if held is None and ack is not None:
+            self._claim(job_id, body, message, ack)
+            return
         if ack is not None:
             self._reply(*ack)
+        self._start(job_id, body, message)
+
+    def _claim(self, job_id: str, body: dict[str, Any], message: Message, ack: Ack) -> None:
+        """A setup Galaxy may resend: run it only if it is the first of its uuid in the pool.
+
+        See :mod:`lwr.pool.resends`; Galaxy's acknowledgement request is answered only once the
+        claim is in the ledger, so a setup Galaxy stops resending is never forgotten.
+        """
+        resends = self.ledger.resends
+        redelivered = bool(message.delivery_info.get("redelivered"))
+
+        def decide(won: bool) -> None:
+            self._reply(*ack)
+            if won or (redelivered and not resends.ended(ack[0])):
+                resends.started(job_id, ack[0])
+                self._start(job_id, body, message)
+                return
+            log.info("job %s/%s: a copy of a setup taken before (%s); not run again",
+                     self.manager.name, job_id, ack[0])  # fmt: skip
+            self._drop(job_id, message)
+
+        if resends.known(ack[0]):
+            decide(False)
+        else:
+            resends.claim(job_id, ack[0], then=decide)
+
+    def _start(self, job_id: str, body: dict[str, Any], message: Message) -> None:
+        """Take the job (its delivery stays unacked: the lease) and queue it with the manager."""
         held = self.leases.get(job_id)
         if held is not None:  # a resent copy of a job held here: one lease, acked together
             log.info("job %s/%s: setup received again while held", self.manager.name, job_id)
@@ -110,6 +147,36 @@ class Handlers:
             log.exception("job %s/%s: setup failed", self.manager.name, job_id)
             status = messages.failed_status(job_id, f"setup failed: {type(exc).__name__}: {exc}")
             self.leases.offer(job_id, status, final=True)
+
+    def _ack_late(self, ended: list[Lease]) -> None:
+        """Queue the acks of copies that joined a lease while its final's commit was awaited.
+
+        py-amqp hands the consumer deliveries that arrive while it waits for ``tx.commit-ok``
+        (the broker frees the prefetch slot at the ack, before the commit); a copy of the job
+        landing then joined a lease whose acks were already sent. Left alone it would stay
+        unacked for the worker's life, taking a slot of its prefetch for good.
+        """
+        for lease in ended:
+            for delivery in lease.deliveries[lease.acked :]:
+                self._drop(lease.job_id, delivery)
+            lease.acked = len(lease.deliveries)
+
+    def _drop(self, job_id: str, delivery: Message) -> None:
+        """Have a copy acked, not run, by the next :meth:`_ack_copies` (not here: a handler may
+        run inside another commit's wait, and a commit nested in it breaks the channel)."""
+        self.ledger.resends.copies.append((job_id, delivery))
+        self.waker.wake()
+
+    def _ack_copies(self) -> None:
+        """Ack the copies queued by :meth:`_drop`, in one commit; called outside any handler."""
+        copies, self.ledger.resends.copies = self.ledger.resends.copies, []
+        live = [(job, d) for job, d in copies if d.channel is self._channel]  # else: requeued
+        for _, delivery in live:
+            self._channel.basic_ack(delivery.delivery_tag)
+        if live:
+            self._channel.tx_commit()
+            log.info("manager %s: %d copies of setups taken before acknowledged (%s)",
+                     self.manager.name, len(live), ", ".join(job for job, _ in live))  # fmt: skip
 
     def _on_decode_error(self, message: Message, exc: Exception) -> None:
         log.warning("manager %s: rejecting undecodable message: %s", self.manager.name, exc)

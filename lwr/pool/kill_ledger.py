@@ -35,6 +35,10 @@ kill recorded since the window began. The broker drops segments older than the w
   a catch-up that reads nothing for :data:`CATCH_UP_TIMEOUT` before its mark) does not consume
   setups: the session fails and is retried with back-off, and the error names the cause.
 
+The same stream also carries the pool's ``claim`` and ``done`` entries for the setups Galaxy may
+resend (:mod:`lwr.pool.resends`): one log, one subscription and one catch-up for both, and the
+first claim of a uuid is the same for every reader because the log has one order.
+
 Why not ask the other workers instead (a newcomer asking "which kills do you remember?" and
 waiting for their answers before consuming): the newcomer cannot know how many answers to wait
 for, and it misses every kill whose hearers have all gone (a pool scaled to zero and back, a
@@ -57,6 +61,7 @@ import kombu
 from lwr.errors import KillLedgerUnavailable
 from lwr.persistence.outbox import EARLY_KILL_MEMORY
 from lwr.pool import protocol
+from lwr.pool.resends import Resends
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +114,8 @@ class KillLedger:
         self._token: str | None = None  # the mark this session waits for
         self._backlog: list[protocol.LedgerEntry] | None = None  # kills read during catch-up
         self._last_read = 0.0  # when the catch-up last read an entry (monotonic)
+        #: the setups claimed on the same stream (``claim``/``done`` entries, lwr.pool.resends)
+        self.resends = Resends(worker_id, self._write)
 
     def prepare(self, connection: kombu.Connection) -> None:
         """Declare the ledger and subscribe to it for this session, from the window's start.
@@ -118,6 +125,7 @@ class KillLedger:
         """
         self._published, self._confirming = 0, {}
         self._token, self._backlog = uuid.uuid4().hex, []
+        self.resends.new_session()
         self._writer = connection.channel()
         self._writer.events["basic_ack"].add(self._on_confirm)
         self._writer.events["basic_nack"].add(self._on_refusal)
@@ -225,6 +233,9 @@ class KillLedger:
             return
         if entry.at < time.time() - EARLY_KILL_MEMORY:
             return  # older than the window: forgotten, as the outbox forgets it
+        if entry.kind in ("claim", "done"):
+            self.resends.on_entry(entry)
+            return
         if self._backlog is not None:
             self._backlog.append(entry)
         else:

@@ -33,6 +33,9 @@ class Lease:
     deliveries: list[Any] = field(default_factory=list)
     taken: float = field(default_factory=time.time)
     serial: int = field(default_factory=lambda: next(_serial))
+    #: deliveries acked with the final status; one appended later (a copy the broker delivered
+    #: while the final's commit was awaited) is acked on its own after that commit
+    acked: int = 0
 
 
 @dataclass(frozen=True)

@@ -187,7 +187,7 @@ class JobRequest:
 
 
 #: what a :class:`LedgerEntry` records
-LEDGER_KINDS = ("kill", "mark")
+LEDGER_KINDS = ("kill", "mark", "claim", "done")
 
 
 @dataclass(frozen=True)
@@ -198,6 +198,11 @@ class LedgerEntry:
     ``at`` (epoch seconds: the memory window runs from the kill, not from its reading).
     ``mark``: a worker's catch-up mark, ``token`` unique per reading: a worker that has read its
     own mark has read every kill recorded before it.
+    ``claim``: worker ``origin`` took a setup of ``job_id`` carrying Galaxy's ``uuid``; ``token``
+    unique per claim (the first claim of a uuid in the stream wins: :mod:`lwr.pool.resends`).
+    ``done``: the final status of the job started under ``uuid`` was committed.
+    ``uuid`` is left out of the body when None, so that a worker of an older release still
+    reads this release's kills and marks.
     """
 
     kind: str
@@ -206,9 +211,13 @@ class LedgerEntry:
     job_id: str | None = None
     token: str | None = None
     version: int = PROTOCOL_VERSION
+    uuid: str | None = None
 
     def to_body(self) -> dict[str, Any]:
-        return asdict(self)
+        body = asdict(self)
+        if body["uuid"] is None:
+            del body["uuid"]
+        return body
 
     @classmethod
     def from_body(cls, body: Any) -> LedgerEntry:
@@ -222,10 +231,11 @@ class LedgerEntry:
         at = entry.at
         if isinstance(at, bool) or not isinstance(at, (int, float)) or not math.isfinite(at):
             raise InvalidRequestError("ledger entry at must be a finite number")
-        needed = entry.job_id if entry.kind == "kill" else entry.token
-        if not isinstance(needed, str) or not needed:
-            what = "job_id" if entry.kind == "kill" else "token"
-            raise InvalidRequestError(f"a {entry.kind} ledger entry needs a {what}")
+        needs = {"kill": ("job_id",), "mark": ("token",), "claim": ("job_id", "token", "uuid")}
+        for what in needs.get(entry.kind, ("uuid",)):
+            needed = getattr(entry, what)
+            if not isinstance(needed, str) or not needed:
+                raise InvalidRequestError(f"a {entry.kind} ledger entry needs a {what}")
         return entry
 
 

@@ -301,6 +301,7 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
         are only committed (or, if it fails, given up) together. Nothing of a lease given up, or
         after its final status, is sent.
         """
+        self._ack_copies()
         batch: list[Outgoing] = []
         ended: set[int] = set()  # leases whose final status is in this batch
         for item in self.leases.pending():
@@ -315,6 +316,7 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
         for item in batch:
             self.exchange.publish_on(self._channel, "status_update", item.body)
             if item.final:
+                item.lease.acked = len(item.lease.deliveries)
                 for delivery in item.lease.deliveries:
                     self._channel.basic_ack(delivery.delivery_tag)
         for item in finals:
@@ -334,12 +336,10 @@ class PoolConsumer(GivingUp, Handlers, BrokerThread):
                 self.early_cancels.discard(job_id)
                 self.outbox.exhume(self.manager.name, job_id)
             self.leases.release(item.lease, finished=True)
-            log.info(
-                "job %s/%s: final status %s published and setup acknowledged",
-                self.manager.name,
-                job_id,
-                item.body.get("status"),
-            )
+            self.ledger.resends.finished(job_id)  # copies of its setup redelivered now: not run
+            log.info("job %s/%s: final status %s published and setup acknowledged",
+                     self.manager.name, job_id, item.body.get("status"))  # fmt: skip
+        self._ack_late([item.lease for item in finals])
 
     def _commit_failed(self, job_id: str) -> None:
         """Name the job whose final commit failed: the one case the lease cannot decide.

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from lwr.pool.leases import LeaseTable
+from lwr.pool.resends import Resends
 from lwr.pool.worker import PoolConsumer
 
 
@@ -38,6 +39,7 @@ def consumer() -> PoolConsumer:
     worker._crash_at = ""
     worker._hub_gone = threading.Event()
     worker.waker = SimpleNamespace(wake=lambda: None)  # type: ignore[assignment]
+    worker.ledger = SimpleNamespace(resends=Resends("w", lambda entry: None))  # type: ignore[assignment]
     return worker
 
 
@@ -141,3 +143,32 @@ def test_after_the_hub_died_nothing_is_sent_and_every_held_job_is_given_back() -
     worker.leases.offer("j1", {"job_id": "j1", "status": "failed"}, final=True)  # too late
     worker._flush()
     assert worker._channel.commits == [[("reject", 1, True), ("reject", 2, True)]]
+
+
+def test_copies_are_acked_in_one_commit_of_their_own_and_only_on_their_channel() -> None:
+    """A copy queued by a handler is acked by the next flush, outside any handler; one from a
+    session that ended went back to the queue with its channel and is not acked on this one."""
+    worker = recording_consumer()
+    copies = worker.ledger.resends.copies
+    copies.append(("j1", SimpleNamespace(delivery_tag=5, channel=worker._channel)))
+    copies.append(("j2", SimpleNamespace(delivery_tag=6, channel=object())))
+    worker._flush()
+    assert worker._channel.commits == [[("ack", 5)]]
+    assert worker.ledger.resends.copies == []
+
+
+def test_a_copy_that_joined_a_lease_during_its_final_commit_is_acked_next() -> None:
+    worker = recording_consumer()
+    lease = worker.leases.take("j1", SimpleNamespace(delivery_tag=1, channel=worker._channel))
+    worker.leases.offer("j1", {"job_id": "j1", "status": "complete"}, final=True)
+    commit = worker._channel.tx_commit
+
+    def commit_while_a_copy_arrives() -> None:  # py-amqp runs handlers during the wait
+        lease.deliveries.append(SimpleNamespace(delivery_tag=2, channel=worker._channel))
+        worker._channel.tx_commit = commit
+        commit()
+
+    worker._channel.tx_commit = commit_while_a_copy_arrives
+    worker._flush()
+    worker._flush()
+    assert worker._channel.commits == [[("status", "j1", "complete"), ("ack", 1)], [("ack", 2)]]

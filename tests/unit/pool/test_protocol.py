@@ -111,6 +111,16 @@ def test_ledger_entries_round_trip() -> None:
     mark = LedgerEntry("mark", "w-2", 1001, token="abc")
     assert LedgerEntry.from_body(kill.to_body()) == kill
     assert LedgerEntry.from_body(mark.to_body()) == mark
+    claim = LedgerEntry("claim", "w-3", 1002, job_id="42", token="t", uuid="u-1")
+    done = LedgerEntry("done", "w-3", 1003, uuid="u-1")
+    assert LedgerEntry.from_body(claim.to_body()) == claim
+    assert LedgerEntry.from_body(done.to_body()) == done
+
+
+def test_kills_and_marks_carry_no_uuid_key_for_older_workers() -> None:
+    """A worker of the previous release refuses unknown keys: its kills must still reach it."""
+    assert "uuid" not in LedgerEntry("kill", "w", 1.0, job_id="1").to_body()
+    assert "uuid" not in LedgerEntry("mark", "w", 1.0, token="t").to_body()
 
 
 @pytest.mark.parametrize(
@@ -128,6 +138,11 @@ def test_ledger_entries_round_trip() -> None:
         {"kind": "kill", "origin": "w", "at": float("nan"), "job_id": "1", "version": 1},
         {"kind": "kill", "origin": 7, "at": 1.0, "job_id": "1", "version": 1},
         {"kind": "kill", "origin": "w", "at": 1.0, "job_id": "1", "version": 1, "x": 1},
+        {"kind": "claim", "origin": "w", "at": 1.0, "job_id": "1", "token": "t", "version": 1},
+        {"kind": "claim", "origin": "w", "at": 1.0, "uuid": "u", "token": "t", "version": 1},
+        {"kind": "claim", "origin": "w", "at": 1.0, "job_id": "1", "uuid": "u", "version": 1},
+        {"kind": "done", "origin": "w", "at": 1.0, "job_id": "1", "version": 1},  # no uuid
+        {"kind": "done", "origin": "w", "at": 1.0, "uuid": 5, "version": 1},
     ],
 )
 def test_malformed_ledger_entries_are_refused(body: object) -> None:
