@@ -16,10 +16,19 @@ import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from tests.integration.server import BIN
+
+if TYPE_CHECKING:
+    import tes
+
+    from tests.integration.conftest import ServerFactory
+    from tests.integration.server import LwrServer
+
+#: the admin token of :func:`service_server`'s servers
+SERVICE_ADMIN = "admin-token"
 
 REPO = Path(__file__).resolve().parents[2]
 SPEC_DIR = REPO / "tests" / "data" / "tes"
@@ -157,3 +166,30 @@ def lwr_users(directory: Path, *args: str) -> dict[str, Any]:
     )
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout))
+
+
+def service_server(
+    factory: ServerFactory, managers_ini: str, env: dict[str, str], **options: str
+) -> tuple[LwrServer, str]:
+    """A TES server with the admin token :data:`SERVICE_ADMIN`, a ``free`` plan and one service
+    user, alice, added as an operator adds her before the start; returns it started, and her token.
+    """
+    server = factory(
+        app_options={"private_token": SERVICE_ADMIN, "plans": "plans.yml", **options},
+        managers_ini=managers_ini,
+        start=False,
+        env=env,
+    )
+    (server.directory / "plans.yml").write_text("free: {max_running_jobs: 4}\n")
+    token = str(lwr_users(server.directory, "add", "alice", "--plan", "free")["token"])
+    return server.start(), token
+
+
+def run_task(server: LwrServer, token: str, made: tes.Task, timeout: float = 90) -> tes.Task:
+    """Create ``made`` with py-tes as ``token``, wait for its end, return its full view."""
+    import tes
+
+    client = tes.HTTPClient(server.url.rstrip("/"), token=token, timeout=30)
+    task_id = client.create_task(made)
+    client.wait(task_id, timeout=timeout)
+    return client.get_task(task_id, view="FULL")

@@ -22,13 +22,13 @@ import tes
 
 from tests.integration.conftest import ServerFactory
 from tests.integration.server import LwrServer
-from tests.integration.tes_support import HttpStore, lwr_users
+from tests.integration.tes_support import SERVICE_ADMIN, HttpStore, run_task, service_server
 from tests.integration.test_tes_users import MANAGERS, task
 from tests.notify_servers import server_tls, signed_by_test_ca
 
 pytestmark = pytest.mark.integration
 
-ADMIN = "admin-token"
+ADMIN = SERVICE_ADMIN
 
 
 @pytest.fixture
@@ -48,22 +48,7 @@ def secure(tmp_path: Path) -> Iterator[tuple[HttpStore, Path]]:
 def _server(factory: ServerFactory, **options: str) -> tuple[LwrServer, str]:
     """A server with one service user, alice (her token is returned); no CA from the environment."""
     env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
-    server = factory(
-        app_options={"private_token": ADMIN, "plans": "plans.yml", **options},
-        managers_ini=MANAGERS,
-        start=False,
-        env=env,
-    )
-    (server.directory / "plans.yml").write_text("free: {max_running_jobs: 4}\n")
-    token = str(lwr_users(server.directory, "add", "alice", "--plan", "free")["token"])
-    return server.start(), token
-
-
-def _run(server: LwrServer, token: str, made: tes.Task) -> tes.Task:
-    client = tes.HTTPClient(server.url.rstrip("/"), token=token, timeout=30)
-    task_id = client.create_task(made)
-    client.wait(task_id, timeout=90)
-    return client.get_task(task_id, view="FULL")
+    return service_server(factory, MANAGERS, env, **options)
 
 
 def _round_trip(store: HttpStore, name: str) -> tes.Task:
@@ -84,7 +69,7 @@ def test_https_inputs_and_outputs_are_verified_by_the_option(
     server, alice = _server(lwr_server_factory, tes_ca_file="../conf/site-ca.pem",
                             tes_user_allowed_networks="127.0.0.1/32")  # fmt: skip
     for token, name in ((ADMIN, "admin.txt"), (alice, "alice.txt")):
-        done = _run(server, token, _round_trip(store, name))
+        done = run_task(server, token, _round_trip(store, name))
         assert done.state == "COMPLETE", done
         assert (store.root / name).read_text() == "secure data\n"
     assert store.puts == ["/admin.txt", "/alice.txt"]
@@ -96,7 +81,7 @@ def test_without_the_option_the_task_fails_saying_the_certificate_is_not_trusted
     store, _ = secure
     server, alice = _server(lwr_server_factory, tes_user_allowed_networks="127.0.0.1/32")
     for token, name in ((ADMIN, "admin.txt"), (alice, "alice.txt")):
-        done = _run(server, token, _round_trip(store, name))
+        done = run_task(server, token, _round_trip(store, name))
         assert done.state == "SYSTEM_ERROR", done
         said = "\n".join(done.logs[0].system_logs)
         assert "input 0 (/in/a.txt)" in said and "certificate verify failed" in said, said

@@ -25,13 +25,13 @@ import tes
 
 from tests.integration.conftest import ServerFactory
 from tests.integration.server import LwrServer
-from tests.integration.tes_support import HttpStore, lwr_users
+from tests.integration.tes_support import SERVICE_ADMIN, HttpStore, run_task, service_server
 from tests.integration.test_tes_users import MANAGERS, task
 from tests.notify_servers import ForwardProxy, server_tls, signed_by_test_ca
 
 pytestmark = pytest.mark.integration
 
-ADMIN = "admin-token"
+ADMIN = SERVICE_ADMIN
 USER, PASSWORD = "tes@site", "s3cret!pw"
 USERINFO = "tes%%40site:s3cret%%21pw"  # percent-encoded, each '%' doubled for the ini file
 DEAD_END = "http://127.0.0.1:9"
@@ -76,27 +76,7 @@ def _server(factory: ServerFactory, ca: Path, **options: str) -> tuple[LwrServer
     env = {k: v for k, v in os.environ.items() if k not in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
     for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy"):
         env[name] = DEAD_END
-    server = factory(
-        app_options={
-            "private_token": ADMIN,
-            "plans": "plans.yml",
-            "tes_ca_file": str(ca),
-            **options,
-        },
-        managers_ini=MANAGERS,
-        start=False,
-        env=env,
-    )
-    (server.directory / "plans.yml").write_text("free: {max_running_jobs: 4}\n")
-    token = str(lwr_users(server.directory, "add", "alice", "--plan", "free")["token"])
-    return server.start(), token
-
-
-def _run(server: LwrServer, token: str, made: tes.Task) -> tes.Task:
-    client = tes.HTTPClient(server.url.rstrip("/"), token=token, timeout=30)
-    task_id = client.create_task(made)
-    client.wait(task_id, timeout=60)
-    return client.get_task(task_id, view="FULL")
+    return service_server(factory, MANAGERS, env, tes_ca_file=str(ca), **options)
 
 
 def _full(server: LwrServer, token: str, task_id: str) -> str:
@@ -119,7 +99,7 @@ def test_a_users_task_moves_its_files_through_the_proxy(
     inputs = [tes.Input(path="/in/a.txt", url=http_in), tes.Input(path="/in/b.txt", url=https_in)]
     made = task("cat /in/a.txt /in/b.txt > /out/x", inputs=inputs,
                 outputs=[tes.Output(path="/out/x", url=out)])  # fmt: skip
-    done = _run(server, alice, made)
+    done = run_task(server, alice, made)
     assert done.state == "COMPLETE", done
     assert (plain.root / "out.txt").read_text() == "plain data\nsecure data\n"
     assert proxy.requests == [
@@ -142,12 +122,12 @@ def test_targets_are_judged_before_the_proxy_and_the_admins_go_through_it(
     server, alice = _server(lwr_server_factory, ca, tes_http_proxy=proxy.url_with(USERINFO))
     url = f"http://localhost:{plain.server.server_port}/data.txt"
     made = task("cat /in/a.txt", inputs=[tes.Input(path="/in/a.txt", url=url)])
-    refused = _run(server, alice, made)
+    refused = run_task(server, alice, made)
     assert refused.state == "SYSTEM_ERROR", refused
     said = "\n".join(refused.logs[0].system_logs)
     assert "resolves to an internal address (loopback)" in said, said
     assert proxy.requests == []
-    assert _run(server, ADMIN, made).state == "COMPLETE"
+    assert run_task(server, ADMIN, made).state == "COMPLETE"
     assert proxy.requests == [("GET", url)]
 
 
@@ -164,7 +144,7 @@ def test_refused_credentials_fail_the_task_saying_why_and_show_nowhere(
                             tes_user_allowed_networks="127.0.0.1/32")  # fmt: skip
     store = plain if scheme == "http" else secure
     url = f"{scheme}://127.0.0.1:{store.server.server_port}/data.txt"
-    done = _run(server, alice, task("true", inputs=[tes.Input(path="/in/a.txt", url=url)]))
+    done = run_task(server, alice, task("true", inputs=[tes.Input(path="/in/a.txt", url=url)]))
     assert done.state == "SYSTEM_ERROR", done
     said = "\n".join(done.logs[0].system_logs)
     assert "asked for credentials" in said and "407" in said, said
